@@ -1,0 +1,48 @@
+# pgferry: everything a fresh Debian machine needs is installed by these targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STACK := .stack
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: setup venv postgres test test-unit demo airflow stop clean bench
+
+setup: venv postgres
+
+# The venv is rebuilt when requirements.txt (the resolved, pinned set) changes.
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv || true
+	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
+	  $(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt; \
+	else \
+	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt; \
+	fi
+	@touch $@
+
+# PostgreSQL server binaries (initdb, pg_ctl, pg_dump) from Debian when absent.
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then \
+	  echo "installing Debian's postgresql package"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+test: setup
+	$(VENV)/bin/pytest
+
+test-unit: setup
+	$(VENV)/bin/pytest -m "not integration and not dagrun and not aws and not browser"
+
+demo: setup
+	$(PY) -m tools.demo
+
+airflow: setup
+	$(PY) -m tools.stack airflow
+
+stop:
+	@test -x $(PY) && $(PY) -m tools.stack stop || true
+
+clean: stop
+	rm -rf $(STACK)

@@ -1,0 +1,1 @@
+"""pgferry: PostgreSQL migrations as Airflow 3 DAGs."""

@@ -1,0 +1,1 @@
+"""Data: work-unit planning, COPY streaming, validation."""

@@ -1,0 +1,120 @@
+"""Streams one work unit from source to target: COPY ... TO STDOUT into COPY ... FROM STDIN.
+
+The target side runs in one transaction that first removes exactly the unit's rows (TRUNCATE for a
+whole table, which also allows COPY FREEZE; DELETE of the key range otherwise), so a retried or
+cleared unit never duplicates rows. Memory stays bounded: psycopg hands over one chunk at a time.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger(__name__)
+
+TARGET_SESSION = {"synchronous_commit": "off"}  # the load is redone on failure anyway
+PROGRESS_EVERY_S = 10.0
+
+
+@dataclass
+class UnitResult:
+    id: str
+    rows: int
+    bytes: int
+    seconds: float
+
+    def as_dict(self):
+        return {"id": self.id, "rows": self.rows, "bytes": self.bytes, "seconds": round(self.seconds, 3),
+                "mb_per_s": round(self.bytes / 1e6 / self.seconds, 1) if self.seconds > 0 else None}
+
+
+def _range_condition(unit: dict, column_name: str) -> sql.Composable:
+    r = unit["range"]
+    col = sql.Identifier(column_name)
+    parts = []
+    if r["lo"] is not None:
+        parts.append(sql.SQL("{} >= {}").format(col, sql.Literal(r["lo"])))
+    if r["hi"] is not None:
+        parts.append(sql.SQL("{} < {}").format(col, sql.Literal(r["hi"])))
+    return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
+
+
+def source_copy_statement(unit: dict) -> sql.Composed:
+    table = sql.Identifier(unit["schema"], unit["name"])
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in unit["columns"])
+    fmt = sql.SQL(" (FORMAT binary)") if unit["binary"] else sql.SQL("")
+    if unit["range"] is None:
+        return sql.SQL("COPY {} ({}) TO STDOUT{}").format(table, cols, fmt)
+    return sql.SQL("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}").format(
+        cols, table, _range_condition(unit, unit["range"]["column"]), fmt)
+
+
+def _target_range_column(unit: dict) -> str:
+    idx = unit["columns"].index(unit["range"]["column"])
+    return unit["target_columns"][idx]
+
+
+def target_copy_statement(unit: dict, freeze: bool) -> sql.Composed:
+    table = sql.Identifier(unit["target_schema"], unit["target_name"])
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in unit["target_columns"])
+    opts = []
+    if unit["binary"]:
+        opts.append(sql.SQL("FORMAT binary"))
+    if freeze:
+        opts.append(sql.SQL("FREEZE"))
+    with_opts = sql.SQL(" ({})").format(sql.SQL(", ").join(opts)) if opts else sql.SQL("")
+    return sql.SQL("COPY {} ({}) FROM STDIN{}").format(table, cols, with_opts)
+
+
+def _is_referenced(target: psycopg.Connection, unit: dict) -> bool:
+    """TRUNCATE fails when a foreign key points at the table (a unit cleared after the FK step)."""
+    row = target.execute(
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND confrelid = "
+        "(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        " WHERE n.nspname = %s AND c.relname = %s)", (unit["target_schema"], unit["target_name"])).fetchone()
+    return row[0] > 0
+
+
+def clear_unit(target: psycopg.Connection, unit: dict) -> bool:
+    """Remove the unit's rows inside the open transaction; True when COPY FREEZE is allowed after it."""
+    table = sql.Identifier(unit["target_schema"], unit["target_name"])
+    if unit["range"] is not None:
+        target.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(
+            table, _range_condition(unit, _target_range_column(unit))))
+        return False
+    if _is_referenced(target, unit):
+        target.execute(sql.SQL("DELETE FROM ONLY {}").format(table))
+        return False
+    target.execute(sql.SQL("TRUNCATE ONLY {}").format(table))
+    return True
+
+
+def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: dict) -> UnitResult:
+    """Copy one unit; `target` must not be in a transaction (the unit gets its own)."""
+    t0 = time.monotonic()
+    rows = nbytes = 0
+    last_report = t0
+    with target.transaction():
+        freeze = clear_unit(target, unit)
+        with source.cursor() as scur, target.cursor() as tcur:
+            with scur.copy(source_copy_statement(unit)) as out, \
+                    tcur.copy(target_copy_statement(unit, freeze)) as inp:
+                for chunk in out:
+                    inp.write(chunk)
+                    nbytes += len(chunk)
+                    now = time.monotonic()
+                    if now - last_report >= PROGRESS_EVERY_S:
+                        last_report = now
+                        rate = nbytes / 1e6 / (now - t0)
+                        eta = (unit["bytes"] - nbytes) / 1e6 / rate if rate > 0 and unit["bytes"] > nbytes else 0
+                        log.info("  %s: %.1f MB, %.1f MB/s, about %.0f s left", unit["id"], nbytes / 1e6, rate, eta)
+            rows = tcur.rowcount
+    return UnitResult(unit["id"], rows, nbytes, time.monotonic() - t0)
+
+
+def open_target_session(conn: psycopg.Connection):
+    for k, v in TARGET_SESSION.items():
+        conn.execute("SELECT set_config(%s, %s, false)", (k, v))

@@ -1,0 +1,405 @@
+"""The steps of the logical migration, one function per Airflow task.
+
+Each step opens its own connections from the Airflow connection ids in the Params and reads what
+earlier steps decided from XCom (`state`, the precheck's result); nothing passes through local files.
+Every step can be retried alone: structure is one transaction and skips itself when a former try
+committed it; copy units clear their own rows first; index, constraint and trigger statements skip
+objects that already exist.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack
+
+import psycopg
+from psycopg import sql
+
+from include.pgferry.catalog import SourceCatalog, major_version
+from include.pgferry.connections import PgEndpoint
+from include.pgferry.data import copy as copying
+from include.pgferry.data import validate as validating
+from include.pgferry.data.plan import plan_units
+from include.pgferry.names import display
+from include.pgferry.precheck import checks
+from include.pgferry.precheck.findings import ERROR, Finding, PrecheckFailed
+from include.pgferry.schema.apply import DdlError, execute_in_transaction, execute_parallel
+from include.pgferry.schema.dump import SchemaArchive
+from include.pgferry.schema.rewrite import (RenameContext, as_not_valid_foreign_key, column_rename_statements,
+                                            rewrite, statement_identity)
+from include.pgferry.selection import build_plan, data_tables, relation_key, target_key
+
+log = logging.getLogger("pgferry")
+
+INDEX_SESSION = {"maintenance_work_mem": "256MB", "max_parallel_maintenance_workers": "2",
+                 "synchronous_commit": "off"}
+
+
+def endpoints(params: dict) -> tuple[PgEndpoint, PgEndpoint]:
+    return PgEndpoint.from_conn_id(params["source_conn_id"]), PgEndpoint.from_conn_id(params["target_conn_id"])
+
+
+def wants(params: dict, kind: str) -> bool:
+    return kind in (params.get("migration_types") or ["structure", "data"])
+
+
+# -- 1. precheck ---------------------------------------------------------------------------------
+def precheck(params: dict) -> dict:
+    source_ep, target_ep = endpoints(params)
+    findings: list[Finding] = []
+    conns = {}
+    for side, ep in (("source", source_ep), ("target", target_ep)):
+        try:
+            conns[side] = ep.connect(autocommit=True, application_name="pgferry precheck")
+        except psycopg.OperationalError as e:
+            findings.append(Finding(ERROR, "reachable", f"cannot connect to the {side} {ep.describe()}: "
+                                                        f"{str(e).strip().splitlines()[-1]}"))
+    if findings:
+        for c in conns.values():
+            c.close()
+        raise PrecheckFailed(findings)
+    source, target = conns["source"], conns["target"]
+    try:
+        catalog = SourceCatalog(source)
+        plan, problems = build_plan(catalog, params.get("objects"), params.get("rename"), params.get("exclude"))
+        findings += [Finding(ERROR, "objects", m) for m in problems.errors]
+        findings += [Finding("warning", "objects", m) for m in problems.warnings]
+        if not data_tables(plan) and not plan["relations"] and not problems.errors:
+            findings.append(Finding(ERROR, "objects", "nothing to migrate: objects chose no table or view"))
+        ctx = checks.Context(source=source, target=target, catalog=catalog, plan=plan,
+                             structure=wants(params, "structure"), data=wants(params, "data"),
+                             keep_owners=params.get("keep_owners", True),
+                             target_free_bytes=params.get("target_free_bytes"), target_host=target_ep.host)
+        for check in checks.ALL_CHECKS:
+            try:
+                findings += check(ctx)
+            except psycopg.Error as e:
+                findings.append(Finding(ERROR, check.__name__.removeprefix("check_").replace("_", " "),
+                                        f"could not run: {e.diag.message_primary or e}"))
+        for f in findings:
+            (log.error if f.level == ERROR else log.warning)("precheck %s", f)
+        if any(f.level == ERROR for f in findings):
+            raise PrecheckFailed(findings)
+        state = {
+            "plan": plan,
+            "warnings": [f.as_dict() for f in findings],
+            "source": source_ep.describe(), "target": target_ep.describe(),
+            "source_bytes": checks.source_bytes(ctx),
+            "binary_copy": major_version(source.info.server_version) == major_version(target.info.server_version),
+            "write_counters": validating.write_counters(source, plan),
+            "started_at": time.time(),
+        }
+        log.info("precheck passed: %d relation(s), %d table(s) with data, %.1f MB, %d warning(s)",
+                 len(plan["relations"]), len(data_tables(plan)), state["source_bytes"] / 1e6, len(findings))
+        return state
+    finally:
+        source.close()
+        target.close()
+
+
+# -- 2. structure --------------------------------------------------------------------------------
+def _existing_relations(conn, plan) -> set:
+    wanted = {(r["target_schema"], r["target_name"]) for r in plan["relations"]}
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = ANY(%s)", (sorted({s for s, _ in wanted}),)).fetchall()
+    return {tuple(r) for r in rows} & wanted
+
+
+def _target_schemas_present(conn, plan) -> set:
+    wanted = [s["target"] for s in plan["schemas"]]
+    return {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)",
+                                       (wanted,)).fetchall()}
+
+
+def _needed_extensions(source_ep, plan) -> list[str]:
+    with source_ep.connect(autocommit=True) as source:
+        cat_rows = source.execute(
+            "SELECT DISTINCT e.extname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid OR t.typarray = a.atttypid "
+            "JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e' "
+            "JOIN pg_extension e ON e.oid = d.refobjid WHERE a.attrelid = ANY(%s::bigint[]::oid[])",
+            ([r["oid"] for r in plan["relations"]],)).fetchall()
+    return sorted(r[0] for r in cat_rows)
+
+
+def structure(params: dict, state: dict) -> dict:
+    if not wants(params, "structure"):
+        log.info("structure not in migration_types: using the tables already on the target")
+        return {"statements": 0, "skipped": True}
+    source_ep, target_ep = endpoints(params)
+    plan = state["plan"]
+    with target_ep.connect(application_name="pgferry structure") as target:
+        existing = _existing_relations(target, plan)
+        wanted = {(r["target_schema"], r["target_name"]) for r in plan["relations"]}
+        if existing and existing == wanted:
+            log.info("the target already holds all %d relations: an earlier try committed the structure", len(wanted))
+            return {"statements": 0, "skipped": True}
+        if existing:
+            raise DdlError(f"the target holds some but not all of the migrated relations "
+                           f"({', '.join(sorted(display(*e) for e in existing)[:10])}): something else created "
+                           f"them since precheck; drop them and clear this task")
+        ctx = RenameContext.from_plan(plan, _target_schemas_present(target, plan))
+        with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
+            result = rewrite(archive.sql(archive.phase_entries("structure")), ctx, rename_columns=False)
+        extensions = [sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e))
+                      for e in _needed_extensions(source_ep, plan)]
+        statements = extensions + result.statements + column_rename_statements(plan)
+        target.execute("SET check_function_bodies = false")
+        execute_in_transaction(target, statements, "structure")
+    for w in result.warnings:
+        log.warning("structure: %s", w)
+    log.info("structure: %d statement(s) applied in one transaction", len(statements))
+    return {"statements": len(statements), "warnings": result.warnings, "skipped": False}
+
+
+# -- 3. data -------------------------------------------------------------------------------------
+def plan_lanes(params: dict, state: dict) -> list[list[dict]]:
+    if not wants(params, "data"):
+        log.info("data not in migration_types: nothing to copy")
+        return []
+    source_ep, _ = endpoints(params)
+    with source_ep.connect(autocommit=True) as source:
+        lanes = plan_units(source, state["plan"], int(params.get("parallelism", 2)), state["binary_copy"])
+    lanes = [lane for lane in lanes if lane]
+    for i, lane in enumerate(lanes):
+        log.info("lane %d: %d unit(s), %.1f MB: %s", i, len(lane), sum(u["bytes"] for u in lane) / 1e6,
+                 ", ".join(u["id"] for u in lane[:8]) + (" ..." if len(lane) > 8 else ""))
+    return lanes
+
+
+def lane_label(lane: list[dict]) -> str:
+    """How the UI names a mapped copy task: its biggest unit and how many follow."""
+    if not lane:
+        return "empty"
+    return lane[0]["id"] + (f" + {len(lane) - 1} more" if len(lane) > 1 else "")
+
+
+def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
+    source_ep, target_ep = endpoints(params)
+    results = []
+    with ExitStack() as stack:
+        source = stack.enter_context(source_ep.connect(autocommit=True, application_name="pgferry copy"))
+        target = stack.enter_context(target_ep.connect(autocommit=True, application_name="pgferry copy"))
+        copying.open_target_session(target)
+        for unit in lane:
+            r = copying.copy_unit(source, target, unit)
+            log.info("copied %s: %d rows, %.1f MB in %.1f s (%.1f MB/s)", r.id, r.rows, r.bytes / 1e6, r.seconds,
+                     r.bytes / 1e6 / r.seconds if r.seconds else 0)
+            results.append(r.as_dict())
+    return results
+
+
+# -- 4-6. post-data ------------------------------------------------------------------------------
+def _post_data_statements(params, state, phase) -> tuple[list[str], list[str]]:
+    source_ep, target_ep = endpoints(params)
+    plan = state["plan"]
+    with target_ep.connect(autocommit=True) as target:
+        ctx = RenameContext.from_plan(plan, _target_schemas_present(target, plan))
+    with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
+        result = rewrite(archive.sql(archive.phase_entries(phase)), ctx, rename_columns=True)
+    for w in result.warnings:
+        log.warning("%s: %s", phase, w)
+    return result.statements, result.warnings
+
+
+def _already_there(conn, identity) -> bool:
+    kind, schema, table, name = identity
+    if kind == "index":
+        q = ("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+             "WHERE n.nspname = %s AND c.relname = %s", (schema, name))
+    elif kind == "trigger":
+        q = ("SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n "
+             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND t.tgname = %s",
+             (schema, table, name))
+    else:
+        q = ("SELECT 1 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n "
+             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND k.conname = %s",
+             (schema, table, name))
+    return conn.execute(*q).fetchone() is not None
+
+
+def _skip_existing(target_ep, statements) -> list[str]:
+    out, skipped = [], 0
+    with target_ep.connect(autocommit=True) as conn:
+        for s in statements:
+            ident = statement_identity(s)
+            if ident and _already_there(conn, ident):
+                skipped += 1
+                continue
+            out.append(s)
+    if skipped:
+        log.info("%d object(s) already exist from an earlier try and are left as they are", skipped)
+    return out
+
+
+def indexes_and_constraints(params: dict, state: dict) -> dict:
+    if not wants(params, "structure"):
+        return {"statements": 0, "skipped": True}
+    _, target_ep = endpoints(params)
+    statements, warnings = _post_data_statements(params, state, "indexes")
+    statements = _skip_existing(target_ep, statements)
+    # index and constraint builds are independent of each other and run in parallel; what needs them
+    # (partition index attachments, view bodies that rely on a primary key) runs after, in dump order
+    builds = [s for s in statements if (statement_identity(s) or ("",))[0] in ("index", "constraint")]
+    attach = [s for s in statements if s not in builds]
+    t0 = time.monotonic()
+    execute_parallel(target_ep, builds, int(params.get("parallelism", 2)), "indexes and constraints", INDEX_SESSION)
+    with target_ep.connect() as conn:
+        execute_in_transaction(conn, attach, "index attachments and view rules")
+    log.info("indexes and constraints: %d statement(s) in %.1f s", len(statements), time.monotonic() - t0)
+    return {"statements": len(statements), "warnings": warnings}
+
+
+def sequences(params: dict, state: dict) -> dict:
+    source_ep, target_ep = endpoints(params)
+    seqs = state["plan"]["sequences"]
+    with source_ep.connect(autocommit=True) as source:
+        values = validating.sequence_values(source, seqs, target_side=False)
+    with target_ep.connect() as target, target.transaction():
+        for s in seqs:
+            last, called = values[f"{s['schema']}.{s['name']}"]
+            name = sql.Identifier(s["target_schema"], s["target_name"]).as_string(target)
+            target.execute("SELECT setval(%s::regclass, %s, %s)", (name, last, called))
+    log.info("sequences: %d set to the source's values", len(seqs))
+    return {"sequences": len(seqs)}
+
+
+def _offending_rows(conn, statement: str, limit: int = 5) -> str:
+    """Rows of the referencing table whose key has no match: for the error message."""
+    from pglast import parse_sql
+    stmt = parse_sql(statement)[0].stmt
+    con = stmt.cmds[0].def_
+    child = sql.Identifier(stmt.relation.schemaname, stmt.relation.relname)
+    parent = sql.Identifier(con.pktable.schemaname, con.pktable.relname)
+    fk = [sql.Identifier(s.sval) for s in con.fk_attrs]
+    pk = [sql.Identifier(s.sval) for s in con.pk_attrs] if con.pk_attrs else None
+    if pk is None:
+        return ""
+    match = sql.SQL(" AND ").join(sql.SQL("p.{} = c.{}").format(p, f) for p, f in zip(pk, fk))
+    not_null = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(f) for f in fk)
+    q = sql.SQL("SELECT {cols} FROM {child} c WHERE {nn} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {m}) "
+                "LIMIT {lim}").format(cols=sql.SQL(", ").join(sql.SQL("c.{}").format(f) for f in fk),
+                                      child=child, nn=not_null, parent=parent, m=match, lim=sql.Literal(limit))
+    rows = conn.execute(q).fetchall()
+    names = ", ".join(s.sval for s in con.fk_attrs)
+    return "; rows without a match: " + ", ".join(f"({names})=({', '.join(map(str, r))})" for r in rows)
+
+
+def triggers_and_foreign_keys(params: dict, state: dict) -> dict:
+    if not wants(params, "structure"):
+        return {"statements": 0, "skipped": True}
+    _, target_ep = endpoints(params)
+    statements, warnings = _post_data_statements(params, state, "final")
+    partitioned = {(r["target_schema"], r["target_name"]) for r in state["plan"]["relations"] if r["relkind"] == "p"}
+    to_validate = []
+    with target_ep.connect(autocommit=True) as conn:
+        todo = []
+        for s in statements:
+            ident = statement_identity(s)
+            if ident and ident[0] == "foreign key":
+                if (ident[1], ident[2]) not in partitioned:
+                    nv = as_not_valid_foreign_key(s)
+                    if nv is not None:
+                        to_validate.append((ident, s))
+                        s = nv
+                if _already_there(conn, ident):
+                    continue
+            elif ident and _already_there(conn, ident):
+                continue
+            todo.append(s)
+        execute_in_transaction(conn, todo, "triggers and foreign keys")
+        failures = []
+        for (kind, schema, table, name), original in to_validate:
+            try:
+                conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                    sql.Identifier(schema, table), sql.Identifier(name)))
+            except psycopg.Error as e:
+                failures.append(f"foreign key {display(name)} on {display(schema, table)} does not hold: "
+                                f"{e.diag.message_detail or e.diag.message_primary}{_offending_rows(conn, original)}")
+    if failures:
+        raise DdlError("foreign keys left NOT VALID because rows break them:\n  " + "\n  ".join(failures))
+    log.info("triggers and foreign keys: %d statement(s), %d foreign key(s) validated", len(todo), len(to_validate))
+    return {"statements": len(todo), "validated_foreign_keys": len(to_validate), "warnings": warnings}
+
+
+# -- 7. finalize ---------------------------------------------------------------------------------
+def finalize(params: dict, state: dict) -> dict:
+    _, target_ep = endpoints(params)
+    plan = state["plan"]
+    # a materialized view left WITH NO DATA on the source stays unpopulated
+    matviews = [r for r in plan["relations"] if r["relkind"] == "m" and r["populated"]]
+    with target_ep.connect(autocommit=True, application_name="pgferry finalize") as conn:
+        # dependency order: a materialized view built on another waits until that one has rows
+        pending = list(matviews)
+        for _ in range(len(pending) + 1):
+            failed = []
+            for m in pending:
+                try:
+                    conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(
+                        sql.Identifier(m["target_schema"], m["target_name"])))
+                except psycopg.errors.ObjectNotInPrerequisiteState:
+                    failed.append(m)
+            if not failed or len(failed) == len(pending):
+                pending = failed
+                break
+            pending = failed
+        if pending:
+            raise DdlError(f"could not refresh {', '.join(target_key(m) for m in pending)}")
+        tables = [r for r in plan["relations"] if r["relkind"] in ("r", "p", "m")]
+        for t in tables:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(t["target_schema"], t["target_name"])))
+    event_triggers = []
+    if wants(params, "structure"):
+        event_triggers, _ = _post_data_statements(params, state, "event_triggers")
+        existing = _existing_event_triggers(target_ep)
+        event_triggers = [s for s in event_triggers if _event_trigger_name(s) not in existing]
+        with target_ep.connect() as conn:
+            execute_in_transaction(conn, event_triggers, "event triggers")
+    log.info("finalize: %d materialized view(s) refreshed, %d table(s) analyzed, %d event trigger statement(s)",
+             len(matviews), len(tables), len(event_triggers))
+    return {"refreshed": len(matviews), "analyzed": len(tables), "event_trigger_statements": len(event_triggers)}
+
+
+def _existing_event_triggers(target_ep) -> set:
+    with target_ep.connect(autocommit=True) as conn:
+        return {r[0] for r in conn.execute("SELECT evtname FROM pg_event_trigger").fetchall()}
+
+
+def _event_trigger_name(statement: str) -> str | None:
+    from pglast import ast, parse_sql
+    stmt = parse_sql(statement)[0].stmt
+    return stmt.trigname if isinstance(stmt, ast.CreateEventTrigStmt) else None
+
+
+# -- 8. validate ---------------------------------------------------------------------------------
+def validate(params: dict, state: dict, copy_results: list) -> dict:
+    from include.pgferry.report import build_report, render_report
+    source_ep, target_ep = endpoints(params)
+    plan = state["plan"]
+    workers = int(params.get("parallelism", 2))
+    tables = validating.compare_tables(source_ep, target_ep, plan, workers) if wants(params, "data") else []
+    with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
+        src_seq = validating.sequence_values(source, plan["sequences"], target_side=False)
+        tgt_seq = validating.sequence_values(target, plan["sequences"], target_side=True) \
+            if wants(params, "structure") or wants(params, "data") else {}
+        counters_now = validating.write_counters(source, plan)
+        src_rel = [(r["schema"], r["name"]) for r in plan["relations"]]
+        tgt_rel = [(r["target_schema"], r["target_name"]) for r in plan["relations"]]
+        src_objects = validating.object_counts(source, src_rel, [s["source"] for s in plan["schemas"] if s["whole"]])
+        tgt_objects = validating.object_counts(target, tgt_rel, [s["target"] for s in plan["schemas"] if s["whole"]])
+    by_oid = {str(r["oid"]): relation_key(r) for r in plan["relations"]}
+    written = sorted(by_oid[o] for o, n in counters_now.items() if state["write_counters"].get(o) != n)
+    report = build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written,
+                          [r for lane in (copy_results or []) for r in (lane or [])])
+    text = render_report(report)
+    for line in text.splitlines():
+        log.info("%s", line)
+    if not report["ok"]:
+        raise ValidationFailed(report["problems"], text)
+    return report
+
+
+class ValidationFailed(RuntimeError):
+    def __init__(self, problems, text):
+        super().__init__("validation failed:\n  " + "\n  ".join(problems))
+        self.text = text

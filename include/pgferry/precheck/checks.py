@@ -1,0 +1,347 @@
+"""The logical migration's prechecks, one function each. Every check returns a list of findings.
+
+The rules come from the DTS procedure (seed 003): supported versions, the privileges each side needs,
+room on the target, no C-language functions, nothing in the way on the target, and what the chosen
+objects depend on (roles, extensions, unchosen tables, rename collisions).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import psycopg
+
+from include.pgferry.catalog import SourceCatalog, fetch, major_version, version_label
+from include.pgferry.names import display
+from include.pgferry.precheck.findings import ERROR, WARNING, Finding, names_list
+from include.pgferry.schema.dump import tool_major_version
+from include.pgferry.selection import data_tables, relation_key, target_key
+
+MIN_SOURCE_VERSION = 90200
+
+
+@dataclass
+class Context:
+    source: psycopg.Connection
+    target: psycopg.Connection
+    catalog: SourceCatalog
+    plan: dict
+    structure: bool
+    data: bool
+    keep_owners: bool
+    target_free_bytes: int | None
+    target_host: str
+
+
+def _e(check, msg):
+    return Finding(ERROR, check, msg)
+
+
+def _w(check, msg):
+    return Finding(WARNING, check, msg)
+
+
+def check_versions(ctx: Context) -> list[Finding]:
+    out = []
+    src, tgt = ctx.source.info.server_version, ctx.target.info.server_version
+    if src < MIN_SOURCE_VERSION:
+        out.append(_e("versions", f"source PostgreSQL {version_label(src)} is older than 9.2, the oldest version "
+                                  f"pgferry (like DTS) migrates from"))
+    if major_version(tgt) < major_version(src):
+        out.append(_e("versions", f"target PostgreSQL {version_label(tgt)} is older than the source "
+                                  f"{version_label(src)}: the target must be the same major version or newer"))
+    dump_major = tool_major_version("pg_dump")
+    if dump_major < major_version(src):
+        out.append(_e("versions", f"pg_dump {dump_major} on this worker cannot dump a PostgreSQL "
+                                  f"{major_version(src)} server: install PostgreSQL {major_version(src)} client tools"))
+    return out
+
+
+def check_source_privileges(ctx: Context) -> list[Finding]:
+    out = []
+    c = ctx.source
+    if not c.execute("SELECT has_schema_privilege('pg_catalog', 'USAGE')").fetchone()[0]:
+        out.append(_e("source privileges", "the source user lacks USAGE on schema pg_catalog (needed to read the "
+                                           "structure): GRANT USAGE ON SCHEMA pg_catalog TO the migration user"))
+    oids = [r["oid"] for r in ctx.plan["relations"]] + [s["oid"] for s in ctx.plan["sequences"]]
+    names = {r["oid"]: relation_key(r) for r in ctx.plan["relations"]}
+    names.update({s["oid"]: display(s["schema"], s["name"]) for s in ctx.plan["sequences"]})
+    schemas = [s["source"] for s in ctx.plan["schemas"]]
+    no_usage = [s for s in schemas
+                if not c.execute("SELECT has_schema_privilege(%s, 'USAGE')", (s,)).fetchone()[0]]
+    if no_usage:
+        out.append(_e("source privileges", f"the source user lacks USAGE on schema(s) "
+                                           f"{names_list(display(s) for s in no_usage)}"))
+    rows = c.execute("SELECT o, has_table_privilege(o::oid, 'SELECT') FROM unnest(%s::bigint[]) o",
+                     (oids,)).fetchall() if oids else []
+    missing = [names[o] for o, ok in rows if not ok]
+    if missing:
+        out.append(_e("source privileges", f"the source user lacks SELECT on {names_list(missing)}: GRANT SELECT "
+                                           f"on every migrated table and sequence"))
+    return out
+
+
+def _target_schemas(ctx: Context) -> dict[str, bool]:
+    """target schema -> exists already on the target"""
+    wanted = sorted({s["target"] for s in ctx.plan["schemas"]})
+    rows = ctx.target.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (wanted,)).fetchall()
+    existing = {r[0] for r in rows}
+    return {s: s in existing for s in wanted}
+
+
+def check_target_privileges(ctx: Context) -> list[Finding]:
+    out = []
+    t = ctx.target
+    schemas = _target_schemas(ctx)
+    if ctx.structure and not all(schemas.values()):
+        if not t.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0]:
+            new = [display(s) for s, exists in schemas.items() if not exists]
+            out.append(_e("target privileges", f"the target user lacks CREATE on the target database, needed to "
+                                               f"create schema(s) {names_list(new)}"))
+    for s, exists in schemas.items():
+        if not exists:
+            continue
+        usage, create, owner = t.execute(
+            "SELECT has_schema_privilege(%s, 'USAGE'), has_schema_privilege(%s, 'CREATE'), "
+            "pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = %s", (s, s, s)).fetchone()
+        lacking = [p for p, ok in (("USAGE", usage), ("CREATE", create)) if not ok and not owner]
+        if ctx.structure and lacking:
+            out.append(_e("target privileges", f"the target user lacks {' and '.join(lacking)} on schema "
+                                               f"{display(s)} (or its ownership)"))
+    return out
+
+
+def source_bytes(ctx: Context) -> int:
+    oids = [r["oid"] for r in ctx.plan["relations"]]
+    if not oids:
+        return 0
+    return int(ctx.source.execute(
+        "SELECT coalesce(sum(pg_total_relation_size(o::oid)), 0) FROM unnest(%s::bigint[]) o", (oids,)
+    ).fetchone()[0])
+
+
+def _local_free_bytes(ctx: Context) -> int | None:
+    """Free space of the target's data directory, when the server says where it is and it is on this
+    machine (a local or test target); managed services do not say."""
+    if ctx.target_host not in ("localhost", "127.0.0.1", "::1") and not ctx.target_host.startswith("/"):
+        return None
+    try:
+        row = ctx.target.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()
+    except psycopg.Error:
+        return None
+    if not row or not row[0] or not os.path.isdir(row[0]):
+        return None
+    st = os.statvfs(row[0])
+    return st.f_bavail * st.f_frsize
+
+
+def check_target_space(ctx: Context) -> list[Finding]:
+    if not ctx.data:
+        return []
+    need = source_bytes(ctx)
+    free, where = ctx.target_free_bytes, "the target_free_bytes Param"
+    if free is None:
+        free, where = _local_free_bytes(ctx), "the target's data directory"
+    if free is None:
+        return [_w("target space", f"the migrated objects take {need / 1e9:.2f} GB on the source; the target "
+                                   f"server cannot tell its free space: give target_free_bytes to have it checked")]
+    if need > free:
+        return [_e("target space", f"the migrated objects take {need / 1e9:.2f} GB on the source but {where} "
+                                   f"has only {free / 1e9:.2f} GB free: the target's storage must be larger than "
+                                   f"the source's data")]
+    return []
+
+
+def check_c_functions(ctx: Context) -> list[Finding]:
+    schemas = {s["source"] for s in ctx.plan["schemas"]}
+    excluded = {f["oid"] for f in ctx.plan["excluded_functions"]}
+    found = [f for f in ctx.catalog.functions
+             if f["schema"] in schemas and f["language"] == "c" and f["oid"] not in excluded]
+    if not found:
+        return []
+    named = [f"{display(f['schema'], f['name'])}({f['args']})" for f in found]
+    hint = ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found[:3])
+    return [_e("C-language functions", f"C-language functions cannot be migrated: {names_list(named)}. Add them "
+                                       f"to the exclude Param (for example {hint}) and install them on the target "
+                                       f"separately")]
+
+
+def check_existing_objects(ctx: Context) -> list[Finding]:
+    rows = fetch(ctx.target, "list_target_objects")
+    existing = {(r["kind"], r["schema"], r["name"]) for r in rows}
+    smap = {s["source"]: s["target"] for s in ctx.plan["schemas"]}
+    rels = [r for r in ctx.plan["relations"]] + [
+        {"target_schema": s["target_schema"], "target_name": s["target_name"]} for s in ctx.plan["sequences"]]
+    if not ctx.structure:   # data only: the tables must be there already
+        missing = [target_key(r) for r in data_tables(ctx.plan)
+                   if ("relation", r["target_schema"], r["target_name"]) not in existing]
+        if missing:
+            return [_e("target objects", f"migration_types has no structure, but the target lacks "
+                                         f"{names_list(missing)}: create them or add structure")]
+        return []
+    clash = sorted({display(r["target_schema"], r["target_name"]) for r in rels
+                    if ("relation", r["target_schema"], r["target_name"]) in existing})
+    whole = {s["source"] for s in ctx.plan["schemas"]}
+    excluded = {f["oid"] for f in ctx.plan["excluded_functions"]}
+    for f in ctx.catalog.functions:
+        if f["schema"] in whole and f["oid"] not in excluded and \
+                ("function", smap[f["schema"]], f"{f['name']}({f['args']})") in existing:
+            clash.append(f"function {display(smap[f['schema']], f['name'])}({f['args']})")
+    for t in fetch(ctx.source, "list_types"):
+        if t["schema"] in whole and ("type", smap[t["schema"]], t["name"]) in existing:
+            clash.append(f"type {display(smap[t['schema']], t['name'])}")
+    if clash:
+        return [_e("target objects", f"the target already has {names_list(clash)}: drop them, choose other "
+                                     f"objects, or rename them with the rename Param")]
+    return []
+
+
+def check_extensions(ctx: Context) -> list[Finding]:
+    oids = {r["oid"] for r in ctx.plan["relations"]}
+    needed = sorted({d["extension"] for d in ctx.catalog.extension_deps if d["table_oid"] in oids})
+    if not needed:
+        return []
+    rows = ctx.target.execute(
+        "SELECT name, installed_version IS NOT NULL FROM pg_available_extensions WHERE name = ANY(%s)",
+        (needed,)).fetchall()
+    available = dict(rows)
+    out = []
+    missing = [e for e in needed if e not in available]
+    if missing:
+        out.append(_e("extensions", f"the migrated tables use extension(s) {names_list(missing)}, which the "
+                                    f"target cannot create: install or allow them on the target first"))
+    to_create = [e for e in needed if e in available and not available[e]]
+    if to_create:
+        out.append(_w("extensions", f"extension(s) {names_list(to_create)} will be created on the target"))
+    return out
+
+
+def check_roles(ctx: Context) -> list[Finding]:
+    if not ctx.keep_owners or not ctx.structure:
+        return []
+    rel_oids = {r["oid"] for r in ctx.plan["relations"]} | {s["oid"] for s in ctx.plan["sequences"]}
+    schemas = {s["source"] for s in ctx.plan["schemas"]}
+    func_oids = {f["oid"] for f in ctx.catalog.functions if f["schema"] in schemas}
+    schema_oids = {r[0] for r in ctx.source.execute(
+        "SELECT oid::bigint FROM pg_namespace WHERE nspname = ANY(%s)", (sorted(schemas),)).fetchall()}
+    wanted = {}
+    for r in fetch(ctx.source, "list_roles_used"):
+        scope = {"relation": rel_oids, "function": func_oids, "schema": schema_oids}[r["on_kind"]]
+        if r["oid"] in scope and r["role"]:
+            wanted.setdefault(r["role"], set()).add(r["how"])
+    existing = {r[0] for r in ctx.target.execute("SELECT rolname FROM pg_roles").fetchall()}
+    missing = sorted(set(wanted) - existing)
+    if not missing:
+        return []
+    return [_e("roles", f"role(s) {names_list(display(m) for m in missing)} own or are granted migrated objects "
+                        f"but do not exist on the target: create them there, or set keep_owners to false to "
+                        f"give everything to the target user")]
+
+
+def check_rename_collisions(ctx: Context) -> list[Finding]:
+    out = []
+    seen: dict = {}
+    for r in ctx.plan["relations"]:
+        key = (r["target_schema"], r["target_name"])
+        seen.setdefault(key, []).append(relation_key(r))
+    for s in ctx.plan["sequences"]:
+        key = (s["target_schema"], s["target_name"])
+        seen.setdefault(key, []).append(display(s["schema"], s["name"]))
+    for (schema, name), sources in seen.items():
+        if len(sources) > 1:
+            out.append(_e("rename collisions", f"{names_list(sources)} would all become {display(schema, name)}"))
+    for r in ctx.plan["relations"]:
+        cols: dict = {}
+        for c in r["columns"]:
+            cols.setdefault(c["target_name"], []).append(c["name"])
+        for new, olds in cols.items():
+            if len(olds) > 1:
+                out.append(_e("rename collisions", f"columns {names_list(display(o) for o in olds)} of "
+                                                   f"{relation_key(r)} would all be named {display(new)}"))
+    return out
+
+
+def check_dependencies(ctx: Context) -> list[Finding]:
+    out = []
+    chosen = {r["oid"]: r for r in ctx.plan["relations"]}
+    by_oid = ctx.catalog.by_oid
+    fk_missing = sorted({f"{relation_key(chosen[fk['table_oid']])} -> "
+                         f"{display(by_oid[fk['referenced_oid']]['schema'], by_oid[fk['referenced_oid']]['name'])}"
+                         f" ({display(fk['name'])})"
+                         for fk in ctx.catalog.foreign_keys
+                         if fk["table_oid"] in chosen and fk["referenced_oid"] not in chosen
+                         and fk["referenced_oid"] in by_oid})
+    if fk_missing:
+        out.append(_e("dependencies", f"foreign key(s) reference tables left out of objects: "
+                                      f"{names_list(fk_missing)}. Add the referenced tables to objects"))
+    dropped = {(r["oid"], c) for r in ctx.plan["relations"] for c in r["dropped_columns"]}
+    col_names = {(c["table_oid"], c["num"]): c["name"] for c in ctx.catalog.columns}
+    view_problems, skipped = set(), set()
+    for d in ctx.catalog.dependencies:
+        ref = d["ref_table_oid"]
+        if d["dep_kind"] == "view":
+            if d["dep_oid"] in chosen and ref in by_oid and ref not in chosen and \
+                    by_oid[ref]["relkind"] != "S" and ref != d["dep_oid"]:
+                view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses "
+                                  f"{display(by_oid[ref]['schema'], by_oid[ref]['name'])}, which is not migrated")
+            elif d["dep_oid"] in chosen and (ref, col_names.get((ref, d["column_num"]))) in dropped:
+                view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses column "
+                                  f"{display(col_names[(ref, d['column_num'])])} of {relation_key(chosen[ref])}, "
+                                  f"which is left out")
+        elif d["dep_table_oid"] in chosen and (ref, col_names.get((ref, d["column_num"]))) in dropped:
+            skipped.add(f"{d['dep_kind']} {display(d['dep_name'])} on {relation_key(chosen[d['dep_table_oid']])}")
+    if view_problems:
+        out.append(_e("dependencies", f"view(s) depend on objects that are not migrated: "
+                                      f"{names_list(sorted(view_problems))}. Add them to objects or leave the "
+                                      f"view out with exclude"))
+    if skipped:
+        out.append(_w("dependencies", f"{names_list(sorted(skipped))} use(s) columns left out of the migration "
+                                      f"and will not be created"))
+    return out
+
+
+def check_renamed_text(ctx: Context) -> list[Finding]:
+    """Function bodies are text PostgreSQL does not rewrite: warn where they still use an old name (DTS warns
+    the same: renaming can break objects that depend on the renamed one)."""
+    old = {s["source"] for s in ctx.plan["schemas"] if s["source"] != s["target"]}
+    old |= {r["name"] for r in ctx.plan["relations"] if r["target_name"] != r["name"]}
+    old |= {c["name"] for r in ctx.plan["relations"] for c in r["columns"] if c["target_name"] != c["name"]}
+    if not old:
+        return []
+    schemas = {s["source"] for s in ctx.plan["schemas"]}
+    hits = []
+    for f in ctx.catalog.functions:
+        if f["schema"] in schemas and f["language"] in ("sql", "plpgsql") and any(n in f["body"] for n in old):
+            hits.append(f"{display(f['schema'], f['name'])}({f['args']})")
+    if hits:
+        return [_w("renames", f"the text of {names_list(hits)} mentions renamed objects by their old names; "
+                              f"PostgreSQL does not rewrite function bodies: review them on the target")]
+    return []
+
+
+def check_unsupported_content(ctx: Context) -> list[Finding]:
+    out = []
+    foreign = [relation_key(r) for r in ctx.plan["relations"] if r["relkind"] == "f"]
+    if foreign:
+        out.append(_w("content", f"foreign table(s) {names_list(foreign)}: the definition moves, the data stays "
+                                 f"where it lives"))
+    if ctx.source.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()[0]:
+        out.append(_w("content", "the source has large objects (pg_largeobject); they are not migrated"))
+    return out
+
+
+def check_write_activity(ctx: Context) -> list[Finding]:
+    rows = ctx.source.execute(
+        "SELECT pid, usename, application_name, state FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL").fetchall()
+    if not rows:
+        return []
+    who = [f"pid {r[0]} ({r[1]}, {r[2] or 'no application name'}, {r[3]})" for r in rows]
+    return [_w("write freeze", f"session(s) with open write transactions on the source: {names_list(who)}. "
+                               f"Stop all writes before the load: this mode has no incremental sync, and "
+                               f"validate fails if the source changes")]
+
+
+ALL_CHECKS = [check_versions, check_source_privileges, check_target_privileges, check_target_space,
+              check_c_functions, check_existing_objects, check_extensions, check_roles, check_rename_collisions,
+              check_dependencies, check_renamed_text, check_unsupported_content, check_write_activity]

@@ -1,0 +1,393 @@
+"""Rewrites pg_dump's DDL for renamed schemas, tables and columns and for column selection.
+
+Statements are parsed with pglast (PostgreSQL's own parser) and only statements that change are
+printed again; everything else keeps pg_dump's exact text. Names are rewritten where the grammar puts
+them (RangeVar, qualified name lists, regclass literals, table-scoped column references), never by
+searching the text. Column renames inside views, rules, defaults and policies are left to PostgreSQL:
+the structure step creates columns under their source names and renames them in the catalog
+(`ALTER TABLE ... RENAME COLUMN`), which rewrites every dependent object's stored parse tree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pglast import ast, parse_sql
+from pglast.enums import AlterTableType, ConstrType, ObjectType
+from pglast.stream import RawStream
+
+from include.pgferry.names import NameSyntaxError, display, quote_ident, split_qualified
+
+# Fields that hold a (possibly schema-qualified) object name as a list of String nodes.
+_QUALIFIED_NAME_FIELDS = {"names", "funcname", "objname", "defnames", "typeName", "domainname", "object",
+                          "arg", "opclass", "name", "collname", "opfamilyname", "conversion_name"}
+_REG_CASTS = {"regclass", "regtype", "regproc", "regprocedure", "regoper", "regoperator", "regnamespace"}
+
+
+@dataclass
+class RenameContext:
+    schemas: dict = field(default_factory=dict)     # source schema -> target schema (changed only)
+    tables: dict = field(default_factory=dict)      # (schema, table) -> target table name (changed only)
+    columns: dict = field(default_factory=dict)     # (schema, table) -> {source column: target column}
+    dropped: dict = field(default_factory=dict)     # (schema, table) -> {columns left out}
+    existing_target_schemas: set = field(default_factory=set)  # target schemas pgferry must not (re)create
+
+    @classmethod
+    def from_plan(cls, plan: dict, existing_target_schemas=()) -> "RenameContext":
+        ctx = cls(existing_target_schemas=set(existing_target_schemas))
+        for s in plan["schemas"]:
+            if s["target"] != s["source"]:
+                ctx.schemas[s["source"]] = s["target"]
+        for r in plan["relations"]:
+            key = (r["schema"], r["name"])
+            if r["target_name"] != r["name"]:
+                ctx.tables[key] = r["target_name"]
+            cols = {c["name"]: c["target_name"] for c in r["columns"] if c["target_name"] != c["name"]}
+            if cols:
+                ctx.columns[key] = cols
+            if r["dropped_columns"]:
+                ctx.dropped[key] = set(r["dropped_columns"])
+        return ctx
+
+    @property
+    def empty(self) -> bool:
+        return not (self.schemas or self.tables or self.columns or self.dropped or self.existing_target_schemas)
+
+    def schema(self, s):
+        return self.schemas.get(s, s)
+
+    def relation(self, schema, name):
+        return self.schema(schema), self.tables.get((schema, name), name)
+
+
+@dataclass
+class Rewritten:
+    statements: list[str]
+    warnings: list[str]
+
+
+def split_statements(sql: str):
+    """(text, parse node) for each statement of pg_dump/pg_restore output; psql meta-commands
+    (\\restrict, \\unrestrict) are dropped: pgferry runs the SQL itself."""
+    sql = "\n".join(line for line in sql.splitlines() if not line.startswith("\\"))
+    out = []
+    for raw in parse_sql(sql):
+        start = raw.stmt_location or 0
+        text = sql[start:start + raw.stmt_len] if raw.stmt_len else sql[start:]
+        out.append((text.strip().rstrip(";").strip(), raw.stmt))
+    return out
+
+
+class _Rewriter:
+    def __init__(self, ctx: RenameContext, rename_columns: bool):
+        self.ctx = ctx
+        self.rename_columns = rename_columns
+        self.changed = False
+        self.warnings: list[str] = []
+
+    # -- names -------------------------------------------------------------------------------
+    def _qualified(self, items):
+        if len(items) < 2 or not all(isinstance(i, ast.String) for i in items):
+            return
+        schema, name = items[0].sval, items[1].sval
+        if (schema, name) in self.ctx.tables:
+            items[1].sval = self.ctx.tables[(schema, name)]
+            self.changed = True
+        if schema in self.ctx.schemas:
+            items[0].sval = self.ctx.schemas[schema]
+            self.changed = True
+
+    def _range_var(self, rv: ast.RangeVar, in_query: bool):
+        if not rv.schemaname:
+            return
+        new_schema, new_name = self.ctx.relation(rv.schemaname, rv.relname)
+        if (new_schema, new_name) != (rv.schemaname, rv.relname):
+            if in_query and rv.alias is None and new_name != rv.relname:
+                # pg_dump's view text refers to columns as `table.column`: keep that name valid
+                rv.alias = ast.Alias(aliasname=rv.relname)
+            rv.schemaname, rv.relname = new_schema, new_name
+            self.changed = True
+
+    def _reg_literal(self, cast: ast.TypeCast):
+        names = cast.typeName.names if cast.typeName else ()
+        if not names or names[-1].sval not in _REG_CASTS:
+            return
+        if not (isinstance(cast.arg, ast.A_Const) and isinstance(cast.arg.val, ast.String)):
+            return
+        text = cast.arg.val.sval
+        if "(" in text:   # regprocedure('f(int)'): only its schema part
+            head, rest = text.split("(", 1)
+            rest = "(" + rest
+        else:
+            head, rest = text, ""
+        try:
+            parts, end = split_qualified(head, max_parts=2)
+        except NameSyntaxError:
+            return
+        if end != len(head.rstrip()) or len(parts) != 2:
+            return
+        schema, name = parts
+        if names[-1].sval == "regclass":
+            new_schema, new_name = self.ctx.relation(schema, name)
+        else:
+            new_schema, new_name = self.ctx.schema(schema), name
+        if (new_schema, new_name) != (schema, name):
+            cast.arg.val.sval = f"{quote_ident(new_schema)}.{quote_ident(new_name)}{rest}"
+            self.changed = True
+
+    def walk(self, node, in_query=False, field_name=None):
+        if isinstance(node, tuple):
+            if field_name in _QUALIFIED_NAME_FIELDS:
+                self._qualified(node)
+            for item in node:
+                self.walk(item, in_query)
+            return
+        if not isinstance(node, ast.Node):
+            return
+        if isinstance(node, ast.RangeVar):
+            self._range_var(node, in_query)
+        elif isinstance(node, ast.TypeCast):
+            self._reg_literal(node)
+        elif isinstance(node, (ast.SelectStmt, ast.RuleStmt)):
+            in_query = True
+        elif isinstance(node, ast.CreateSchemaStmt) and node.schemaname in self.ctx.schemas:
+            node.schemaname = self.ctx.schemas[node.schemaname]
+            self.changed = True
+        elif isinstance(node, ast.String) and field_name == "object":
+            pass
+        for attr in node:
+            value = getattr(node, attr)
+            if attr == "object" and isinstance(value, ast.String):
+                # single-name objects: only schemas can be renamed (ALTER SCHEMA, COMMENT ON SCHEMA)
+                if getattr(node, "objtype", None) == ObjectType.OBJECT_SCHEMA or \
+                        getattr(node, "objectType", None) == ObjectType.OBJECT_SCHEMA:
+                    if value.sval in self.ctx.schemas:
+                        value.sval = self.ctx.schemas[value.sval]
+                        self.changed = True
+                continue
+            if attr == "objects" and isinstance(node, ast.GrantStmt) and node.objtype == ObjectType.OBJECT_SCHEMA:
+                for s in value or ():
+                    if s.sval in self.ctx.schemas:
+                        s.sval = self.ctx.schemas[s.sval]
+                        self.changed = True
+                continue
+            self.walk(value, in_query, attr)
+
+
+# -- statement-level rules ----------------------------------------------------------------------
+def _colref_names(node, qualifier=None) -> list[ast.String]:
+    """String nodes naming columns of the statement's one table inside an expression."""
+    found = []
+
+    def visit(n):
+        if isinstance(n, tuple):
+            for x in n:
+                visit(x)
+            return
+        if not isinstance(n, ast.Node):
+            return
+        if isinstance(n, ast.ColumnRef):
+            f = n.fields
+            if qualifier is None and len(f) == 1 and isinstance(f[0], ast.String):
+                found.append(f[0])
+            elif qualifier is not None and len(f) == 2 and isinstance(f[0], ast.String) \
+                    and f[0].sval in qualifier and isinstance(f[1], ast.String):
+                found.append(f[1])
+            return
+        if isinstance(n, (ast.SubLink, ast.SelectStmt)):
+            return   # a subquery has tables of its own
+        for attr in n:
+            visit(getattr(n, attr))
+    visit(node)
+    return found
+
+
+def _strings(items) -> list[ast.String]:
+    return [i for i in (items or ()) if isinstance(i, ast.String)]
+
+
+def _index_elem_columns(elems) -> list[ast.String]:
+    out = []
+    for e in elems or ():
+        if isinstance(e, tuple):   # exclusion constraint: (IndexElem, operator)
+            e = e[0]
+        if isinstance(e, ast.IndexElem):
+            if e.name:
+                out.append(_NameRef(e))
+            if e.expr is not None:
+                out.extend(_colref_names(e.expr))
+    return out
+
+
+class _NameRef:
+    """IndexElem.name is a plain str: wrap it so it can be renamed like a String node."""
+    def __init__(self, elem):
+        self.elem = elem
+
+    @property
+    def sval(self):
+        return self.elem.name
+
+    @sval.setter
+    def sval(self, value):
+        self.elem.name = value
+
+
+def _table_columns(stmt) -> list[tuple[tuple, list]]:
+    """(table key, column name holders) for statements that name columns of one table."""
+    if isinstance(stmt, ast.IndexStmt) and stmt.relation is not None:
+        key = (stmt.relation.schemaname, stmt.relation.relname)
+        cols = _index_elem_columns(stmt.indexParams) + _index_elem_columns(stmt.indexIncludingParams)
+        if stmt.whereClause is not None:
+            cols += _colref_names(stmt.whereClause)
+        return [(key, cols)]
+    if isinstance(stmt, ast.AlterTableStmt) and stmt.relation is not None:
+        key = (stmt.relation.schemaname, stmt.relation.relname)
+        out = [(key, [])]
+        for cmd in stmt.cmds or ():
+            c = cmd.def_
+            if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(c, ast.Constraint):
+                out[0][1].extend(_strings(c.keys) + _strings(c.including) + _strings(c.fk_attrs))
+                out[0][1].extend(_index_elem_columns(c.exclusions))
+                if c.raw_expr is not None:
+                    out[0][1].extend(_colref_names(c.raw_expr))
+                if c.where_clause is not None:
+                    out[0][1].extend(_colref_names(c.where_clause))
+                if c.contype == ConstrType.CONSTR_FOREIGN and c.pktable is not None:
+                    out.append(((c.pktable.schemaname, c.pktable.relname), _strings(c.pk_attrs)))
+        return out
+    if isinstance(stmt, ast.CreateTrigStmt) and stmt.relation is not None:
+        key = (stmt.relation.schemaname, stmt.relation.relname)
+        cols = _strings(stmt.columns)
+        if stmt.whenClause is not None:
+            cols += _colref_names(stmt.whenClause, qualifier={"old", "new"})
+        return [(key, cols)]
+    return []
+
+
+def _drop_columns_from_create(stmt: ast.CreateStmt, dropped: set, warnings: list) -> bool:
+    keep, changed = [], False
+    for elt in stmt.tableElts or ():
+        if isinstance(elt, ast.ColumnDef) and elt.colname in dropped:
+            changed = True
+            continue
+        if isinstance(elt, ast.Constraint):
+            used = {s.sval for s in _strings(elt.keys)} | {s.sval for s in _colref_names(elt.raw_expr)}
+            if used & dropped:
+                warnings.append(f"constraint {display(elt.conname or '?')} on {display(stmt.relation.schemaname, stmt.relation.relname)} "
+                                f"uses a column left out of the migration and is not created")
+                changed = True
+                continue
+        keep.append(elt)
+    if changed:
+        stmt.tableElts = tuple(keep)
+    return changed
+
+
+def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
+    """Rewrite a pg_restore SQL script; returns executable statements (no trailing semicolons)."""
+    statements, warnings = [], []
+    for text, stmt in split_statements(sql):
+        # target schemas that already exist are used, not created, re-owned or re-commented
+        if isinstance(stmt, ast.CreateSchemaStmt) and ctx.schema(stmt.schemaname) in ctx.existing_target_schemas:
+            continue
+        if isinstance(stmt, (ast.AlterOwnerStmt, ast.CommentStmt)) and \
+                (getattr(stmt, "objectType", None) == ObjectType.OBJECT_SCHEMA or
+                 getattr(stmt, "objtype", None) == ObjectType.OBJECT_SCHEMA) and \
+                isinstance(stmt.object, ast.String) and ctx.schema(stmt.object.sval) in ctx.existing_target_schemas:
+            continue
+        if ctx.empty:
+            statements.append(text)
+            continue
+        changed = False
+        skip_reason = None
+        # column selection: leave out what names a dropped column
+        if isinstance(stmt, ast.CreateStmt) and stmt.relation is not None:
+            dropped = ctx.dropped.get((stmt.relation.schemaname, stmt.relation.relname))
+            if dropped:
+                changed |= _drop_columns_from_create(stmt, dropped, warnings)
+        elif isinstance(stmt, ast.AlterTableStmt) and stmt.relation is not None:
+            dropped = ctx.dropped.get((stmt.relation.schemaname, stmt.relation.relname), set())
+            cmds = [c for c in stmt.cmds or () if not (c.name and c.name in dropped)]
+            if len(cmds) != len(stmt.cmds or ()):
+                changed = True
+                if not cmds:
+                    continue
+                stmt.cmds = tuple(cmds)
+        elif isinstance(stmt, ast.CommentStmt) and stmt.objtype == ObjectType.OBJECT_COLUMN:
+            parts = [s.sval for s in stmt.object]
+            if len(parts) == 3 and parts[2] in ctx.dropped.get((parts[0], parts[1]), set()):
+                continue
+        elif isinstance(stmt, ast.AlterSeqStmt):
+            for opt in stmt.options or ():
+                if opt.defname == "owned_by" and isinstance(opt.arg, tuple) and len(opt.arg) == 3:
+                    s, t, c = (x.sval for x in opt.arg)
+                    if c in ctx.dropped.get((s, t), set()):
+                        skip_reason = "owner column left out"
+        if skip_reason:
+            continue
+        for key, cols in _table_columns(stmt):
+            dropped = ctx.dropped.get(key, set())
+            used = [c.sval for c in cols if c.sval in dropped]
+            if used:
+                skip_reason = (f"{text.split(' ', 3)[:3] and ' '.join(text.split()[:6])}... uses "
+                               f"{', '.join(display(*key, u) for u in used)}, left out of the migration")
+                break
+            if rename_columns:
+                mapping = ctx.columns.get(key, {})
+                for c in cols:
+                    if c.sval in mapping:
+                        c.sval = mapping[c.sval]
+                        changed = True
+        if skip_reason:
+            warnings.append(f"not created: {skip_reason}")
+            continue
+        rw = _Rewriter(ctx, rename_columns)
+        rw.walk(stmt)
+        warnings.extend(rw.warnings)
+        statements.append(RawStream()(stmt) if (changed or rw.changed) else text)
+    return Rewritten(statements, warnings)
+
+
+def column_rename_statements(plan: dict) -> list:
+    """ALTER TABLE ... RENAME COLUMN for every renamed column, on the target (already renamed) tables.
+    Partitions inherit the rename from their parent, so only top-level tables are renamed."""
+    from psycopg import sql as psql
+    out = []
+    for r in plan["relations"]:
+        if r["relkind"] not in ("r", "p") or r["is_partition"]:
+            continue
+        for c in r["columns"]:
+            if c["target_name"] != c["name"]:
+                out.append(psql.SQL("ALTER TABLE {}.{} RENAME COLUMN {} TO {}").format(
+                    psql.Identifier(r["target_schema"]), psql.Identifier(r["target_name"]),
+                    psql.Identifier(c["name"]), psql.Identifier(c["target_name"])))
+    return out
+
+
+def statement_identity(text: str) -> tuple | None:
+    """(kind, schema, table, name) of an index, constraint or trigger a statement creates, so a retried
+    step can skip what its first try already built."""
+    stmt = parse_sql(text)[0].stmt
+    if isinstance(stmt, ast.IndexStmt) and stmt.idxname:
+        return ("index", stmt.relation.schemaname, stmt.relation.relname, stmt.idxname)
+    if isinstance(stmt, ast.AlterTableStmt) and len(stmt.cmds or ()) == 1:
+        cmd = stmt.cmds[0]
+        if cmd.subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint) \
+                and cmd.def_.conname:
+            kind = "foreign key" if cmd.def_.contype == ConstrType.CONSTR_FOREIGN else "constraint"
+            return (kind, stmt.relation.schemaname, stmt.relation.relname, cmd.def_.conname)
+    if isinstance(stmt, ast.CreateTrigStmt):
+        return ("trigger", stmt.relation.schemaname, stmt.relation.relname, stmt.trigname)
+    return None
+
+
+def as_not_valid_foreign_key(text: str) -> str | None:
+    """The same ADD FOREIGN KEY, NOT VALID, so it can be validated on its own afterwards; None when the
+    key is NOT VALID on the source already."""
+    stmt = parse_sql(text)[0].stmt
+    con = stmt.cmds[0].def_
+    if con.skip_validation:
+        return None
+    con.skip_validation = True
+    con.initially_valid = False
+    return RawStream()(stmt)

@@ -1,0 +1,165 @@
+"""Throwaway PostgreSQL clusters for tests and the local stack.
+
+initdb/pg_ctl from Debian's `postgresql` package; when running as root the cluster runs as the
+`postgres` OS user, because initdb refuses root.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+DEFAULT_SETTINGS = {
+    "listen_addresses": "'127.0.0.1'",
+    "max_connections": "50",
+    "shared_buffers": "128MB",
+    "fsync": "off",  # throwaway clusters: durability buys nothing in tests
+    "full_page_writes": "off",
+    "synchronous_commit": "off",
+    "max_wal_size": "1GB",
+    "lc_messages": "'C'",
+    "log_min_messages": "warning",
+    "max_parallel_maintenance_workers": "2",
+}
+
+
+def pg_bindir() -> Path:
+    """Directory of initdb/pg_ctl: PG_BINDIR, else the newest Debian install, else PATH."""
+    if os.environ.get("PG_BINDIR"):
+        return Path(os.environ["PG_BINDIR"])
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
+    if found:
+        return Path(found[-1]).parent
+    which = shutil.which("pg_ctl")
+    if which:
+        return Path(which).resolve().parent
+    raise RuntimeError("pg_ctl not found: install Debian's `postgresql` package (make setup does)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_cluster_user(cmd: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *cmd]
+    return cmd
+
+
+@dataclass
+class PgCluster:
+    root: Path
+    name: str
+    port: int = 0
+    settings: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.root = Path(self.root)
+        self.datadir = self.root / self.name
+        self.logfile = self.root / f"{self.name}.log"
+        self.portfile = self.root / f"{self.name}.port"
+        if not self.port:
+            self.port = int(self.portfile.read_text()) if self.portfile.exists() else free_port()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _chown(self, path: Path):
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam("postgres")
+            os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def init(self):
+        if (self.datadir / "PG_VERSION").exists():
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._chown(self.root)
+        self.datadir.mkdir(exist_ok=True)
+        self._chown(self.datadir)
+        subprocess.run(
+            _as_cluster_user([str(pg_bindir() / "initdb"), "-D", str(self.datadir), "-U", "postgres",
+                              "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
+            check=True, capture_output=True, text=True)
+        conf = {**DEFAULT_SETTINGS, "port": str(self.port),
+                "unix_socket_directories": f"'{self.root}'", **self.settings}
+        with open(self.datadir / "postgresql.auto.conf", "a") as f:
+            for k, v in conf.items():
+                f.write(f"{k} = {v}\n")
+        self.portfile.write_text(str(self.port))
+
+    def running(self) -> bool:
+        r = subprocess.run(_as_cluster_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.datadir), "status"]),
+                           capture_output=True)
+        return r.returncode == 0
+
+    def start(self) -> "PgCluster":
+        self.init()
+        if not self.running():
+            if not self.logfile.exists():
+                self.logfile.touch()
+                self._chown(self.logfile)
+            subprocess.run(
+                _as_cluster_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
+                                  "-w", "-t", "60", "start"]),
+                check=True, capture_output=True, text=True)
+        return self
+
+    def stop(self):
+        if (self.datadir / "postmaster.pid").exists():
+            subprocess.run(_as_cluster_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.datadir),
+                                             "-m", "immediate", "-w", "stop"]), capture_output=True)
+
+    def destroy(self):
+        self.stop()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+        for f in (self.logfile, self.portfile):
+            with contextlib.suppress(FileNotFoundError):
+                f.unlink()
+
+    # -- access ----------------------------------------------------------------------------
+    def dsn(self, dbname: str = "postgres", user: str = "postgres") -> str:
+        return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user}"
+
+    def uri(self, dbname: str = "postgres", user: str = "postgres") -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def connect(self, dbname: str = "postgres", user: str = "postgres", autocommit: bool = True):
+        return psycopg.connect(self.dsn(dbname, user), autocommit=autocommit)
+
+    def execute(self, sql, dbname: str = "postgres", params=None):
+        with self.connect(dbname) as conn:
+            return conn.execute(sql, params).fetchall() if params is not None else conn.execute(sql)
+
+    def query(self, sql, dbname: str = "postgres", params=None) -> list[tuple]:
+        with self.connect(dbname) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def recreate_db(self, dbname: str):
+        from psycopg import sql
+        with self.connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+
+    def run_sql_file(self, path: Path | str, dbname: str):
+        subprocess.run([str(pg_bindir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn(dbname),
+                        "-f", str(path)], check=True, capture_output=True, text=True)
+
+    def wait_ready(self, timeout: float = 30):
+        deadline = time.time() + timeout
+        while True:
+            try:
+                with self.connect():
+                    return
+            except psycopg.OperationalError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
