@@ -125,8 +125,11 @@ def parse_rename_key(text: str) -> tuple[str, ...]:
 def parse_bare_name(text: str, what: str) -> str:
     if not isinstance(text, str):
         raise NameSyntaxError(f"{what}: the new name must be a string")
-    parts, i = split_qualified(text, max_parts=1)
-    if i != len(text.rstrip()):
+    try:
+        parts, i = split_qualified(text, max_parts=1)
+    except NameSyntaxError:
+        i, parts = -1, None
+    if parts is None or i != len(text.rstrip()):
         raise NameSyntaxError(f"{what}: the new name {text!r} must be one bare name (no dots; quote it if it "
                               f"has special characters)")
     if len(parts[0].encode()) > 63:

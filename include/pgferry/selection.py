@@ -179,6 +179,17 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[dict, Inpu
         [r["schema"], r["name"]] for r in cat.relations
         if r["schema"] in schemas and r["oid"] not in chosen_oids)
 
+    # indexes, constraints, triggers and policies that need a left-out column are not created
+    dropped = {(r["oid"], c) for r in relations for c in r["dropped_columns"]}
+    col_names = {(c["table_oid"], c["num"]): c["name"] for c in cat.columns}
+    left_out = {}
+    for d in cat.dependencies:
+        if d["dep_kind"] != "view" and d["dep_table_oid"] in chosen and \
+                (d["ref_table_oid"], col_names.get((d["ref_table_oid"], d["column_num"]))) in dropped:
+            left_out[(d["dep_kind"], d["dep_oid"])] = {
+                "kind": d["dep_kind"], "name": d["dep_name"],
+                "table": relation_key(cat.by_oid[d["dep_table_oid"]])}
+
     plan = {
         "source_version_num": cat.version_num,
         "schemas": [{"source": s, "target": schema_map[s], "whole": s in whole_schemas} for s in schemas],
@@ -188,6 +199,7 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[dict, Inpu
         "excluded_functions": [{"oid": f["oid"], "schema": f["schema"], "name": f["name"], "args": f["args"]}
                                for f in excluded_functions],
         "renamed": bool(renames),
+        "left_out_objects": sorted(left_out.values(), key=lambda o: (o["kind"], o["table"], o["name"])),
         # no objects given: pg_dump runs without --schema, so database-level objects (event triggers,
         # extensions) come along as in a whole-database DTS migration
         "whole_database": not specs,

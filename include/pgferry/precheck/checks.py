@@ -276,26 +276,25 @@ def check_dependencies(ctx: Context) -> list[Finding]:
                                       f"{names_list(fk_missing)}. Add the referenced tables to objects"))
     dropped = {(r["oid"], c) for r in ctx.plan["relations"] for c in r["dropped_columns"]}
     col_names = {(c["table_oid"], c["num"]): c["name"] for c in ctx.catalog.columns}
-    view_problems, skipped = set(), set()
+    view_problems = set()
     for d in ctx.catalog.dependencies:
         ref = d["ref_table_oid"]
-        if d["dep_kind"] == "view":
-            if d["dep_oid"] in chosen and ref in by_oid and ref not in chosen and \
-                    by_oid[ref]["relkind"] != "S" and ref != d["dep_oid"]:
-                view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses "
-                                  f"{display(by_oid[ref]['schema'], by_oid[ref]['name'])}, which is not migrated")
-            elif d["dep_oid"] in chosen and (ref, col_names.get((ref, d["column_num"]))) in dropped:
-                view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses column "
-                                  f"{display(col_names[(ref, d['column_num'])])} of {relation_key(chosen[ref])}, "
-                                  f"which is left out")
-        elif d["dep_table_oid"] in chosen and (ref, col_names.get((ref, d["column_num"]))) in dropped:
-            skipped.add(f"{d['dep_kind']} {display(d['dep_name'])} on {relation_key(chosen[d['dep_table_oid']])}")
+        if d["dep_kind"] != "view" or d["dep_oid"] not in chosen:
+            continue
+        if ref in by_oid and ref not in chosen and by_oid[ref]["relkind"] != "S" and ref != d["dep_oid"]:
+            view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses "
+                              f"{display(by_oid[ref]['schema'], by_oid[ref]['name'])}, which is not migrated")
+        elif (ref, col_names.get((ref, d["column_num"]))) in dropped:
+            view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses column "
+                              f"{display(col_names[(ref, d['column_num'])])} of {relation_key(chosen[ref])}, "
+                              f"which is left out")
+    skipped = [f"{o['kind']} {display(o['name'])} on {o['table']}" for o in ctx.plan["left_out_objects"]]
     if view_problems:
         out.append(_e("dependencies", f"view(s) depend on objects that are not migrated: "
                                       f"{names_list(sorted(view_problems))}. Add them to objects or leave the "
                                       f"view out with exclude"))
     if skipped:
-        out.append(_w("dependencies", f"{names_list(sorted(skipped))} use(s) columns left out of the migration "
+        out.append(_w("dependencies", f"{names_list(skipped)} use(s) columns left out of the migration "
                                       f"and will not be created"))
     return out
 
