@@ -27,7 +27,13 @@ def server_version_num(conn: psycopg.Connection) -> int:
 
 
 def major_version(version_num: int) -> int:
-    return version_num // 10000 if version_num >= 100000 else version_num // 100
+    """A comparable major release: 906 for 9.6.x, 1500 for 15.x (so 9.6 < 10 < 15)."""
+    return version_num // 10000 * 100 if version_num >= 100000 else version_num // 100
+
+
+def major_label(version_num: int) -> str:
+    major = major_version(version_num)
+    return f"{major // 100}.{major % 100}" if major < 1000 else str(major // 100)
 
 
 def version_label(version_num: int) -> str:

@@ -60,7 +60,12 @@ def precheck(params: dict) -> dict:
         raise PrecheckFailed(findings)
     source, target = conns["source"], conns["target"]
     try:
-        catalog = SourceCatalog(source)
+        try:
+            catalog = SourceCatalog(source)
+        except psycopg.errors.InsufficientPrivilege as e:
+            raise PrecheckFailed([Finding(ERROR, "source privileges", f"the source user cannot read the catalog "
+                                          f"({e.diag.message_primary}): it lacks USAGE on schema pg_catalog; "
+                                          f"GRANT USAGE ON SCHEMA pg_catalog TO the migration user")]) from e
         plan, problems = build_plan(catalog, params.get("objects"), params.get("rename"), params.get("exclude"))
         findings += [Finding(ERROR, "objects", m) for m in problems.errors]
         findings += [Finding("warning", "objects", m) for m in problems.warnings]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from include.pgferry.catalog import SourceCatalog, fetch, major_version, version_label
+from include.pgferry.catalog import SourceCatalog, fetch, major_label, major_version, version_label
 from include.pgferry.names import display
 from include.pgferry.precheck.findings import ERROR, WARNING, Finding, names_list
 from include.pgferry.schema.dump import tool_major_version
@@ -41,20 +41,24 @@ def _w(check, msg):
     return Finding(WARNING, check, msg)
 
 
-def check_versions(ctx: Context) -> list[Finding]:
+def version_findings(source_num: int, target_num: int, pg_dump_major: int) -> list[Finding]:
     out = []
-    src, tgt = ctx.source.info.server_version, ctx.target.info.server_version
-    if src < MIN_SOURCE_VERSION:
-        out.append(_e("versions", f"source PostgreSQL {version_label(src)} is older than 9.2, the oldest version "
-                                  f"pgferry (like DTS) migrates from"))
-    if major_version(tgt) < major_version(src):
-        out.append(_e("versions", f"target PostgreSQL {version_label(tgt)} is older than the source "
-                                  f"{version_label(src)}: the target must be the same major version or newer"))
-    dump_major = tool_major_version("pg_dump")
-    if dump_major < major_version(src):
-        out.append(_e("versions", f"pg_dump {dump_major} on this worker cannot dump a PostgreSQL "
-                                  f"{major_version(src)} server: install PostgreSQL {major_version(src)} client tools"))
+    if source_num < MIN_SOURCE_VERSION:
+        out.append(_e("versions", f"source PostgreSQL {version_label(source_num)} is older than 9.2, the oldest "
+                                  f"version pgferry (like DTS) migrates from"))
+    if major_version(target_num) < major_version(source_num):
+        out.append(_e("versions", f"target PostgreSQL {version_label(target_num)} is older than the source "
+                                  f"{version_label(source_num)}: the target must be the same major version or newer"))
+    if pg_dump_major * 100 < major_version(source_num):
+        out.append(_e("versions", f"pg_dump {pg_dump_major} on this worker cannot dump a PostgreSQL "
+                                  f"{major_label(source_num)} server: install PostgreSQL "
+                                  f"{major_label(source_num)} client tools"))
     return out
+
+
+def check_versions(ctx: Context) -> list[Finding]:
+    return version_findings(ctx.source.info.server_version, ctx.target.info.server_version,
+                            tool_major_version("pg_dump"))
 
 
 def check_source_privileges(ctx: Context) -> list[Finding]:

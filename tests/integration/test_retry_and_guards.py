@@ -1,0 +1,132 @@
+"""Steps retried alone: a copy killed mid-stream, a foreign key that breaks, writes on the source."""
+import threading
+import time
+
+import psycopg
+import pytest
+
+from include.pgferry import logical
+from include.pgferry.data.plan import plan_units
+from include.pgferry.schema.apply import DdlError
+from tests.support.migration import data_rows
+
+pytestmark = pytest.mark.integration
+
+BIG_ROWS = 400_000
+
+
+@pytest.fixture(scope="module")
+def big_db(pg_source):
+    """A table big enough that its copy is still streaming when the test kills it."""
+    pg_source.recreate_db("retry")
+    pg_source.execute(f"""
+        CREATE SCHEMA app;
+        CREATE TABLE app.parents (id int PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE app.events (id bigint PRIMARY KEY, parent_id int REFERENCES app.parents(id),
+                                 payload text, at timestamptz NOT NULL);
+        CREATE TABLE app.tags (event_id bigint, tag text);   -- no primary key: a whole-table unit
+        INSERT INTO app.parents SELECT g, 'p' || g FROM generate_series(1, 100) g;
+        INSERT INTO app.events SELECT g, g % 100 + 1, repeat(md5(g::text), 6), '2024-01-01'::timestamptz + g * interval '1 s'
+          FROM generate_series(1, {BIG_ROWS}) g;
+        INSERT INTO app.tags SELECT g % 1000, 't' || (g % 7) FROM generate_series(1, 20000) g;
+        INSERT INTO app.tags SELECT g % 1000, 't' || (g % 7) FROM generate_series(1, 20000) g;  -- duplicates
+        ANALYZE;
+    """, dbname="retry")
+    return "retry"
+
+
+def prepared(params):
+    state = logical.precheck(params)
+    logical.structure(params, state)
+    return state
+
+
+def kill_first_copy(target_port, dbname, killed: list):
+    """Terminate the target backend of the first COPY that has streamed for a while."""
+    deadline = time.time() + 60
+    with psycopg.connect(f"host=127.0.0.1 port={target_port} dbname=postgres user=postgres", autocommit=True) as c:
+        while time.time() < deadline and not killed:
+            rows = c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND query LIKE 'COPY %%FROM STDIN%%' "
+                             "AND state = 'active' AND now() - query_start > interval '150 ms'", (dbname,)).fetchall()
+            for (pid,) in rows:
+                c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                killed.append(pid)
+            time.sleep(0.02)
+
+
+def test_a_copy_killed_mid_stream_and_retried_leaves_an_exact_copy(big_db, pg_source, pg_target, target_db,
+                                                                    connections):
+    params = {**connections(big_db), "objects": ["app"]}
+    state = prepared(params)
+    with psycopg.connect(pg_source.dsn(big_db)) as src:
+        lanes = plan_units(src, state["plan"], lanes=1, binary_ok=True, split_bytes=8 * 1024 * 1024)
+    lane = lanes[0]
+    assert sum(1 for u in lane if u["range"]) >= 3, "the big table must be cut into key ranges"
+
+    killed = []
+    killer = threading.Thread(target=kill_first_copy, args=(pg_target.port, target_db, killed))
+    killer.start()
+    with pytest.raises(psycopg.OperationalError):
+        logical.copy_lane(params, lane)
+    killer.join()
+    assert killed, "the test must have interrupted a COPY"
+    # the interrupted unit rolled back; units before it committed: the target holds a strict subset
+    partial = pg_target.query("SELECT count(*) FROM app.events", target_db)[0][0]
+    assert partial < BIG_ROWS
+
+    results = logical.copy_lane(params, lane)     # the retry: same lane, every unit clears its own rows first
+    assert sum(r["rows"] for r in results if r["id"].startswith("app.events")) == BIG_ROWS
+    assert data_rows(pg_target, target_db) == data_rows(pg_source, big_db)
+    # and once more, as if the task were cleared after success: still no duplicate
+    logical.copy_lane(params, lane)
+    assert pg_target.query("SELECT count(*) FROM app.tags", target_db) == [(40000,)]
+    assert data_rows(pg_target, target_db) == data_rows(pg_source, big_db)
+
+
+def test_every_step_can_run_twice(big_db, pg_source, pg_target, target_db, connections):
+    params = {**connections(big_db), "objects": ["app"]}
+    state = prepared(params)
+    assert logical.structure(params, state)["skipped"] is True        # a retry after commit
+    copies = []
+    for lane in logical.plan_lanes(params, state):
+        copies.append(logical.copy_lane(params, lane))
+        copies[-1] = logical.copy_lane(params, lane)
+    for step in (logical.indexes_and_constraints, logical.sequences, logical.triggers_and_foreign_keys,
+                 logical.finalize):
+        step(params, state)
+        step(params, state)
+    report = logical.validate(params, state, copies)
+    assert report["ok"], report["problems"]
+
+
+def test_a_broken_foreign_key_names_itself_and_its_rows(big_db, pg_source, pg_target, target_db, connections):
+    params = {**connections(big_db), "objects": ["app"]}
+    state = prepared(params)
+    for lane in logical.plan_lanes(params, state):
+        logical.copy_lane(params, lane)
+    logical.indexes_and_constraints(params, state)
+    pg_target.execute("DELETE FROM app.parents WHERE id = 7", dbname=target_db)
+    with pytest.raises(DdlError) as err:
+        logical.triggers_and_foreign_keys(params, state)
+    msg = str(err.value)
+    assert "foreign key events_parent_id_fkey on app.events does not hold" in msg
+    assert "(parent_id)=(7)" in msg
+    # the key stays, NOT VALID, so nothing is silently dropped
+    assert pg_target.query("SELECT convalidated FROM pg_constraint WHERE conname = 'events_parent_id_fkey'",
+                           target_db) == [(False,)]
+
+
+def test_writes_on_the_source_during_the_run_fail_validation_naming_the_table(big_db, pg_source, pg_target,
+                                                                               target_db, connections):
+    params = {**connections(big_db), "objects": ["app"]}
+    state = prepared(params)
+    copies = [logical.copy_lane(params, lane) for lane in logical.plan_lanes(params, state)]
+    for step in (logical.indexes_and_constraints, logical.sequences, logical.triggers_and_foreign_keys,
+                 logical.finalize):
+        step(params, state)
+    pg_source.execute("UPDATE app.tags SET tag = tag WHERE event_id = 1", dbname=big_db)   # same content
+    time.sleep(1.2)   # cumulative statistics reach the shared counters within a second of commit
+    with pytest.raises(logical.ValidationFailed) as err:
+        logical.validate(params, state, copies)
+    assert "the source took writes during the migration (no incremental sync in this mode): app.tags" in str(err.value)
+    assert "app.events" not in str(err.value).split("mode):")[1]
