@@ -18,6 +18,7 @@ from psycopg import sql
 from include.pgferry.catalog import SourceCatalog, major_version
 from include.pgferry.connections import PgEndpoint
 from include.pgferry.data import copy as copying
+from include.pgferry.data import indexing
 from include.pgferry.data import validate as validating
 from include.pgferry.data.plan import plan_units
 from include.pgferry.names import display
@@ -166,10 +167,33 @@ def plan_lanes(params: dict, state: dict) -> list[list[dict]]:
     with source_ep.connect(autocommit=True) as source:
         lanes = plan_units(source, state["plan"], int(params.get("parallelism", 2)), state["binary_copy"])
     lanes = [lane for lane in lanes if lane]
+    if wants(params, "structure"):
+        _attach_index_builds(params, state, lanes)
     for i, lane in enumerate(lanes):
         log.info("lane %d: %d unit(s), %.1f MB: %s", i, len(lane), sum(u["bytes"] for u in lane) / 1e6,
                  ", ".join(u["id"] for u in lane[:8]) + (" ..." if len(lane) > 8 else ""))
     return lanes
+
+
+def _attach_index_builds(params: dict, state: dict, lanes: list[list[dict]]):
+    """Give each unit the index and constraint builds of its table, so a lane builds them as soon as the
+    table is loaded, while other lanes still copy (the indexes step then only finds leftovers)."""
+    statements, _ = _post_data_statements(params, state, "indexes")
+    by_table: dict[tuple, list[str]] = {}
+    for s in statements:
+        ident = statement_identity(s)
+        if ident and ident[0] in ("index", "constraint"):
+            by_table.setdefault((ident[1], ident[2]), []).append(s)
+    parts: dict[tuple, int] = {}
+    for lane in lanes:
+        for u in lane:
+            key = (u["target_schema"], u["target_name"])
+            parts[key] = parts.get(key, 0) + 1
+    for lane in lanes:
+        for u in lane:
+            key = (u["target_schema"], u["target_name"])
+            u["index_builds"] = by_table.get(key, [])
+            u["table_parts"] = parts[key]
 
 
 def lane_label(lane: list[dict]) -> str:
@@ -182,15 +206,30 @@ def lane_label(lane: list[dict]) -> str:
 def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
     source_ep, target_ep = endpoints(params)
     results = []
+    remaining: dict[tuple, int] = {}
+    for u in lane:
+        key = (u["target_schema"], u["target_name"])
+        remaining[key] = remaining.get(key, 0) + 1
     with ExitStack() as stack:
         source = stack.enter_context(source_ep.connect(autocommit=True, application_name="pgferry copy"))
         target = stack.enter_context(target_ep.connect(autocommit=True, application_name="pgferry copy"))
         copying.open_target_session(target)
         for unit in lane:
+            key = (unit["target_schema"], unit["target_name"])
+            split = unit.get("table_parts", 1) > 1
+            if split and remaining[key] == sum(1 for u in lane if (u["target_schema"], u["target_name"]) == key):
+                indexing.announce_part_loading(target, key)
             r = copying.copy_unit(source, target, unit)
             log.info("copied %s: %d rows, %.1f MB in %.1f s (%.1f MB/s)", r.id, r.rows, r.bytes / 1e6, r.seconds,
                      r.bytes / 1e6 / r.seconds if r.seconds else 0)
-            results.append(r.as_dict())
+            result = r.as_dict()
+            remaining[key] -= 1
+            if remaining[key] == 0 and unit.get("index_builds"):
+                if not split or indexing.last_part_loaded(target, key):
+                    result["index_seconds"] = indexing.build(target, unit["index_builds"], INDEX_SESSION)
+                    log.info("built %d index(es)/constraint(s) of %s in %.1f s", len(unit["index_builds"]),
+                             display(*key), result["index_seconds"])
+            results.append(result)
     return results
 
 
@@ -207,28 +246,12 @@ def _post_data_statements(params, state, phase) -> tuple[list[str], list[str]]:
     return result.statements, result.warnings
 
 
-def _already_there(conn, identity) -> bool:
-    kind, schema, table, name = identity
-    if kind == "index":
-        q = ("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-             "WHERE n.nspname = %s AND c.relname = %s", (schema, name))
-    elif kind == "trigger":
-        q = ("SELECT 1 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n "
-             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND t.tgname = %s",
-             (schema, table, name))
-    else:
-        q = ("SELECT 1 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n "
-             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s AND k.conname = %s",
-             (schema, table, name))
-    return conn.execute(*q).fetchone() is not None
-
-
 def _skip_existing(target_ep, statements) -> list[str]:
     out, skipped = [], 0
     with target_ep.connect(autocommit=True) as conn:
         for s in statements:
             ident = statement_identity(s)
-            if ident and _already_there(conn, ident):
+            if ident and indexing.exists(conn, ident):
                 skipped += 1
                 continue
             out.append(s)
@@ -307,9 +330,9 @@ def triggers_and_foreign_keys(params: dict, state: dict) -> dict:
                     if nv is not None:
                         to_validate.append((ident, s))
                         s = nv
-                if _already_there(conn, ident):
+                if indexing.exists(conn, ident):
                     continue
-            elif ident and _already_there(conn, ident):
+            elif ident and indexing.exists(conn, ident):
                 continue
             todo.append(s)
         execute_in_transaction(conn, todo, "triggers and foreign keys")
