@@ -46,7 +46,11 @@ def wants(params: dict, kind: str) -> bool:
 
 # -- 1. precheck ---------------------------------------------------------------------------------
 def precheck(params: dict) -> dict:
+    from include.pgferry.schedule import guard as window_guard
     source_ep, target_ep = endpoints(params)
+    window_findings = window_guard.start_findings(params)   # a run outside its window stops here
+    if any(f.level == ERROR for f in window_findings):
+        raise PrecheckFailed(window_findings)
     findings: list[Finding] = []
     conns = {}
     for side, ep in (("source", source_ep), ("target", target_ep)):
@@ -82,6 +86,7 @@ def precheck(params: dict) -> dict:
             except psycopg.Error as e:
                 findings.append(Finding(ERROR, check.__name__.removeprefix("check_").replace("_", " "),
                                         f"could not run: {e.diag.message_primary or e}"))
+        findings += window_findings + window_guard.fit_findings(params, lambda: checks.source_bytes(ctx))
         for f in findings:
             (log.error if f.level == ERROR else log.warning)("precheck %s", f)
         if any(f.level == ERROR for f in findings):

@@ -41,30 +41,34 @@ def prepared(params):
     return state
 
 
-def kill_first_copy(target_port, dbname, killed: list):
-    """Terminate the target backend of the first COPY that has streamed for a while."""
+def kill_first_copy(port, dbname, pattern, killed: list):
+    """Terminate the backend of the first COPY (matching `pattern`) that has streamed for a while."""
     deadline = time.time() + 60
-    with psycopg.connect(f"host=127.0.0.1 port={target_port} dbname=postgres user=postgres", autocommit=True) as c:
+    with psycopg.connect(f"host=127.0.0.1 port={port} dbname=postgres user=postgres", autocommit=True) as c:
         while time.time() < deadline and not killed:
-            rows = c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND query LIKE 'COPY %%FROM STDIN%%' "
-                             "AND state = 'active' AND now() - query_start > interval '150 ms'", (dbname,)).fetchall()
+            rows = c.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND query LIKE %s "
+                             "AND state = 'active' AND pid <> pg_backend_pid() AND now() - query_start > interval '40 ms'",
+                             (dbname, pattern)).fetchall()
             for (pid,) in rows:
                 c.execute("SELECT pg_terminate_backend(%s)", (pid,))
                 killed.append(pid)
             time.sleep(0.02)
 
 
-def test_a_copy_killed_mid_stream_and_retried_leaves_an_exact_copy(big_db, pg_source, pg_target, target_db,
+@pytest.mark.parametrize("side", ["target", "source"])
+def test_a_copy_killed_mid_stream_and_retried_leaves_an_exact_copy(side, big_db, pg_source, pg_target, target_db,
                                                                     connections):
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
     with psycopg.connect(pg_source.dsn(big_db)) as src:
-        lanes = plan_units(src, state["plan"], lanes=1, binary_ok=True, split_bytes=8 * 1024 * 1024)
+        lanes = plan_units(src, state["plan"], lanes=1, binary_ok=True, split_bytes=30 * 1024 * 1024)
     lane = lanes[0]
     assert sum(1 for u in lane if u["range"]) >= 3, "the big table must be cut into key ranges"
 
     killed = []
-    killer = threading.Thread(target=kill_first_copy, args=(pg_target.port, target_db, killed))
+    victim = (pg_target.port, target_db, "COPY %FROM STDIN%") if side == "target" else \
+        (pg_source.port, big_db, "COPY (SELECT %TO STDOUT%")
+    killer = threading.Thread(target=kill_first_copy, args=(*victim, killed))
     killer.start()
     with pytest.raises(psycopg.OperationalError):
         logical.copy_lane(params, lane)

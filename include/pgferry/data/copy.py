@@ -7,16 +7,50 @@ cleared unit never duplicates rows. Memory stays bounded: psycopg hands over one
 from __future__ import annotations
 
 import logging
+import select
 import time
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, pq, sql
 
 log = logging.getLogger(__name__)
 
 TARGET_SESSION = {"synchronous_commit": "off"}  # the load is redone on failure anyway
 PROGRESS_EVERY_S = 10.0
+WRITE_BATCH = 256 * 1024    # bytes handed to the target per write call
+
+
+def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH):
+    """Yield the data of a running COPY TO STDOUT in blocks of about `batch` bytes.
+
+    psycopg's own iteration goes through its wait machinery once per row, which costs more client CPU
+    than the rest of the transfer. This drains whatever libpq already holds with one call per row and
+    waits on the socket only when the buffer is empty. It runs inside psycopg's `cursor.copy()` block,
+    which keeps owning the statement, its errors and its cleanup.
+    """
+    pgconn = conn.pgconn
+    buf = bytearray()
+    while True:
+        nbytes, data = pgconn.get_copy_data(1)
+        if nbytes > 0:
+            buf += data
+            if len(buf) >= batch:
+                yield bytes(buf)
+                buf.clear()
+            continue
+        if nbytes == 0:        # nothing buffered: wait for the socket, then read what arrived
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+            continue
+        break                  # -1: the server ended the COPY; -2: libpq error
+    if buf:
+        yield bytes(buf)
+    if nbytes == -2:
+        raise errors.OperationalError(pgconn.get_error_message())
+    while (res := pgconn.get_result()) is not None:
+        if res.status != pq.ExecStatus.COMMAND_OK:
+            raise errors.error_from_result(res, encoding=conn.info.encoding)
 
 
 @dataclass
@@ -100,9 +134,9 @@ def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: dict
     with target.transaction():
         freeze = clear_unit(target, unit)
         with source.cursor() as scur, target.cursor() as tcur:
-            with scur.copy(source_copy_statement(unit)) as out, \
+            with scur.copy(source_copy_statement(unit)), \
                     tcur.copy(target_copy_statement(unit, freeze)) as inp:
-                for chunk in out:
+                for chunk in copy_out_blocks(source):
                     inp.write(chunk)
                     nbytes += len(chunk)
                     now = time.monotonic()

@@ -1,0 +1,84 @@
+"""The logical migration's Params: one definition for the manual DAG and every scheduled one.
+
+Each Param carries the JSON schema the trigger form turns into a widget (Airflow 3.3's form: an array of
+strings with `examples` is a multi-select, a plain array of strings a one-per-line text box, an object a
+JSON editor, an integer a number field; `values_display` labels choices) and that the API enforces on
+trigger, so a bad value is refused before a run exists.
+"""
+from __future__ import annotations
+
+from airflow.sdk import Param
+
+MIGRATION_TYPE_LABELS = {"structure": "Structure: schemas, tables, views, functions, indexes, triggers, keys",
+                         "data": "Data: full load of the rows (COPY)"}
+
+
+def migration_params(**defaults) -> dict[str, Param]:
+    """Fresh Param objects (a DAG owns its Params), with `defaults` replacing the default values."""
+    d = {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target", "objects": [], "rename": {},
+         "exclude": [], "migration_types": ["structure", "data"], "parallelism": 2, "keep_owners": True,
+         "target_free_bytes": None, **defaults}
+    return {
+        "source_conn_id": Param(
+            d["source_conn_id"], type="string", minLength=1, title="Source connection",
+            examples=["pgferry_source"],
+            description="Id of the Airflow connection (type postgres) to the source database; the "
+                        "connection's 'schema' field names the database. Admin > Connections lists them."),
+        "target_conn_id": Param(
+            d["target_conn_id"], type="string", minLength=1, title="Target connection",
+            examples=["pgferry_target"],
+            description="Id of the Airflow connection (type postgres) to the target database, which must exist "
+                        "already (empty); pgferry creates the migrated objects inside it."),
+        "objects": Param(
+            d["objects"], type="array", items={"type": "string", "minLength": 1}, title="Objects to migrate",
+            description="One per line: a schema (shop), a table (shop.orders) or some of its columns "
+                        "(shop.orders(id, total)). Double-quote names with capitals, spaces or reserved words "
+                        "(\"Sales\".\"Order\"). Leave empty to migrate the whole database."),
+        "rename": Param(
+            d["rename"], type="object", additionalProperties={"type": "string", "minLength": 1},
+            title="Renames",
+            description='JSON object mapping a source name (schema, schema.table or schema.table.column) to its '
+                        'new bare name on the target, e.g. {"shop": "store", "shop.orders.amount": "total"}. '
+                        'Empty {}: names stay as they are.'),
+        "exclude": Param(
+            d["exclude"], type="array", items={"type": "string", "minLength": 1}, title="Leave out",
+            description="One per line: schema.name of tables, views, sequences or functions not to migrate "
+                        "(for example C-language functions, which cannot be migrated). Empty: nothing."),
+        "migration_types": Param(
+            d["migration_types"], type="array", items={"type": "string", "enum": list(MIGRATION_TYPE_LABELS)},
+            minItems=1, uniqueItems=True, examples=list(MIGRATION_TYPE_LABELS),
+            values_display=MIGRATION_TYPE_LABELS, title="Migration types",
+            description="What to migrate: structure, data, or both (the default). Data alone loads into "
+                        "tables that already exist on the target."),
+        "parallelism": Param(
+            d["parallelism"], type="integer", minimum=1, maximum=32, title="Parallelism (1-32)",
+            description="Parallel COPY streams and parallel index builds, from 1 to 32. About the number of "
+                        "CPU cores of the target server is a good start."),
+        "keep_owners": Param(
+            d["keep_owners"], type="boolean", title="Keep owners and grants",
+            description="Recreate owners and GRANTs (the roles must exist on the target). Off: everything "
+                        "belongs to the target connection's user."),
+        "target_free_bytes": Param(
+            d["target_free_bytes"], type=["null", "integer"], minimum=0, title="Target free space (bytes)",
+            description="Free storage on the target, for the space check when the target server cannot tell "
+                        "(managed services). Empty: ask the server."),
+    }
+
+
+def window_params(window: dict, ignore_window: bool = False) -> dict[str, Param]:
+    """The scheduled DAGs' extra Params: their declared window, and the manual override."""
+    return {
+        "window": Param(
+            window, type="object", required=["cron", "timezone", "length_minutes"],
+            properties={"cron": {"type": "string", "minLength": 9},
+                        "timezone": {"type": "string", "minLength": 1},
+                        "length_minutes": {"type": "integer", "minimum": 1, "maximum": 1440}},
+            additionalProperties=False, title="Low-traffic window",
+            description="When the window opens (cron, in timezone) and how long it lasts, as declared in "
+                        "migrations.yaml. Precheck refuses a run started outside it or whose estimated load "
+                        "would not fit in what is left of it."),
+        "ignore_window": Param(
+            ignore_window, type="boolean", title="Ignore the window (manual runs)",
+            description="Start even outside the window or when the load would not fit. For a manual run "
+                        "when you know the business is quiet; scheduled runs leave it off."),
+    }
