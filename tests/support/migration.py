@@ -12,7 +12,8 @@ def load_dag(dag_id: str):
     from airflow.dag_processing.dagbag import DagBag
     bag = DagBag(str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
-    return bag.get_dag(dag_id)
+    assert dag_id in bag.dags, f"no DAG {dag_id} in dags/ (found {sorted(bag.dags)})"
+    return bag.dags[dag_id]
 
 
 def run_dag(dag, conf: dict):
