@@ -143,3 +143,19 @@ def test_view_on_a_table_left_out(pre_db, connections, untouched):
 def test_data_only_needs_the_tables_on_the_target(pre_db, connections, untouched):
     err = failing({**connections(pre_db), "objects": ["crm"], "migration_types": ["data"]})
     assert "[target objects] migration_types has no structure, but the target lacks crm.contacts" in str(err)
+
+
+def test_data_only_into_tables_with_triggers_needs_a_user_who_can_switch_them_off(pre_db, pg_target, target_db,
+                                                                                   connections):
+    role = f"loader_{uuid.uuid4().hex[:6]}"
+    pg_target.execute(f"CREATE ROLE {role} LOGIN")
+    pg_target.execute(f"CREATE SCHEMA crm; CREATE TABLE crm.contacts (id int PRIMARY KEY, email text, note text); "
+                      f"CREATE FUNCTION crm.f() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$; "
+                      f"CREATE TRIGGER t BEFORE INSERT ON crm.contacts FOR EACH ROW EXECUTE FUNCTION crm.f(); "
+                      f"GRANT USAGE ON SCHEMA crm TO {role}; GRANT ALL ON crm.contacts TO {role}", dbname=target_db)
+    params = {**connections(pre_db, target_user=role), "objects": ["crm.contacts"], "migration_types": ["data"]}
+    err = failing(params)
+    assert "crm.contacts have triggers or foreign keys on the target" in str(err)
+    assert pg_target.query("SELECT count(*) FROM crm.contacts", target_db) == [(0,)]
+    # a user allowed to set session_replication_role passes
+    logical.precheck({**params, **connections(pre_db)})

@@ -74,3 +74,19 @@ def test_subset_with_schema_table_and_column_renames(airflow_db, pg_source, pg_t
     assert any("order_lines_secret_idx" in w["message"] for w in xcom_value(dr, "precheck")["warnings"])
     # the trigger existed only after the load: `touched` kept the source's values (0), not 1
     assert pg_target.query("SELECT max(touched) FROM shop.purchases", target_db) == [(0,)]
+
+
+def test_structure_first_then_data_alone(airflow_db, pg_source, pg_target, shop_db, target_db, connections):
+    """migration_types: a structure-only run, then a data-only run into the tables it created."""
+    conf = {**connections(shop_db), "objects": ["crm", "sales.orders", "sales.order_lines"]}
+    dag = load_dag("postgres_logical_migration")
+    dr, states = run_dag(dag, {**conf, "migration_types": ["structure"]})
+    assert dr.state == "success", states
+    assert pg_target.query("SELECT count(*) FROM sales.order_lines", target_db) == [(0,)]
+    assert pg_target.query("SELECT count(*) FROM pg_constraint WHERE contype = 'f'", target_db) == [(1,)]
+
+    dr, states = run_dag(dag, {**conf, "migration_types": ["data"]})
+    assert dr.state == "success", states
+    assert pg_target.query("SELECT count(*), sum(qty) FROM sales.order_lines", target_db) == \
+        pg_source.query("SELECT count(*), sum(qty) FROM sales.order_lines", shop_db)
+    assert xcom_value(dr, "validate")["ok"] is True

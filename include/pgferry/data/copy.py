@@ -149,6 +149,36 @@ def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: dict
     return UnitResult(unit["id"], rows, nbytes, time.monotonic() - t0)
 
 
-def open_target_session(conn: psycopg.Connection):
+def open_target_session(conn: psycopg.Connection) -> bool:
+    """Session settings for loading; True when triggers and foreign keys are off for this session.
+
+    In a full migration the target has no triggers or foreign keys while it loads. They exist when only
+    data is migrated, or when a copy is retried after the trigger step: then the session must run with
+    session_replication_role = replica (superuser, rds_superuser, or SET granted on the parameter) so that
+    the load neither fires triggers nor checks keys row by row."""
     for k, v in TARGET_SESSION.items():
         conn.execute("SELECT set_config(%s, %s, false)", (k, v))
+    try:
+        conn.execute("SET session_replication_role = replica")
+        return True
+    except errors.InsufficientPrivilege:
+        return False
+
+
+class TriggersInTheWay(RuntimeError):
+    pass
+
+
+def check_no_triggers(conn: psycopg.Connection, unit: dict):
+    """Refuse to load a table whose triggers or foreign keys would fire, when they cannot be switched off."""
+    rows = conn.execute(
+        "SELECT t.tgname, t.tgisinternal FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s "
+        "AND t.tgenabled <> 'D'", (unit["target_schema"], unit["target_name"])).fetchall()
+    if rows:
+        names = ", ".join(sorted({"foreign keys" if internal else name for name, internal in rows}))
+        raise TriggersInTheWay(
+            f"{unit['target_schema']}.{unit['target_name']} has {names} on the target, which would act on every "
+            f"loaded row, and the target user may not set session_replication_role = replica to switch them off "
+            f"for the load: migrate structure and data together, or use a user allowed to set it "
+            f"(superuser, rds_superuser, or GRANT SET ON PARAMETER session_replication_role)")

@@ -322,6 +322,34 @@ def check_renamed_text(ctx: Context) -> list[Finding]:
     return []
 
 
+def can_switch_off_triggers(conn: psycopg.Connection) -> bool:
+    """May this user set session_replication_role = replica (superuser, rds_superuser, or SET granted)?"""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL session_replication_role = replica")
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+
+
+def check_data_only_triggers(ctx: Context) -> list[Finding]:
+    """Loading into existing tables: their triggers and foreign keys must be switched off for the load."""
+    if ctx.structure or not ctx.data or can_switch_off_triggers(ctx.target):
+        return []
+    wanted = {(r["target_schema"], r["target_name"]) for r in data_tables(ctx.plan)}
+    rows = ctx.target.execute(
+        "SELECT DISTINCT n.nspname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgenabled <> 'D'").fetchall()
+    hit = sorted(display(*r) for r in rows if tuple(r) in wanted)
+    if not hit:
+        return []
+    return [_e("target privileges", f"{names_list(hit)} have triggers or foreign keys on the target that would "
+                                    f"act on every loaded row, and the target user may not set "
+                                    f"session_replication_role = replica to switch them off during the load: use "
+                                    f"a user allowed to (superuser, rds_superuser, or GRANT SET ON PARAMETER "
+                                    f"session_replication_role), or migrate structure and data together")]
+
+
 def check_unsupported_content(ctx: Context) -> list[Finding]:
     out = []
     foreign = [relation_key(r) for r in ctx.plan["relations"] if r["relkind"] == "f"]
@@ -347,4 +375,5 @@ def check_write_activity(ctx: Context) -> list[Finding]:
 
 ALL_CHECKS = [check_versions, check_source_privileges, check_target_privileges, check_target_space,
               check_c_functions, check_existing_objects, check_extensions, check_roles, check_rename_collisions,
-              check_dependencies, check_renamed_text, check_unsupported_content, check_write_activity]
+              check_dependencies, check_renamed_text, check_unsupported_content, check_write_activity,
+              check_data_only_triggers]
