@@ -78,11 +78,9 @@ def split_statements(sql: str):
 
 
 class _Rewriter:
-    def __init__(self, ctx: RenameContext, rename_columns: bool):
+    def __init__(self, ctx: RenameContext):
         self.ctx = ctx
-        self.rename_columns = rename_columns
         self.changed = False
-        self.warnings: list[str] = []
 
     # -- names -------------------------------------------------------------------------------
     def _qualified(self, items):
@@ -152,8 +150,6 @@ class _Rewriter:
         elif isinstance(node, ast.CreateSchemaStmt) and node.schemaname in self.ctx.schemas:
             node.schemaname = self.ctx.schemas[node.schemaname]
             self.changed = True
-        elif isinstance(node, ast.String) and field_name == "object":
-            pass
         for attr in node:
             value = getattr(node, attr)
             if attr == "object" and isinstance(value, ast.String):
@@ -283,68 +279,77 @@ def _drop_columns_from_create(stmt: ast.CreateStmt, dropped: set, warnings: list
     return changed
 
 
+def _schema_kept_as_is(stmt, ctx: RenameContext) -> bool:
+    """Target schemas that exist already are used, not created, re-owned or re-commented."""
+    if isinstance(stmt, ast.CreateSchemaStmt):
+        return ctx.schema(stmt.schemaname) in ctx.existing_target_schemas
+    if isinstance(stmt, (ast.AlterOwnerStmt, ast.CommentStmt)) and isinstance(stmt.object, ast.String):
+        kind = getattr(stmt, "objectType", None) or getattr(stmt, "objtype", None)
+        return kind == ObjectType.OBJECT_SCHEMA and ctx.schema(stmt.object.sval) in ctx.existing_target_schemas
+    return False
+
+
+def _leave_out_columns(stmt, ctx: RenameContext, warnings: list) -> tuple[bool, bool]:
+    """Column choice in pre-data: (keep the statement, statement changed)."""
+    if isinstance(stmt, ast.CreateStmt) and stmt.relation is not None:
+        dropped = ctx.dropped.get((stmt.relation.schemaname, stmt.relation.relname))
+        return True, bool(dropped) and _drop_columns_from_create(stmt, dropped, warnings)
+    if isinstance(stmt, ast.AlterTableStmt) and stmt.relation is not None:
+        dropped = ctx.dropped.get((stmt.relation.schemaname, stmt.relation.relname), set())
+        cmds = [c for c in stmt.cmds or () if not (c.name and c.name in dropped)]
+        if len(cmds) == len(stmt.cmds or ()):
+            return True, False
+        stmt.cmds = tuple(cmds)
+        return bool(cmds), True
+    if isinstance(stmt, ast.CommentStmt) and stmt.objtype == ObjectType.OBJECT_COLUMN:
+        parts = [x.sval for x in stmt.object]
+        return not (len(parts) == 3 and parts[2] in ctx.dropped.get((parts[0], parts[1]), set())), False
+    if isinstance(stmt, ast.AlterSeqStmt):
+        for opt in stmt.options or ():
+            if opt.defname == "owned_by" and isinstance(opt.arg, tuple) and len(opt.arg) == 3:
+                schema, table, column = (x.sval for x in opt.arg)
+                if column in ctx.dropped.get((schema, table), set()):
+                    return False, False
+    return True, False
+
+
+def _table_scoped_columns(stmt, ctx: RenameContext, rename_columns: bool, text: str) -> tuple[str | None, bool]:
+    """Indexes, constraints and triggers: (why the statement is left out, or None; statement changed)."""
+    changed = False
+    for key, cols in _table_columns(stmt):
+        used = [c.sval for c in cols if c.sval in ctx.dropped.get(key, set())]
+        if used:
+            what = " ".join(text.split()[:6])
+            return (f"{what} ... uses {', '.join(display(*key, u) for u in used)}, left out of the migration",
+                    changed)
+        if rename_columns:
+            mapping = ctx.columns.get(key, {})
+            for c in cols:
+                if c.sval in mapping:
+                    c.sval = mapping[c.sval]
+                    changed = True
+    return None, changed
+
+
 def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
     """Rewrite a pg_restore SQL script; returns executable statements (no trailing semicolons)."""
     statements, warnings = [], []
     for text, stmt in split_statements(sql):
-        # target schemas that already exist are used, not created, re-owned or re-commented
-        if isinstance(stmt, ast.CreateSchemaStmt) and ctx.schema(stmt.schemaname) in ctx.existing_target_schemas:
-            continue
-        if isinstance(stmt, (ast.AlterOwnerStmt, ast.CommentStmt)) and \
-                (getattr(stmt, "objectType", None) == ObjectType.OBJECT_SCHEMA or
-                 getattr(stmt, "objtype", None) == ObjectType.OBJECT_SCHEMA) and \
-                isinstance(stmt.object, ast.String) and ctx.schema(stmt.object.sval) in ctx.existing_target_schemas:
+        if _schema_kept_as_is(stmt, ctx):
             continue
         if ctx.empty:
             statements.append(text)
             continue
-        changed = False
-        skip_reason = None
-        # column selection: leave out what names a dropped column
-        if isinstance(stmt, ast.CreateStmt) and stmt.relation is not None:
-            dropped = ctx.dropped.get((stmt.relation.schemaname, stmt.relation.relname))
-            if dropped:
-                changed |= _drop_columns_from_create(stmt, dropped, warnings)
-        elif isinstance(stmt, ast.AlterTableStmt) and stmt.relation is not None:
-            dropped = ctx.dropped.get((stmt.relation.schemaname, stmt.relation.relname), set())
-            cmds = [c for c in stmt.cmds or () if not (c.name and c.name in dropped)]
-            if len(cmds) != len(stmt.cmds or ()):
-                changed = True
-                if not cmds:
-                    continue
-                stmt.cmds = tuple(cmds)
-        elif isinstance(stmt, ast.CommentStmt) and stmt.objtype == ObjectType.OBJECT_COLUMN:
-            parts = [s.sval for s in stmt.object]
-            if len(parts) == 3 and parts[2] in ctx.dropped.get((parts[0], parts[1]), set()):
-                continue
-        elif isinstance(stmt, ast.AlterSeqStmt):
-            for opt in stmt.options or ():
-                if opt.defname == "owned_by" and isinstance(opt.arg, tuple) and len(opt.arg) == 3:
-                    s, t, c = (x.sval for x in opt.arg)
-                    if c in ctx.dropped.get((s, t), set()):
-                        skip_reason = "owner column left out"
-        if skip_reason:
+        keep, changed = _leave_out_columns(stmt, ctx, warnings)
+        if not keep:
             continue
-        for key, cols in _table_columns(stmt):
-            dropped = ctx.dropped.get(key, set())
-            used = [c.sval for c in cols if c.sval in dropped]
-            if used:
-                skip_reason = (f"{text.split(' ', 3)[:3] and ' '.join(text.split()[:6])}... uses "
-                               f"{', '.join(display(*key, u) for u in used)}, left out of the migration")
-                break
-            if rename_columns:
-                mapping = ctx.columns.get(key, {})
-                for c in cols:
-                    if c.sval in mapping:
-                        c.sval = mapping[c.sval]
-                        changed = True
-        if skip_reason:
-            warnings.append(f"not created: {skip_reason}")
+        left_out, renamed = _table_scoped_columns(stmt, ctx, rename_columns, text)
+        if left_out:
+            warnings.append(f"not created: {left_out}")
             continue
-        rw = _Rewriter(ctx, rename_columns)
+        rw = _Rewriter(ctx)
         rw.walk(stmt)
-        warnings.extend(rw.warnings)
-        statements.append(RawStream()(stmt) if (changed or rw.changed) else text)
+        statements.append(RawStream()(stmt) if (changed or renamed or rw.changed) else text)
     return Rewritten(statements, warnings)
 
 
