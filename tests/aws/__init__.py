@@ -1,0 +1,1 @@
+"""Tests of the AWS snapshot path (rds_snapshot_to_aurora)."""

@@ -1,0 +1,157 @@
+"""The snapshot path's rules as pure functions: identifiers, versions, encryption, space. No server."""
+from __future__ import annotations
+
+import pytest
+
+from include.pgferry.aws.encryption import plan_encryption, same_kms_key
+from include.pgferry.aws.identifiers import (
+    SNAPSHOT_IDENTIFIER_RULES,
+    copy_snapshot_identifier,
+    identifier_param_schema,
+    identifier_problems,
+    manual_snapshot_identifier,
+    primary_instance_identifier,
+    replica_instance_identifiers,
+)
+from include.pgferry.aws.storage import AURORA_MAX_VOLUME_GIB, storage_findings
+from include.pgferry.aws.versions import choose_aurora_version, parse_version, source_engine_problems
+
+# One name per seed rule, breaking that rule only.
+BROKEN_NAMES = {
+    "must contain from 1 to 63 characters": "a" * 64,
+    "must contain only letters, digits or hyphens": "aurora_cluster",
+    "first character must be a letter": "1aurora",
+    "cannot end with a hyphen": "aurora-",
+    "cannot contain two consecutive hyphens": "aurora--one",
+}
+
+
+@pytest.mark.parametrize("rule,name", BROKEN_NAMES.items())
+def test_each_identifier_rule_is_named_when_broken(rule, name):
+    assert identifier_problems(name, "db_cluster_identifier") == [f"db_cluster_identifier {name!r}: {rule}"]
+
+
+def test_empty_identifier_breaks_the_length_rule():
+    assert identifier_problems("", "x") == ["x '': must contain from 1 to 63 characters"]
+
+
+def test_every_broken_rule_is_reported_at_once():
+    problems = identifier_problems("9bad__name--", "db_cluster_identifier")
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "must contain only letters, digits or hyphens", "first character must be a letter",
+        "cannot end with a hyphen", "cannot contain two consecutive hyphens"]
+
+
+@pytest.mark.parametrize("name", ["a", "aurora-cluster1", "A" + "b" * 62, "Aurora-Postgres-1"])
+def test_valid_identifiers_pass(name):
+    assert identifier_problems(name, "x") == []
+
+
+@pytest.mark.parametrize("rule,name", BROKEN_NAMES.items())
+def test_param_schema_rejects_each_rule_and_names_it(rule, name):
+    from airflow.sdk import Param
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError) as raised:
+        Param(type="string", **identifier_param_schema()).resolve(name)
+    assert rule in str(raised.value)
+    assert Param(type="string", **identifier_param_schema()).resolve("aurora-one") == "aurora-one"
+
+
+def test_derived_instance_names():
+    assert primary_instance_identifier("aur") == "aur-1"
+    assert replica_instance_identifiers("aur", 3) == ["aur-2", "aur-3", "aur-4"]
+    assert replica_instance_identifiers("aur", 0) == []
+    # A 62-character cluster name is valid; its instances' names are not.
+    cluster = "a" * 62
+    assert identifier_problems(cluster, "c") == []
+    assert "from 1 to 63 characters" in identifier_problems(primary_instance_identifier(cluster), "i")[0]
+
+
+def test_snapshot_names_derived_are_valid():
+    for name in [manual_snapshot_identifier("src-db", "20260101120000"),
+                 copy_snapshot_identifier("rds:src-db-2026-01-01-00-05"),
+                 copy_snapshot_identifier("arn:aws:rds:us-east-1:123456789012:snapshot:rds:src-2026-01-01-00-05")]:
+        assert identifier_problems(name, "snapshot", SNAPSHOT_IDENTIFIER_RULES) == [], name
+    assert manual_snapshot_identifier("src-db", "20260101120000") == "pgferry-src-db-20260101120000"
+    assert copy_snapshot_identifier("arn:aws:rds:us-east-1:123456789012:snapshot:manual-1") == "manual-1"
+    assert copy_snapshot_identifier("rds:src-2026-01-01-00-05") == "pgferry-copy-rds-src-2026-01-01-00-05"
+
+
+def test_versions_compare_numerically():
+    assert parse_version("9.6.12") > parse_version("9.6.1")
+    assert parse_version("10.1") > parse_version("9.6.24")
+    assert parse_version("16.1-R2") == (16, 1)
+    assert parse_version("11.22-rds.20240418") == (11, 22)
+    with pytest.raises(ValueError):
+        parse_version("latest")
+
+
+@pytest.mark.parametrize("version", ["9.6.1", "9.6.12", "10.21", "13.7", "16.4"])
+def test_source_versions_from_9_6_1_are_accepted(version):
+    assert source_engine_problems("postgres", version) == []
+
+
+@pytest.mark.parametrize("version", ["9.5.25", "9.6.0", "9.4.26"])
+def test_source_versions_before_9_6_1_are_refused(version):
+    [problem] = source_engine_problems("postgres", version)
+    assert f"PostgreSQL {version}" in problem and "9.6.1 or later" in problem
+
+
+def test_only_rds_postgresql_sources():
+    [problem] = source_engine_problems("mysql", "8.0.35")
+    assert "'mysql'" in problem and "RDS PostgreSQL" in problem
+
+
+def test_aurora_version_is_same_major_same_or_later_minor_closest():
+    offered = ["11.9", "12.8", "12.14", "13.4", "13.7", "13.10", "14.3"]
+    assert choose_aurora_version("13.7", offered) == "13.7"
+    assert choose_aurora_version("13.5", offered) == "13.7"
+    assert choose_aurora_version("12.9", offered) == "12.14"
+    assert choose_aurora_version("13.11", offered) is None   # no later minor: upgrade the source first
+    assert choose_aurora_version("9.6.22", offered) is None  # major 9.6 is not 9
+    assert choose_aurora_version("9.6.12", ["9.6.22", "10.14"]) == "9.6.22"
+
+
+def test_kms_keys_compare_by_id_or_arn():
+    arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert same_kms_key(arn, "1234abcd-12ab-34cd-56ef-1234567890ab")
+    assert not same_kms_key(arn, "arn:aws:kms:us-east-1:123456789012:key/ffff")
+
+
+def test_encryption_unencrypted_snapshot_takes_the_chosen_key():
+    plan = plan_encryption(snapshot_encrypted=False, snapshot_kms_key_id="", kms_key_id="key-1",
+                           cross_region=True, target_region="us-west-2")
+    assert (plan.copy_kms_key_id, plan.restore_kms_key_id, plan.encrypted_at_rest, plan.problems) == \
+        ("", "key-1", True, ())
+    plain = plan_encryption(snapshot_encrypted=False, snapshot_kms_key_id="", kms_key_id="", cross_region=False,
+                            target_region="us-east-1")
+    assert (plain.restore_kms_key_id, plain.encrypted_at_rest, plain.problems) == ("", False, ())
+
+
+def test_encryption_encrypted_snapshot_refuses_another_key():
+    plan = plan_encryption(snapshot_encrypted=True, snapshot_kms_key_id="arn:aws:kms:us-east-1:1:key/aaa",
+                           kms_key_id="bbb", cross_region=False, target_region="us-east-1")
+    [problem] = plan.problems
+    assert "differs from the key the snapshot is encrypted with" in problem and "only possible for an unencrypted" in problem
+    same = plan_encryption(snapshot_encrypted=True, snapshot_kms_key_id="arn:aws:kms:us-east-1:1:key/aaa",
+                           kms_key_id="aaa", cross_region=False, target_region="us-east-1")
+    assert (same.problems, same.restore_kms_key_id, same.encrypted_at_rest) == ((), "", True)
+
+
+def test_encryption_encrypted_snapshot_across_regions_needs_a_target_region_key():
+    [problem] = plan_encryption(snapshot_encrypted=True, snapshot_kms_key_id="k", kms_key_id="",
+                                cross_region=True, target_region="eu-west-1").problems
+    assert "KMS key in eu-west-1" in problem
+    plan = plan_encryption(snapshot_encrypted=True, snapshot_kms_key_id="k", kms_key_id="west-key",
+                           cross_region=True, target_region="eu-west-1")
+    assert (plan.copy_kms_key_id, plan.restore_kms_key_id, plan.problems) == ("west-key", "", ())
+
+
+def test_space_against_the_aurora_volume_limit():
+    problems, notes = storage_findings(500, "source db")
+    assert problems == [] and "500 GiB" in notes[0]
+    [problem], _ = storage_findings(AURORA_MAX_VOLUME_GIB + 1, "source db")
+    assert f"more than the {AURORA_MAX_VOLUME_GIB} GiB" in problem
+    problems, notes = storage_findings(int(AURORA_MAX_VOLUME_GIB * 0.9), "source db")
+    assert problems == [] and "little room to grow" in notes[-1]
