@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres test test-unit demo airflow stop clean bench
+.PHONY: setup venv postgres browser test test-unit demo airflow stop clean bench
 
 setup: venv postgres
 
@@ -13,6 +13,7 @@ setup: venv postgres
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip -q
 	@$(PY) -m pip install -q --disable-pip-version-check uv || true
 	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
 	  $(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt; \
@@ -29,7 +30,16 @@ postgres:
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
-test: setup
+# Headless Chromium for the browser tests, from Debian (Python's playwright drives it with its bundled driver;
+# nothing is downloaded besides Debian's packages).
+browser:
+	@if ! test -x /usr/bin/chromium || ! test -x /usr/bin/chromedriver; then \
+	  echo "installing Debian's chromium and chromium-driver"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+test: setup browser
 	$(VENV)/bin/pytest
 
 test-unit: setup

@@ -60,7 +60,7 @@ def test_every_param_has_a_title_a_description_and_a_schema(dag):
 def test_readme_documents_every_param():
     from dags.rds_snapshot_to_aurora import PARAMS
 
-    readme = (ROOT / "docs" / "README-rds.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     for name in PARAMS:
         assert f"`{name}`" in readme, name
 

@@ -322,7 +322,7 @@ def test_copy_task_uses_the_one_slot_pool(dag):
     import yaml
 
     assert dag.get_task("copy_snapshot").pool == "rds_snapshot_copy"
-    declared = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "rds-pools.yaml").read_text())
+    declared = yaml.safe_load((Path(__file__).resolve().parents[2] / "airflow_settings.yaml").read_text())
     [pool] = [p for p in declared["airflow"]["pools"] if p["pool_name"] == "rds_snapshot_copy"]
     assert pool["pool_slot"] == 1
 
