@@ -13,7 +13,7 @@ setup: venv postgres
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip -q
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null
 	@$(PY) -m pip install -q --disable-pip-version-check uv || true
 	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
 	  $(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt; \
