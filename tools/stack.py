@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -122,33 +121,14 @@ def start() -> dict:
     return state
 
 
-def _kill_group(pid: int | None, what: str):
-    if not pid:
-        return
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    for _ in range(50):
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    print(f"{what} did not stop on SIGTERM: killed")
-
-
 def stop():
     state = load_state()
     if not state:
         print("nothing is running (no .stack/stack.json)")
         return
-    _kill_group(state.pop("airflow_pid", None), "airflow")
-    _kill_group(state.pop("moto_pid", None), "moto")
+    from tools.airflow_server import stop as stop_process_group
+    stop_process_group(state.pop("airflow_pid", None))
+    stop_process_group(state.pop("moto_pid", None))
     for c in clusters(state):
         c.stop()
     save_state(state)

@@ -47,10 +47,10 @@ def wants(params: dict, kind: str) -> bool:
 # -- 1. precheck ---------------------------------------------------------------------------------
 def precheck(params: dict) -> dict:
     from include.pgferry.schedule import guard as window_guard
-    source_ep, target_ep = endpoints(params)
     window_findings = window_guard.start_findings(params)   # a run outside its window stops here
     if any(f.level == ERROR for f in window_findings):
         raise PrecheckFailed(window_findings)
+    source_ep, target_ep = endpoints(params)
     findings: list[Finding] = []
     conns = {}
     for side, ep in (("source", source_ep), ("target", target_ep)):
@@ -218,12 +218,14 @@ def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
     with ExitStack() as stack:
         source = stack.enter_context(source_ep.connect(autocommit=True, application_name="pgferry copy"))
         target = stack.enter_context(target_ep.connect(autocommit=True, application_name="pgferry copy"))
-        copying.open_target_session(target)
+        triggers_off = copying.open_target_session(target)
         for unit in lane:
             key = (unit["target_schema"], unit["target_name"])
             split = unit.get("table_parts", 1) > 1
             if split and remaining[key] == sum(1 for u in lane if (u["target_schema"], u["target_name"]) == key):
                 indexing.announce_part_loading(target, key)
+            if not triggers_off:
+                copying.check_no_triggers(target, unit)
             r = copying.copy_unit(source, target, unit)
             log.info("copied %s: %d rows, %.1f MB in %.1f s (%.1f MB/s)", r.id, r.rows, r.bytes / 1e6, r.seconds,
                      r.bytes / 1e6 / r.seconds if r.seconds else 0)
@@ -429,6 +431,11 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
     text = render_report(report)
     for line in text.splitlines():
         log.info("%s", line)
+    from include.pgferry import ui_report
+    from include.pgferry.schedule import throughput
+    ui_report.publish(report, text)   # XCom, shown in the run's "Run report" tab, also when it failed
+    if report["ok"] and wants(params, "data"):   # the measured rate feeds the window estimates
+        throughput.record(state["source_bytes"], report["elapsed_seconds"])
     if not report["ok"]:
         raise ValidationFailed(report["problems"], text)
     return report

@@ -20,18 +20,24 @@ SNAPSHOT_PLAN_TASK = "precheck"
 SNAPSHOT_LAST_TASK = "publish_endpoints"
 
 
-def publish(report: dict, text: str) -> None:
-    """Push the report (also when validation failed: that is when it matters most) from inside a task."""
+def publish(report: dict, text: str) -> bool:
+    """Push the report (also when validation failed: that is when it matters most) from inside a task.
+
+    Outside a task (a step called directly, as the integration tests do) there is nowhere to publish."""
     from airflow.sdk import get_current_context
-    ti = get_current_context()["ti"]
+    try:
+        ti = get_current_context()["ti"]
+    except RuntimeError:
+        return False
     ti.xcom_push(key=REPORT_KEY, value=report)
     ti.xcom_push(key=TABLE_KEY, value=text)
+    return True
 
 
 # -- the snapshot DAG: plan (precheck) + endpoints (publish_endpoints) ----------------------------------------
 SNAPSHOT_SETTINGS = ("engine", "engine_version", "db_instance_class", "port", "db_subnet_group_name",
                      "vpc_security_group_ids", "availability_zone", "publicly_accessible",
-                     "auto_minor_version_upgrade", "restore_kms_key_id")
+                     "auto_minor_version_upgrade", "encrypted_at_rest", "restore_kms_key_id")
 
 
 def snapshot_report(plan: dict, endpoints: dict | None) -> dict:
@@ -99,6 +105,13 @@ def _html_table(headers: list[str], rows: list[list], numeric: set[int] = frozen
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def _sequence_value(v: Any) -> str:
+    """(last_value, is_called) as PostgreSQL's setval takes it; shown as the value nextval starts after."""
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        return _e(v[0]) + ("" if v[1] else " (not yet called)")
+    return _e(v)
+
+
 def _verdict(ok: bool, good: str = "ok", bad: str = "DIFFERS") -> str:
     return f"<span class='{'ok' if ok else 'bad'}'>{_e(good if ok else bad)}</span>"
 
@@ -124,7 +137,8 @@ def logical_report_html(r: dict) -> str:
     parts.append(f"<h2>Sequences: {sum(1 for s in seqs if s['ok'])}/{len(seqs)} at the source's value</h2>")
     if seqs:
         parts.append(_html_table(["sequence", "source", "target", "verdict"],
-                                 [[_e(s["sequence"]), _e(s["source"]), _e(s["target"]), _verdict(s["ok"])]
+                                 [[_e(s["sequence"]), _sequence_value(s["source"]), _sequence_value(s["target"]),
+                                   _verdict(s["ok"])]
                                   for s in seqs]))
     written = (r.get("source_writes") or {}).get("tables_written") or []
     parts.append("<h2>Source writes during the run</h2>")

@@ -66,6 +66,9 @@ class MigrationRequest:
         request.target_region = request.target_region or request.source_region
         request.snapshot_identifier = (request.snapshot_identifier or "").strip()
         request.kms_key_id = (request.kms_key_id or "").strip()
+        # the trigger form sends null for an optional field that was typed in and cleared
+        request.db_subnet_group_name = (request.db_subnet_group_name or "").strip()
+        request.availability_zone = (request.availability_zone or "").strip()
         request.vpc_security_group_ids = list(request.vpc_security_group_ids or [])
         request.port, request.replica_count = int(request.port), int(request.replica_count)
         return request

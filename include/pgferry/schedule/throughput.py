@@ -6,6 +6,7 @@ pg_dump of the schema) and would make the rate look tiny, so they do not update 
 """
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 VARIABLE = "pgferry_throughput_mb_s"
@@ -32,7 +33,8 @@ def read_variable() -> float | None:
     try:
         value = Variable.get(VARIABLE, default=None)
         return float(value) if value not in (None, "") else None
-    except (ValueError, TypeError):
+    except Exception as e:   # an unreadable rate must not block a migration: the default is conservative
+        logging.getLogger("pgferry").warning("cannot read Variable %s (%s): using %s MB/s", VARIABLE, e, DEFAULT_MB_S)
         return None
 
 
@@ -41,6 +43,10 @@ def record(source_bytes: int, elapsed_seconds: float) -> float | None:
     rate = measured_mb_s(source_bytes, elapsed_seconds)
     if rate is not None:
         from airflow.sdk import Variable
-        Variable.set(VARIABLE, str(rate), description="MB/s of the last pgferry logical migration "
-                                                      "(source size / whole run), for window estimates")
+        try:
+            Variable.set(VARIABLE, str(rate), description="MB/s of the last pgferry logical migration "
+                                                          "(source size / whole run), for window estimates")
+        except Exception as e:   # the migration itself succeeded: a lost measurement only costs accuracy
+            logging.getLogger("pgferry").warning("cannot store Variable %s (%s)", VARIABLE, e)
+            return None
     return rate

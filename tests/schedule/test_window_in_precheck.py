@@ -1,0 +1,71 @@
+"""The window guard inside the real precheck, against real servers: it refuses before anything is written
+(outside the window: before even connecting), and ignore_window lets a manual run through."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from include.pgferry import logical
+from include.pgferry.precheck.findings import PrecheckFailed
+from tests.integration.conftest import SQL
+from tests.support.migration import schema_lines
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def window_db(pg_source):
+    pg_source.recreate_db("window_src")
+    pg_source.run_sql_file(SQL / "subset.sql", "window_src")
+    return "window_src"
+
+
+def window_opened(minutes_ago: int, length_minutes: int) -> dict:
+    """A daily window (UTC) that opened `minutes_ago` minutes ago."""
+    opened = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    return {"cron": f"{opened.minute} {opened.hour} * * *", "timezone": "UTC", "length_minutes": length_minutes}
+
+
+@pytest.fixture
+def untouched(pg_target, target_db):
+    before = schema_lines(pg_target, target_db)
+    yield
+    assert schema_lines(pg_target, target_db) == before
+
+
+def test_a_run_started_outside_its_window_stops_before_connecting(window_db, connections, untouched):
+    params = {**connections(window_db), "source_conn_id": "no_such_connection",
+              "window": window_opened(minutes_ago=30, length_minutes=10)}
+    with pytest.raises(PrecheckFailed) as e:
+        logical.precheck(params)
+    message = str(e.value)
+    assert "[window] started outside the window" in message
+    assert "no_such_connection" not in message and "cannot connect" not in message
+
+
+def test_a_load_that_would_not_fit_is_refused_with_every_other_finding(window_db, connections, untouched):
+    # 1 minute left; the estimate alone has 2 minutes of fixed overhead
+    params = {**connections(window_db), "window": window_opened(minutes_ago=1, length_minutes=2)}
+    with pytest.raises(PrecheckFailed) as e:
+        logical.precheck(params)
+    assert "[window] would not fit in the window" in str(e.value)
+    assert "outside the window" not in str(e.value)
+
+
+def test_a_load_that_fits_passes(window_db, connections, untouched):
+    state = logical.precheck({**connections(window_db), "window": window_opened(minutes_ago=1, length_minutes=120)})
+    assert state["source_bytes"] > 0
+    assert not [w for w in state["warnings"] if w["check"] == "window"]
+
+
+def test_ignore_window_lets_a_manual_run_through_with_a_warning(window_db, connections, untouched):
+    state = logical.precheck({**connections(window_db), "window": window_opened(minutes_ago=30, length_minutes=10),
+                              "ignore_window": True})
+    [warning] = [w for w in state["warnings"] if w["check"] == "window"]
+    assert warning["level"] == "warning" and "started outside the window" in warning["message"]
+
+
+def test_without_a_window_precheck_is_unchanged(window_db, connections, untouched):
+    state = logical.precheck(connections(window_db))
+    assert not [w for w in state["warnings"] if w["check"] == "window"]

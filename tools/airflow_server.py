@@ -1,0 +1,237 @@
+"""A real Airflow (`airflow standalone`: api-server, scheduler, dag-processor, triggerer, LocalExecutor) for
+a given AIRFLOW_HOME, in its own process group, bound to 127.0.0.1.
+
+    start_background(home, port=None, env=None) -> {pid, pgid, port, url, username, password, home, log}
+    wait_healthy(url, timeout)
+    stop(pid)                    # the whole process group: SIGTERM to the parent alone orphans workers
+    serve()                      # `make airflow`: the local stack's Airflow, then back to the shell
+
+Login: the simple auth manager with one user `admin`, whose password is generated once and kept in the
+home (simple_auth_manager_passwords.json.generated, mode 0600): never in the repository.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+USERNAME = "admin"
+DEFAULT_PORTS = {"api": 8080, "worker_log": 8793, "trigger_log": 8794}
+PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
+LOG_FILE = "airflow-server.log"
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _free_port(taken: set[int]) -> int:
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            return port
+
+
+def choose_ports(api_port: int | None = None) -> dict[str, int]:
+    """Airflow's usual ports where free, else free ones; an explicit api port is taken as given."""
+    ports: dict[str, int] = {}
+    for name, preferred in DEFAULT_PORTS.items():
+        if name == "api" and api_port:
+            ports[name] = api_port
+        elif _port_free(preferred) and preferred not in ports.values():
+            ports[name] = preferred
+        else:
+            ports[name] = _free_port(set(ports.values()))
+    return ports
+
+
+def admin_password(home: Path) -> str:
+    """The admin password, generated on first use and stored in the simple auth manager's own file."""
+    path = home / PASSWORDS_FILE
+    if path.exists():
+        stored = json.loads(path.read_text() or "{}")
+        if stored.get(USERNAME):
+            return stored[USERNAME]
+    else:
+        stored = {}
+    stored[USERNAME] = secrets.token_urlsafe(12)
+    home.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(stored) + "\n")
+    return stored[USERNAME]
+
+
+def server_env(home: Path, ports: dict[str, int], env: dict | None = None) -> dict[str, str]:
+    venv_bin = str(Path(sys.executable).parent)
+    url = f"http://127.0.0.1:{ports['api']}"
+    return {
+        **os.environ,
+        # `airflow standalone` starts its parts as `airflow ...` from PATH
+        "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORDS_FILE),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(ports["api"]),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__WORKERS": "1",   # two cores: one api worker is plenty for one person and a test
+        # task processes reach the scheduler only through the execution API: it must follow the port
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["worker_log"]),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["trigger_log"]),
+        **(env or {}),
+    }
+
+
+def start_background(home: Path, port: int | None = None, env: dict | None = None, timeout: float = 240) -> dict:
+    """Start Airflow for `home` in a new process group and wait until every component is healthy.
+
+    `env` adds variables to the server's environment (e.g. AIRFLOW_CONN_* for connections)."""
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    ports = choose_ports(port)
+    # ports given through `env` win (tests pick free ones rather than Airflow's usual 8793/8794)
+    for name, var in (("worker_log", "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"),
+                      ("trigger_log", "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT")):
+        if (env or {}).get(var):
+            ports[name] = int(env[var])
+    if not _port_free(ports["api"]):
+        raise RuntimeError(f"port {ports['api']} is taken: cannot start the Airflow api-server there")
+    password = admin_password(home)
+    log_path = home / LOG_FILE
+    log = open(log_path, "ab")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"], cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env=server_env(home, ports, env), start_new_session=True)
+    log.close()
+    url = f"http://127.0.0.1:{ports['api']}"
+    info = {"pid": proc.pid, "pgid": os.getpgid(proc.pid), "port": ports["api"], "url": url,
+            "username": USERNAME, "password": password, "home": str(home), "log": str(log_path),
+            "worker_log_port": ports["worker_log"], "trigger_log_port": ports["trigger_log"]}
+    try:
+        wait_healthy(url, timeout, proc=proc)
+    except BaseException:
+        stop(proc.pid)
+        raise
+    return info
+
+
+def health(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5) as r:
+        return json.loads(r.read())
+
+
+def wait_healthy(url: str, timeout: float = 240, proc: subprocess.Popen | None = None):
+    """Until the metadata DB, scheduler, triggerer and dag-processor all report healthy."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"airflow standalone exited with {proc.returncode} before it was healthy")
+        try:
+            last = health(url)
+            parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
+            if all((last.get(p) or {}).get("status") == "healthy" for p in parts):
+                return last
+        except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError) as e:
+            last = e
+        time.sleep(1)
+    raise TimeoutError(f"Airflow at {url} not healthy after {timeout:.0f} s (last answer: {last})")
+
+
+def stop(pid: int | None, grace: float = 15):
+    """SIGTERM the process group led by `pid`, SIGKILL what is left after `grace` seconds."""
+    if not pid:
+        return
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.waitpid(pid, os.WNOHANG)   # reap it when it is our child, so the group can vanish
+        except ChildProcessError:
+            pass
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.killpg(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def serve() -> dict:
+    """`make airflow`: start (or find running) the local stack's Airflow, print how to reach it, return."""
+    from tools import stack
+
+    state = stack.load_state()
+    if _alive(state.get("airflow_pid")) and state.get("airflow_port"):
+        url = f"http://127.0.0.1:{state['airflow_port']}"
+        try:
+            wait_healthy(url, timeout=5)
+            _print_banner(url, admin_password(stack.airflow_home()), already=True)
+            return {"pid": state["airflow_pid"], "port": state["airflow_port"], "url": url}
+        except TimeoutError:
+            stop(state["airflow_pid"])
+    print("starting Airflow (api-server, scheduler, dag-processor, triggerer) ... about a minute")
+    info = start_background(stack.airflow_home())
+    state = stack.load_state()
+    state["airflow_pid"], state["airflow_port"] = info["pid"], info["port"]
+    stack.save_state(state)
+    _print_banner(info["url"], info["password"], log=info["log"])
+    return {k: v for k, v in info.items() if k != "password"}
+
+
+def _print_banner(url: str, password: str, already: bool = False, log: str | None = None):
+    print(("Airflow is already running" if already else "Airflow is ready") + f": {url}")
+    print(f"  log in as {USERNAME} / {password}  (kept in .stack/airflow/{PASSWORDS_FILE})")
+    if log:
+        print(f"  server log: {log}")
+    print("  stop it (and the rest of the local stack) with: make stop")
+
+
+if __name__ == "__main__":
+    home = Path(sys.argv[1]) if len(sys.argv) > 1 else None
+    if home is None:
+        serve()
+    else:
+        i = start_background(home)
+        print(json.dumps({k: v for k, v in i.items() if k != "password"}))
