@@ -30,7 +30,7 @@ report (per table rows, MB, MB/s, checksum verdict; objects by kind; sequences; 
 the **Run report** tab of the run and in the XCom of the `validate` task.
 
 To run it every night in a low-traffic window, declare it in `migrations.yaml` instead
-(see docs/README-operate.md).
+(see README.md, "Declare a scheduled migration").
 """
 
 postgres_logical_migration = build_logical_migration_dag(

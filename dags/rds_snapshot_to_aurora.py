@@ -19,7 +19,7 @@ cluster by using a DB snapshot", step by step:
    create for the logical migration DAG.
 
 Every create looks the resource up first: a retry continues where the previous try stopped.
-Waits are deferred to the triggerer. See docs/README-rds.md.
+Waits are deferred to the triggerer. See README.md, "RDS PostgreSQL to Aurora PostgreSQL by snapshot".
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ from include.pgferry.aws.sensors import AuroraClusterAvailableSensor, RdsSnapsho
 
 # One slot: AWS allows one snapshot copy into each Region at a time; Airflow cannot pick a pool per
 # run, so this pool serialises copy requests for all Regions and the copy task itself waits for
-# copies already in flight into its target Region (docs/README-rds.md, "Pool").
+# copies already in flight into its target Region (README.md, "Pool").
 COPY_POOL = "rds_snapshot_copy"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d+$"
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Test support only: product code never imports this. `install()` patches moto in this process;
 `python -m tests.support.moto_rds --port N` starts a patched moto server (the local stack and the
 test fixture run it that way, in its own process group, so it is stopped with one killpg).
-Every gap patched here is listed in docs/moto-gaps.md.
+Every gap patched here is listed in README.md, "moto gaps, filled in test support".
 
 Gaps filled:
 1. RestoreDBClusterFromSnapshot from an RDS *instance* snapshot (moto only knows cluster
