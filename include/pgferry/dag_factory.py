@@ -13,6 +13,9 @@ from airflow.sdk import dag, task
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 
 
+COPY_POOL = "pgferry_copy"
+
+
 def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, schedule=None,
                                 tags: list[str] | None = None, start_date=START_DATE, description: str | None = None):
     """One DAG: precheck -> structure -> copy lanes -> indexes and constraints -> sequences -> triggers and
@@ -50,7 +53,8 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
             from include.pgferry import logical
             return logical.plan_lanes(params, state)
 
-        @task(map_index_template="{{ lane_label }}")
+        # the pool caps COPY streams across every pgferry run on this Airflow (airflow_settings.yaml)
+        @task(map_index_template="{{ lane_label }}", pool=COPY_POOL)
         def copy_lane(lane: list, params=None) -> list:
             """Streams each unit of this lane with COPY; each unit first clears its own rows."""
             from airflow.sdk import get_current_context

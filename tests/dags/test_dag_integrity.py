@@ -62,3 +62,12 @@ print(json.dumps(heavy))
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_every_pool_a_dag_uses_is_declared_in_airflow_settings(dagbag):
+    """A task in a pool that does not exist is never scheduled: each one must be declared."""
+    import yaml
+    declared = {p["pool_name"] for p in
+                yaml.safe_load((ROOT / "airflow_settings.yaml").read_text())["airflow"]["pools"]}
+    used = {t.pool for dag in dagbag.dags.values() for t in dag.tasks if t.pool != "default_pool"}
+    assert used and used <= declared, used - declared
