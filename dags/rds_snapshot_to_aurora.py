@@ -204,17 +204,25 @@ def rds_snapshot_to_aurora() -> None:
         region_name=plan["target_region"], **aws, **waits)
 
     @task
-    def publish_endpoints(db_cluster_identifier: str, region: str, aws_conn_id: str) -> dict[str, Any]:
-        """Writer/reader endpoints and port, and the connection to create for the logical migration DAG."""
-        from include.pgferry.aws.endpoints import cluster_endpoints, format_report, next_step
+    def publish_endpoints(plan: dict[str, Any]) -> dict[str, Any]:
+        """Writer/reader endpoints and port, and the connection to create for the logical migration DAG;
+        the run's report (snapshot ids, endpoints, instances, settings) in the log, XCom and the UI."""
+        from include.pgferry import ui_report
+        from include.pgferry.aws.endpoints import cluster_endpoints, next_step
         from include.pgferry.aws.hooks import rds_hook
 
-        endpoints = cluster_endpoints(rds_hook(aws_conn_id, region).conn, db_cluster_identifier, region)
-        step = next_step(endpoints)
-        log.info("%s", format_report(endpoints, step))
-        return {**endpoints, "next_step": step}
+        region = plan["target_region"]
+        endpoints = cluster_endpoints(rds_hook(plan["aws_conn_id"], region).conn, plan["db_cluster_identifier"],
+                                      region)
+        published = {**endpoints, "next_step": next_step(endpoints)}
+        report = ui_report.snapshot_report(plan, published)
+        text = ui_report.render_snapshot_report(report)
+        for line in text.splitlines():
+            log.info("%s", line)
+        ui_report.publish(report, text)
+        return published
 
-    published = publish_endpoints(plan["db_cluster_identifier"], plan["target_region"], plan["aws_conn_id"])
+    published = publish_endpoints(plan)
 
     chain(plan, create_snapshot, snapshot_available, copy_needed(plan["copy_needed"]), copy_snapshot,
           copy_finished, restore_cluster)

@@ -62,7 +62,7 @@ def snapshot_report(plan: dict, endpoints: dict | None) -> dict:
         "storage_encrypted": endpoints.get("storage_encrypted"),
         "instances": endpoints.get("instances") or [],
         "settings": {k: plan.get(k) for k in SNAPSHOT_SETTINGS if k in plan},
-        "next_step": (endpoints.get("next_step") or {}).get("command"),
+        "next_step": endpoints.get("next_step") or {},
     }
 
 
@@ -81,8 +81,10 @@ def render_snapshot_report(r: dict) -> str:
                         [[i["db_instance_identifier"], i["role"], i["db_instance_class"], i["availability_zone"],
                           i["status"]] for i in r["instances"]])
     lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items()))
-    if r.get("next_step"):
-        lines.append(f"next: {r['next_step']}")
+    step = r.get("next_step") or {}
+    if step.get("command"):
+        lines += ["next step: create the connection the logical migration DAG uses as its target:",
+                  f"  {step['command']}", f"  (password: {step['password']})", f"  then {step['then']}"]
     return "\n".join(lines)
 
 
@@ -171,8 +173,8 @@ def snapshot_report_html(r: dict) -> str:
             [[_e(i["db_instance_identifier"]), _e(i["role"]), _e(i["db_instance_class"]),
               _e(i["availability_zone"]), _e(i["status"])] for i in r["instances"]])]
     parts += ["<h2>Settings</h2>", _html_table(["setting", "value"], [[_e(k), _e(v)] for k, v in r["settings"].items()])]
-    if r.get("next_step"):
-        parts.append(f"<h2>Next step</h2><pre>{_e(r['next_step'])}</pre>")
+    if (r.get("next_step") or {}).get("command"):
+        parts.append(f"<h2>Next step</h2><pre>{_e(r['next_step'].get('command'))}</pre><p>{_e(r['next_step'].get('then'))}</p>")
     return "".join(parts)
 
 

@@ -130,6 +130,12 @@ def test_whole_dag_in_one_region(dag, airflow_db, aws, output):
     assert f"writer endpoint: {cluster['Endpoint']}:6543" in out
     assert f"reader endpoint: {cluster['ReaderEndpoint']}:6543" in out
     assert "airflow connections add pgferry_target" in out
+    # the run's report: snapshot ids, endpoints, settings; in the log and in XCom for the UI's tab
+    assert f"pgferry snapshot migration: cluster available -- src (us-east-1) -> Aurora cluster aurora-one" in out
+    assert f"snapshot: {snapshot_name} (taken by this run)" in out
+    report = xcom(dr, "publish_endpoints", key="pgferry_report")
+    assert report["snapshots"]["source_snapshot"] == snapshot_name
+    assert report["writer_endpoint"] == cluster["Endpoint"] and report["settings"]["port"] == 6543
     assert deferred(out, "snapshot_available") and deferred(out, "restore_cluster")
     assert "not-a-real-secret-1" not in out
 

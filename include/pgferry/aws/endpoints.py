@@ -56,17 +56,3 @@ def next_step(endpoints: dict[str, Any], conn_id: str = NEXT_CONN_ID) -> dict[st
         "command": command,
         "then": f"trigger postgres_logical_migration with target_conn_id={conn_id!r}",
     }
-
-
-def format_report(endpoints: dict[str, Any], step: dict[str, Any]) -> str:
-    lines = [
-        f"Aurora PostgreSQL cluster {endpoints['db_cluster_identifier']} in {endpoints['region']} "
-        f"({endpoints['engine']} {endpoints['engine_version']}, {endpoints['status']})",
-        f"  writer endpoint: {endpoints['writer_endpoint']}:{endpoints['port']}",
-        f"  reader endpoint: {endpoints['reader_endpoint']}:{endpoints['port']}",
-    ]
-    lines += [f"  {m['role']:<6} {m['db_instance_identifier']} {m['db_instance_class']} {m['availability_zone']} "
-              f"{m['status']}" for m in endpoints["instances"]]
-    lines += ["Next step: create the connection the logical migration DAG uses as its target:",
-              f"  {step['command']}", f"  (password: {step['password']})", f"  then {step['then']}"]
-    return "\n".join(lines)
