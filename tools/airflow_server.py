@@ -79,23 +79,18 @@ def admin_password(home: Path) -> str:
 
 
 def server_env(home: Path, ports: dict[str, int], env: dict | None = None) -> dict[str, str]:
+    from tests.support.airflow_env import project_env
     venv_bin = str(Path(sys.executable).parent)
     url = f"http://127.0.0.1:{ports['api']}"
     return {
         **os.environ,
+        **project_env(home),
         # `airflow standalone` starts its parts as `airflow ...` from PATH
         "PATH": os.pathsep.join([venv_bin, os.environ.get("PATH", "")]),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORDS_FILE),
-        "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(ports["api"]),
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__WORKERS": "1",   # two cores: one api worker is plenty for one person and a test

@@ -10,10 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def configure(home: Path) -> dict:
-    """Point Airflow at `home` (SQLite metadata DB, the project's dags/) in this process's env."""
-    home.mkdir(parents=True, exist_ok=True)
-    env = {
+def project_env(home: Path) -> dict:
+    """The settings every Airflow of this project runs with: its home, the project's dags/ and plugins/,
+    no examples, the project root importable, the API on loopback."""
+    return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
@@ -23,6 +23,12 @@ def configure(home: Path) -> dict:
         "AIRFLOW__API__HOST": "127.0.0.1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
+
+
+def configure(home: Path) -> dict:
+    """Point Airflow at `home` (SQLite metadata DB, the project's dags/) in this process's env."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = project_env(home)
     os.environ.update(env)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
