@@ -131,7 +131,7 @@ def test_whole_dag_in_one_region(dag, airflow_db, aws, output):
     assert f"reader endpoint: {cluster['ReaderEndpoint']}:6543" in out
     assert "airflow connections add pgferry_target" in out
     # the run's report: snapshot ids, endpoints, settings; in the log and in XCom for the UI's tab
-    assert f"pgferry snapshot migration: cluster available -- src (us-east-1) -> Aurora cluster aurora-one" in out
+    assert "pgferry snapshot migration: cluster available -- src (us-east-1) -> Aurora cluster aurora-one" in out
     assert f"snapshot: {snapshot_name} (taken by this run)" in out
     report = xcom(dr, "publish_endpoints", key="pgferry_report")
     assert report["snapshots"]["source_snapshot"] == snapshot_name

@@ -18,6 +18,3 @@ def migrations_file(tmp_path, monkeypatch):
         return path
     return write
 
-
-# the integration suite's per-test target database and Airflow connections to the session's clusters
-from tests.integration.conftest import connections, target_db  # noqa: E402,F401

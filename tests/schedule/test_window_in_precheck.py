@@ -9,7 +9,6 @@ import pytest
 from include.pgferry import logical
 from include.pgferry.precheck.findings import PrecheckFailed
 from tests.integration.conftest import SQL
-from tests.support.migration import schema_lines
 
 pytestmark = pytest.mark.integration
 
@@ -26,12 +25,6 @@ def window_opened(minutes_ago: int, length_minutes: int) -> dict:
     opened = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
     return {"cron": f"{opened.minute} {opened.hour} * * *", "timezone": "UTC", "length_minutes": length_minutes}
 
-
-@pytest.fixture
-def untouched(pg_target, target_db):
-    before = schema_lines(pg_target, target_db)
-    yield
-    assert schema_lines(pg_target, target_db) == before
 
 
 def test_a_run_started_outside_its_window_stops_before_connecting(window_db, connections, untouched):

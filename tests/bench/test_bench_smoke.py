@@ -1,0 +1,53 @@
+"""Keeps bench/ from rotting: the dataset generator at a tiny size, the raw copy method, and the
+verification (equal copy -> ok; a changed row -> FAIL) on the session's two throwaway clusters."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from bench import make_dataset, methods, verify
+from bench.run import summarize
+from tests.support.pgcluster import pg_bindir
+
+pytestmark = pytest.mark.integration
+
+DB = "bench_smoke"
+
+
+def test_dataset_copy_and_verify(pg_source, pg_target, tmp_path):
+    bindir = pg_bindir()
+    make_dataset.build(pg_source.dsn(), DB, 0.01, bindir, log=lambda m: None)
+    assert make_dataset.has_dataset(pg_source.dsn(), DB, 0.01)
+    fp_src = verify.fingerprint(pg_source.dsn(DB))
+    assert {"public.pgbench_accounts", "public.audit_log", "public.attachments", "public.events_2023q1",
+            "public.daily_sales"} <= set(fp_src["tables"])
+    assert fp_src["tables"]["public.pgbench_accounts"][1] == 100000
+    assert any(o.startswith("trigger orders orders_audit") for o in fp_src["objects"])
+
+    pg_target.recreate_db(DB)
+    dump = tmp_path / "schema.dump"
+    subprocess.run([str(bindir / "pg_dump"), "-Fc", "--section=pre-data", "--section=post-data", "-f", str(dump),
+                    pg_source.uri(DB)], check=True)
+    ctx = methods.Ctx(pg_source.uri(DB), pg_target.uri(DB), bindir, tmp_path, tmp_path / "raw.log", 2,
+                      schema_dump=dump)
+    phases = dict(methods.raw(ctx, {}))
+    assert set(phases) == {"pre", "copy", "post"}
+    verdict, diffs = verify.compare(fp_src, verify.fingerprint(pg_target.dsn(DB)))
+    assert verdict == "ok", diffs
+
+    pg_target.execute("UPDATE customers SET full_name = full_name || 'x' WHERE id = 7", dbname=DB)
+    verdict, diffs = verify.compare(fp_src, verify.fingerprint(pg_target.dsn(DB)))
+    assert verdict == "FAIL" and any("public.customers" in d for d in diffs)
+    pg_target.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
+    pg_source.execute(f'DROP DATABASE "{DB}" WITH (FORCE)')
+
+
+def test_summary_table():
+    runs = [{"round": r, "method": m, "total": t, "phases": ph, "ok": True, "verify": "ok", "src_cpu": 1.0,
+             "tgt_cpu": 2.0, "extra": {}, "activity": {"copy_processes": [{"hwm": 200 * 2**20}]}}
+            for r in (1, 2) for m, t, ph in (("pgcopydb", 10.0, {"total": 10.0}),
+                                             ("pgferry", 12.0, {"total": 12.0, "cutover": 9.0, "copy_lane": 5.0}))]
+    text = summarize(runs, {"db_bytes": 2**30, "heap_bytes": 2**29, "index_bytes": 2**28, "rounds": 2})
+    assert "pgferry ready for cutover" in text and " 0.90 " in text and " 1.20 " in text
+    assert "peak RSS (VmHWM) max 200 MiB" in text
