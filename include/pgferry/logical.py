@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import psycopg
@@ -97,6 +98,7 @@ def precheck(params: dict) -> dict:
             "source": source_ep.describe(), "target": target_ep.describe(),
             "source_bytes": checks.source_bytes(ctx),
             "binary_copy": major_version(source.info.server_version) == major_version(target.info.server_version),
+            "row_hash": validating.row_hash(source.info.server_version, target.info.server_version),
             "write_counters": validating.write_counters(source, plan),
             "started_at": time.time(),
         }
@@ -343,18 +345,40 @@ def triggers_and_foreign_keys(params: dict, state: dict) -> dict:
                 continue
             todo.append(s)
         execute_in_transaction(conn, todo, "triggers and foreign keys")
-        failures = []
-        for (kind, schema, table, name), original in to_validate:
-            try:
-                conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-                    sql.Identifier(schema, table), sql.Identifier(name)))
-            except psycopg.Error as e:
-                failures.append(f"foreign key {display(name)} on {display(schema, table)} does not hold: "
-                                f"{e.diag.message_detail or e.diag.message_primary}{_offending_rows(conn, original)}")
+    failures = _validate_foreign_keys(target_ep, to_validate, int(params.get("parallelism", 2)))
     if failures:
         raise DdlError("foreign keys left NOT VALID because rows break them:\n  " + "\n  ".join(failures))
     log.info("triggers and foreign keys: %d statement(s), %d foreign key(s) validated", len(todo), len(to_validate))
     return {"statements": len(todo), "validated_foreign_keys": len(to_validate), "warnings": warnings}
+
+
+def _validate_foreign_keys(target_ep, to_validate: list, workers: int) -> list[str]:
+    """VALIDATE CONSTRAINT for each key over `workers` sessions; a key that does not hold is named with
+    the rows that break it and stays NOT VALID."""
+    failures, queue = [], list(to_validate)
+
+    def run():
+        with target_ep.connect(autocommit=True, application_name="pgferry validate keys") as conn:
+            conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (INDEX_SESSION["maintenance_work_mem"],))
+            while queue:
+                try:
+                    (_, schema, table, name), original = queue.pop(0)
+                except IndexError:
+                    return
+                try:
+                    conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                        sql.Identifier(schema, table), sql.Identifier(name)))
+                except psycopg.Error as e:
+                    failures.append(f"foreign key {display(name)} on {display(schema, table)} does not hold: "
+                                    f"{e.diag.message_detail or e.diag.message_primary}"
+                                    f"{_offending_rows(conn, original)}")
+
+    workers = max(1, min(workers, len(queue)))
+    if queue:
+        with ThreadPoolExecutor(workers) as pool:
+            for f in [pool.submit(run) for _ in range(workers)]:
+                f.result()
+    return sorted(failures)
 
 
 # -- 7. finalize ---------------------------------------------------------------------------------
@@ -412,7 +436,8 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
     source_ep, target_ep = endpoints(params)
     plan = state["plan"]
     workers = int(params.get("parallelism", 2))
-    tables = validating.compare_tables(source_ep, target_ep, plan, workers) if wants(params, "data") else []
+    tables = validating.compare_tables(source_ep, target_ep, plan, workers, state.get("row_hash", "md5")) \
+        if wants(params, "data") else []
     with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
         src_seq = validating.sequence_values(source, plan["sequences"], target_side=False)
         tgt_seq = validating.sequence_values(target, plan["sequences"], target_side=True) \

@@ -16,6 +16,18 @@ TABLE_RELKINDS = ("r", "p")      # what `schema.table` may name for a column lis
 FIRST_USER_OID = 16384           # FirstNormalObjectId: types below it are built in
 
 
+def binary_copy_safe(column: dict) -> bool:
+    """Can binary COPY carry this column between two servers of the same major version? Built-in types
+    and arrays of them, enums (sent as their label) and domains over built-in types (sent as the base
+    type) can; composites and arrays of user types cannot: their binary form embeds type OIDs, which
+    differ between databases."""
+    if column["type_oid"] < FIRST_USER_OID:
+        return True
+    if column["type_kind"] == "e":
+        return True
+    return column["type_kind"] == "d" and column["base_type_oid"] < FIRST_USER_OID
+
+
 @dataclass
 class InputProblems:
     errors: list[str] = field(default_factory=list)
@@ -167,7 +179,7 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[dict, Inpu
             "bytes": rel["bytes"], "est_rows": rel["est_rows"], "owner": rel["owner"],
             "populated": rel["populated"],
             "columns": [{"name": c["name"], "target_name": column_map.get((oid, c["name"]), c["name"]),
-                         "type": c["type"], "builtin_type": c["type_oid"] < FIRST_USER_OID,
+                         "type": c["type"], "binary_safe": binary_copy_safe(c),
                          "generated": c["generated"], "identity": c["identity"]} for c in selected],
             "dropped_columns": [c["name"] for c in all_cols if cols is not None and c["name"] not in cols],
         })

@@ -23,7 +23,7 @@ def _unit(rel: dict, binary: bool, key_range: dict | None, est_bytes: int, part:
         "target_schema": rel["target_schema"], "target_name": rel["target_name"],
         "columns": [c["name"] for c in copy_columns(rel)],
         "target_columns": [c["target_name"] for c in copy_columns(rel)],
-        "binary": binary and all(c["builtin_type"] for c in copy_columns(rel)),
+        "binary": binary and all(c["binary_safe"] for c in copy_columns(rel)),
         "range": key_range,
         "bytes": est_bytes,
     }

@@ -1,8 +1,10 @@
 """Source-against-target checks: rows and content per table, sequences, objects by kind, write freeze.
 
-Content checksum: an order-independent sum of 64-bit slices of md5(row text) over the migrated columns,
+Content checksum: an order-independent sum of a 64-bit hash of each row's text over the migrated columns,
 computed in SQL on each side at the same time (each table read once per side; nothing row by row in
-Python). Both sessions render values the same way (UTC, ISO dates, extra_float_digits=3).
+Python). Both sessions render values the same way (UTC, ISO dates, extra_float_digits=3). The hash is
+hashtextextended (PostgreSQL 11+, the stable hash behind hash partitioning; about 2.5x cheaper than
+md5) when both servers have it, else 64 bits of md5.
 """
 from __future__ import annotations
 
@@ -16,43 +18,59 @@ from include.pgferry.connections import PgEndpoint
 from include.pgferry.selection import data_tables, relation_key
 
 
-def checksum_query(schema: str, table: str, columns: list[str]) -> sql.Composed:
+HASHTEXTEXTENDED_SINCE = 110000
+ROW_HASHES = {
+    "hashtextextended": "hashtextextended(ROW({row})::text, 0)",
+    "md5": "('x' || substr(md5(ROW({row})::text), 1, 16))::bit(64)::bigint",
+}
+
+
+def row_hash(source_version: int, target_version: int) -> str:
+    return "hashtextextended" if min(source_version, target_version) >= HASHTEXTEXTENDED_SINCE else "md5"
+
+
+def checksum_query(schema: str, table: str, columns: list[str], hash_name: str = "hashtextextended") -> sql.Composed:
     row = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
-    return sql.SQL(
-        "SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({row})::text), 1, 16))::bit(64)::bigint), 0)::text "
-        "FROM ONLY {table}").format(row=row, table=sql.Identifier(schema, table))
+    return sql.SQL("SELECT count(*), coalesce(sum(" + ROW_HASHES[hash_name] + "), 0)::text FROM ONLY {table}").format(
+        row=row, table=sql.Identifier(schema, table))
 
 
 def table_checksums(endpoint: PgEndpoint, jobs: list[tuple[str, sql.Composed]], workers: int) -> dict:
-    """Run checksum queries over `workers` sessions: {key: (rows, checksum)}."""
-    results = {}
+    """Run checksum queries (biggest first) over `workers` sessions: {key: (rows, checksum)}."""
+    results, queue = {}, list(jobs)
 
-    def run(batch):
+    def run():
         with endpoint.connect(autocommit=True, application_name="pgferry validate") as conn:
-            for key, q in batch:
-                rows, digest = conn.execute(q).fetchone()
-                results[key] = (rows, digest)
+            # one scan per session: parallel workers would only crowd the cores the other sessions use
+            conn.execute("SET max_parallel_workers_per_gather = 0")
+            while queue:
+                try:
+                    key, q = queue.pop(0)
+                except IndexError:
+                    return
+                results[key] = tuple(conn.execute(q).fetchone())
 
     workers = max(1, min(workers, len(jobs)))
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, [jobs[i::workers] for i in range(workers)]))
+        for f in [pool.submit(run) for _ in range(workers)]:
+            f.result()
     return results
 
 
-def compare_tables(source: PgEndpoint, target: PgEndpoint, plan: dict, workers: int) -> list[dict]:
-    tables = data_tables(plan)
+def compare_tables(source: PgEndpoint, target: PgEndpoint, plan: dict, workers: int, hash_name: str) -> list[dict]:
+    tables = sorted(data_tables(plan), key=lambda t: -t["bytes"])
     src_jobs, tgt_jobs = [], []
     for t in tables:
         key = relation_key(t)
-        src_jobs.append((key, checksum_query(t["schema"], t["name"], [c["name"] for c in t["columns"]])))
+        src_jobs.append((key, checksum_query(t["schema"], t["name"], [c["name"] for c in t["columns"]], hash_name)))
         tgt_jobs.append((key, checksum_query(t["target_schema"], t["target_name"],
-                                             [c["target_name"] for c in t["columns"]])))
+                                             [c["target_name"] for c in t["columns"]], hash_name)))
     with ThreadPoolExecutor(2) as pool:   # both sides at once
         fs = pool.submit(table_checksums, source, src_jobs, workers)
         ft = pool.submit(table_checksums, target, tgt_jobs, workers)
         src, tgt = fs.result(), ft.result()
     out = []
-    for t in tables:
+    for t in sorted(tables, key=relation_key):
         key = relation_key(t)
         (srows, ssum), (trows, tsum) = src[key], tgt[key]
         out.append({"table": key, "target": f"{t['target_schema']}.{t['target_name']}",
