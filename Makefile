@@ -51,6 +51,14 @@ demo: setup
 airflow: setup
 	$(PY) -m tools.stack airflow
 
+BENCH_ARGS ?= --size 1 --rounds 3
+
+# Full-load benchmark (not part of `make test`), e.g. make bench BENCH_ARGS="--size 5 --rounds 1"
+bench: setup
+	@command -v pgcopydb >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq pgcopydb >/dev/null; }
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 stop:
 	@test -x $(PY) && $(PY) -m tools.stack stop || true
 

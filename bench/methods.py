@@ -1,0 +1,179 @@
+"""The copy methods the benchmark times, each into a fresh empty target database.
+
+Each method returns a list of (phase, seconds) and may add details to `extra`. They raise on failure.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+
+LEAF_TABLES = """
+SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
+ORDER BY pg_table_size(c.oid) DESC"""
+
+
+class MethodFailed(RuntimeError):
+    pass
+
+
+def _run(cmd, log: Path, env=None, shell=False):
+    with open(log, "ab") as f:
+        f.write(f"$ {cmd if shell else ' '.join(map(str, cmd))}\n".encode())
+        f.flush()
+        r = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, shell=shell,
+                           executable="/bin/bash" if shell else None)
+    if r.returncode != 0:
+        raise MethodFailed(f"{cmd if shell else cmd[0]} exited {r.returncode}; see {log}")
+
+
+class Ctx:
+    """What a method needs: URIs, binaries, a scratch dir, a log file, the Airflow handle."""
+
+    def __init__(self, source_uri, target_uri, bindir: Path, workdir: Path, log: Path, jobs: int = 2,
+                 airflow=None, schema_dump: Path | None = None):
+        self.source, self.target, self.bindir = source_uri, target_uri, bindir
+        self.workdir, self.log, self.jobs = workdir, log, jobs
+        self.airflow, self.schema_dump = airflow, schema_dump
+
+    def bin(self, name):
+        return str(self.bindir / name)
+
+
+# -- pgcopydb ------------------------------------------------------------------------------------
+def pgcopydb(ctx: Ctx, extra: dict) -> list:
+    exe = shutil.which("pgcopydb")
+    if not exe:
+        raise MethodFailed("pgcopydb not installed (Debian: apt-get install -y pgcopydb)")
+    d = ctx.workdir / "pgcopydb"
+    shutil.rmtree(d, ignore_errors=True)
+    t0 = time.monotonic()
+    _run([exe, "clone", "--source", ctx.source, "--target", ctx.target, "--dir", str(d),
+          "--table-jobs", str(ctx.jobs), "--index-jobs", str(ctx.jobs)], ctx.log,
+         env={**os.environ, "PATH": f"{ctx.bindir}:{os.environ['PATH']}"})
+    return [("total", time.monotonic() - t0)]
+
+
+# -- pg_dump -Fd -j2 + pg_restore -j2 -------------------------------------------------------------
+def pgdump(ctx: Ctx, extra: dict) -> list:
+    d = ctx.workdir / "dump"
+    shutil.rmtree(d, ignore_errors=True)
+    t0 = time.monotonic()
+    _run([ctx.bin("pg_dump"), "-Fd", "-j", str(ctx.jobs), "-f", str(d), ctx.source], ctx.log)
+    t1 = time.monotonic()
+    _run([ctx.bin("pg_restore"), "-j", str(ctx.jobs), "-d", ctx.target, str(d)], ctx.log)
+    t2 = time.monotonic()
+    shutil.rmtree(d, ignore_errors=True)
+    return [("dump", t1 - t0), ("restore", t2 - t1)]
+
+
+# -- raw parallel binary COPY pipes + pg_restore post-data ---------------------------------------
+def raw(ctx: Ctx, extra: dict) -> list:
+    """The practical limit: pre-data, `jobs` concurrent psql->psql binary COPY pipes (largest table first),
+    sequences, then pg_restore -j post-data (indexes, constraints, triggers, FKs, matview refresh)."""
+    t0 = time.monotonic()
+    _run([ctx.bin("pg_restore"), "--section=pre-data", "-d", ctx.target, str(ctx.schema_dump)], ctx.log)
+    t1 = time.monotonic()
+    with psycopg.connect(ctx.source, autocommit=True) as conn:
+        tables = [r[0] for r in conn.execute(LEAF_TABLES).fetchall()]
+        seqs = conn.execute("SELECT format('%I.%I', schemaname, sequencename) FROM pg_sequences "
+                            "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')").fetchall()
+        setvals = []
+        for (s,) in seqs:
+            last, called = conn.execute(f"SELECT last_value, is_called FROM {s}").fetchone()
+            setvals.append((s, last, called))
+    psql = ctx.bin("psql")
+
+    def copy_one(t):
+        q = t.replace('"', '\\"')
+        cmd = (f"set -o pipefail; {psql} -X -q -v ON_ERROR_STOP=1 \"$SRC\" -c \"\\\\copy {q} to pstdout with (format binary)\" | "
+               f"{psql} -X -q -v ON_ERROR_STOP=1 \"$TGT\" -c \"\\\\copy {q} from pstdin with (format binary)\"")
+        _run(cmd, ctx.log, env={**os.environ, "SRC": ctx.source, "TGT": ctx.target}, shell=True)
+
+    with ThreadPoolExecutor(ctx.jobs) as pool:
+        list(pool.map(copy_one, tables))
+    with psycopg.connect(ctx.target, autocommit=True) as conn:
+        for s, last, called in setvals:
+            conn.execute("SELECT setval(%s::regclass, %s, %s)", (s, last, called))
+    t2 = time.monotonic()
+    _run([ctx.bin("pg_restore"), "-j", str(ctx.jobs), "--section=post-data", "-d", ctx.target,
+          str(ctx.schema_dump)], ctx.log)
+    t3 = time.monotonic()
+    return [("pre", t1 - t0), ("copy", t2 - t1), ("post", t3 - t2)]
+
+
+# -- pgferry through a running Airflow -----------------------------------------------------------
+DAG_ID = "postgres_logical_migration"
+PHASES = ["precheck", "structure", "plan_lanes", "copy_lane", "indexes_and_constraints", "sequences",
+          "triggers_and_foreign_keys", "finalize", "validate"]
+
+
+def _ts(s: str | None) -> float | None:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() if s else None
+
+
+def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
+    """`airflow dags trigger` with conf, poll the REST API until the run ends; times from the run's
+    queued_at (set by the trigger) to its end_date, ready-for-cutover to triggers_and_foreign_keys' end."""
+    af = ctx.airflow
+    conf = {"source_conn_id": "bench_source", "target_conn_id": "bench_target", "parallelism": ctx.jobs}
+    t_cli = time.time()
+    r = af.api.airflow_cli("dags", "trigger", DAG_ID, "-r", run_id, "-c", json.dumps(conf), "-o", "json",
+                           env=af.env)
+    t_cli_done = time.time()
+    with open(ctx.log, "a") as f:
+        f.write(f"$ airflow dags trigger {DAG_ID} -r {run_id} -c '{json.dumps(conf)}'\n{r.stdout}\n{r.stderr[-3000:]}\n")
+    if r.returncode != 0:
+        raise MethodFailed(f"airflow dags trigger exited {r.returncode}: {r.stderr.strip()[-500:]}")
+    if on_running:
+        on_running()
+    state, run = None, {}
+    deadline = time.time() + 3 * 3600
+    while time.time() < deadline:
+        run = af.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+        state = run.get("state")
+        if state in ("success", "failed"):
+            break
+        time.sleep(0.5)
+    t_seen = time.time()
+    tis = af.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=200")["task_instances"]
+    extra["run"] = {k: run.get(k) for k in ("dag_run_id", "state", "queued_at", "start_date", "end_date")}
+    extra["task_instances"] = [{k: ti.get(k) for k in ("task_id", "map_index", "state", "start_date", "end_date",
+                                                       "duration", "queued_when", "scheduled_when", "pid",
+                                                       "try_number", "rendered_map_index")} for ti in tis]
+    extra["cli_trigger_s"] = round(t_cli_done - t_cli, 2)
+    extra["client_wall_s"] = round(t_seen - t_cli, 2)
+    if state != "success":
+        bad = [f"{t['task_id']}[{t['map_index']}]={t['state']}" for t in tis if t.get("state") != "success"]
+        raise MethodFailed(f"dag run {run_id} ended {state}: {', '.join(bad)}")
+    t0 = _ts(run["queued_at"])
+    end = _ts(run["end_date"])
+    by_task: dict[str, list] = {}
+    for ti in tis:
+        by_task.setdefault(ti["task_id"], []).append(ti)
+    span = {}
+    for task, group in by_task.items():
+        starts = [_ts(t["start_date"]) for t in group if t.get("start_date")]
+        ends = [_ts(t["end_date"]) for t in group if t.get("end_date")]
+        if starts and ends:
+            span[task] = (min(starts) - t0, max(ends) - t0)
+    extra["spans"] = {k: [round(a, 2), round(b, 2)] for k, (a, b) in span.items()}
+    phases = [("total", end - t0)]
+    if "triggers_and_foreign_keys" in span:
+        phases.append(("cutover", span["triggers_and_foreign_keys"][1]))
+    busy = 0.0
+    for task in PHASES:
+        if task in span:
+            a, b = span[task]
+            phases.append((task, b - a))
+            busy += b - a
+    phases.append(("airflow_gaps", (end - t0) - busy))
+    return phases
