@@ -34,15 +34,16 @@ def plan_units(source: psycopg.Connection, plan: dict, lanes: int, binary_ok: bo
     """Return `lanes` lists of units (some may be empty when there are few units)."""
     tables = data_tables(plan)
     total = sum(t["bytes"] for t in tables) or 1
-    # cut tables bigger than a fair share of a lane, so no lane is left with one long tail
-    threshold = split_bytes or max(MIN_SPLIT_BYTES, total // max(lanes * 2, 1))
+    # Only a table bigger than a lane's fair share is cut (then in pieces of half a share, so the pieces
+    # still deal out evenly): whole tables load with TRUNCATE + COPY FREEZE and need no vacuum after.
+    threshold = split_bytes or max(MIN_SPLIT_BYTES, total // max(lanes, 1))
     keys = {}
     for k in fetch(source, "list_split_keys"):
         keys.setdefault(k["table_oid"], k)
     units = []
     for rel in tables:
         key = keys.get(rel["oid"])
-        parts = min(int(rel["bytes"] // threshold) + 1, 64) if rel["bytes"] > threshold else 1
+        parts = min(-(-rel["bytes"] * 2 // threshold), 64) if rel["bytes"] > threshold else 1
         if parts > 1 and key is not None:
             lo, hi = source.execute(sql.SQL("SELECT min({c}), max({c}) FROM ONLY {t}").format(
                 c=sql.Identifier(key["column"]), t=sql.Identifier(rel["schema"], rel["name"]))).fetchone()
