@@ -1,1 +1,1 @@
-"""pgferry's full-load benchmark: `python -m bench.run --help` (see docs/README-bench.md)."""
+"""pgferry's full-load benchmark: `python -m bench.run --help` (see README.md, "Benchmark")."""
