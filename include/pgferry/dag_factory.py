@@ -11,8 +11,6 @@ import pendulum
 from airflow.sdk import dag, task
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
-
-
 COPY_POOL = "pgferry_copy"
 
 
