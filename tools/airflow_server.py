@@ -129,6 +129,9 @@ def start_background(home: Path, port: int | None = None, env: dict | None = Non
             "worker_log_port": ports["worker_log"], "trigger_log_port": ports["trigger_log"]}
     try:
         wait_healthy(url, timeout, proc=proc)
+        # the DAGs' pools (pgferry_copy, rds_snapshot_copy): a task in a missing pool is never scheduled
+        from tools.settings import import_settings, read_settings
+        import_settings({**read_settings(), "connections": {}, "variables": {}}, env=server_env(home, ports, env))
     except BaseException:
         stop(proc.pid)
         raise

@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 PASSWORD = "pgferry-Secret-4711"
 
 
-def test_passwords_never_leave_the_connection(airflow_db, pg_source, pg_target, target_db, capfd):
+def test_passwords_never_leave_the_connection(airflow_db, pg_source, pg_target, target_db, capfd, caplog):
     pg_source.recreate_db("secrets")
     pg_source.execute("CREATE TABLE public.t (x int); INSERT INTO public.t SELECT generate_series(1, 100)",
                       dbname="secrets")
@@ -22,8 +22,9 @@ def test_passwords_never_leave_the_connection(airflow_db, pg_source, pg_target, 
                          {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target"})
     assert dr.state == "success", states
     out, err = capfd.readouterr()
-    assert "pgferry validation: OK" in out + err     # the logs were captured ...
-    assert PASSWORD not in out + err                 # ... and hold no password
+    logs = out + err + caplog.text                   # task logs reach stdout or pytest's log capture
+    assert "pgferry validation: OK" in logs          # the logs were captured ...
+    assert PASSWORD not in logs                      # ... and hold no password
     for task_id in ("precheck", "structure", "plan_lanes", "validate"):
         assert PASSWORD not in json.dumps(xcom_value(dr, task_id), default=str)
 
