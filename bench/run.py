@@ -337,7 +337,7 @@ def memory_check(src, tgt, gb: float, res: Path, logfile: Path, binary: bool = T
 
 # -- main ----------------------------------------------------------------------------------------
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="pgferry full-load benchmark (see README.md, "Benchmark")")
+    ap = argparse.ArgumentParser(description="pgferry full-load benchmark (see README.md, 'Benchmark')")
     ap.add_argument("--size", type=float, default=1.0, help="dataset size in GB (about); default 1, e.g. 5 or 0.05")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--methods", default=",".join(ALL_METHODS), help=f"comma list of {','.join(ALL_METHODS)}")
