@@ -160,7 +160,7 @@ def start_airflow(home: Path, src, tgt, logfile: Path) -> AirflowHandle:
     info = airflow_up.start(home, env_extra=conns)
     api = airflow_up.Api(info)
     env = {**info["env"], **conns}
-    log(f"Airflow up in {time.monotonic() - t0:.0f} s at {info['url']} ({info['impl']})", logfile)
+    log(f"Airflow up in {time.monotonic() - t0:.0f} s at {info['url']}", logfile)
     deadline = time.time() + 180
     while True:
         try:
