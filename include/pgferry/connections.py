@@ -74,3 +74,18 @@ class PgEndpoint:
             if k in names:
                 env[names[k]] = v
         return env
+
+
+# Memory settings a session raises to help a build or a load, but never lowers below what the server's
+# administrator already gave every session.
+AT_LEAST = {"maintenance_work_mem", "work_mem"}
+
+
+def apply_settings(conn: psycopg.Connection, settings: dict):
+    """Session settings (SET for this session only); the memory ones only where they raise the server's value."""
+    for name, value in settings.items():
+        if name in AT_LEAST:
+            conn.execute("SELECT set_config(%s, %s, false) WHERE pg_size_bytes(current_setting(%s)) < "
+                         "pg_size_bytes(%s)", (name, str(value), name, str(value)))
+        else:
+            conn.execute("SELECT set_config(%s, %s, false)", (name, str(value)))

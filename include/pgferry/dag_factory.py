@@ -16,8 +16,8 @@ COPY_POOL = "pgferry_copy"
 
 def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, schedule=None,
                                 tags: list[str] | None = None, start_date=START_DATE, description: str | None = None):
-    """One DAG: precheck -> structure -> copy lanes -> indexes and constraints -> sequences -> triggers and
-    foreign keys -> finalize -> validate. One active run, no catch-up: two loads into one target would race."""
+    """One DAG: precheck -> structure (next to planning the lanes) -> copy lanes -> indexes and constraints
+    (next to sequences) -> triggers and foreign keys -> finalize -> validate. One active run, no catch-up: two loads into one target would race."""
 
     @dag(
         dag_id=dag_id,
@@ -88,17 +88,20 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
             from include.pgferry import logical
             return logical.validate(params, state, list(copies or []))
 
+        # Steps that do not need each other run side by side, so that fewer Airflow hops (each a task
+        # start-up plus a scheduler loop) lie between trigger and cutover: the lanes are planned while the
+        # structure is restored (planning reads only the source), and sequences are set while leftover
+        # indexes are built.
         state = precheck()
         built = structure(state)
         lanes = plan_lanes(state)
-        built >> lanes
         copies = copy_lane.expand(lane=lanes)
+        built >> copies
         idx = indexes_and_constraints(state)
-        copies >> idx
         seqs = sequences(state)
-        idx >> seqs
+        copies >> [idx, seqs]
         final = triggers_and_foreign_keys(state)
-        seqs >> final
+        [idx, seqs] >> final
         fin = finalize(state)
         final >> fin
         fin >> validate(state, copies)

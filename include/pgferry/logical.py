@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from include.pgferry.catalog import SourceCatalog, major_version
-from include.pgferry.connections import PgEndpoint
+from include.pgferry.connections import PgEndpoint, apply_settings
 from include.pgferry.data import copy as copying
 from include.pgferry.data import indexing
 from include.pgferry.data import validate as validating
@@ -220,6 +220,7 @@ def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
     with ExitStack() as stack:
         source = stack.enter_context(source_ep.connect(autocommit=True, application_name="pgferry copy"))
         target = stack.enter_context(target_ep.connect(autocommit=True, application_name="pgferry copy"))
+        finisher = stack.enter_context(indexing.TableFinisher(target_ep, INDEX_SESSION))
         triggers_off = copying.open_target_session(target)
         for unit in lane:
             key = (unit["target_schema"], unit["target_name"])
@@ -233,12 +234,12 @@ def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
                      r.bytes / 1e6 / r.seconds if r.seconds else 0)
             result = r.as_dict()
             remaining[key] -= 1
-            if remaining[key] == 0 and unit.get("index_builds"):
-                if not split or indexing.last_part_loaded(target, key):
-                    result["index_seconds"] = indexing.build(target, unit["index_builds"], INDEX_SESSION)
-                    log.info("built %d index(es)/constraint(s) of %s in %.1f s", len(unit["index_builds"]),
-                             display(*key), result["index_seconds"])
+            # the table is complete when this was its last unit (for a table cut into ranges: the last
+            # unit of all lanes); its indexes are built while this lane copies the next table
+            if remaining[key] == 0 and (not split or indexing.last_part_loaded(target, key)):
+                finisher.submit(key, unit.get("index_builds", []), result)
             results.append(result)
+        finisher.wait()
     return results
 
 
@@ -328,46 +329,69 @@ def triggers_and_foreign_keys(params: dict, state: dict) -> dict:
     _, target_ep = endpoints(params)
     statements, warnings = _post_data_statements(params, state, "final")
     partitioned = {(r["target_schema"], r["target_name"]) for r in state["plan"]["relations"] if r["relkind"] == "p"}
-    to_validate = []
+    checks = []   # (identity, statement run in parallel, the original ADD FOREIGN KEY)
     with target_ep.connect(autocommit=True) as conn:
         todo = []
         for s in statements:
             ident = statement_identity(s)
             if ident and ident[0] == "foreign key":
-                if (ident[1], ident[2]) not in partitioned:
-                    nv = as_not_valid_foreign_key(s)
-                    if nv is not None:
-                        to_validate.append((ident, s))
-                        s = nv
+                if (ident[1], ident[2]) in partitioned:
+                    # a partitioned table cannot hold a NOT VALID key: it is added, and checked, in one go
+                    if not indexing.exists(conn, ident):
+                        checks.append((ident, s, s))
+                    continue
+                nv = as_not_valid_foreign_key(s)
+                if nv is not None:
+                    checks.append((ident, sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
+                        sql.Identifier(ident[1], ident[2]), sql.Identifier(ident[3])), s))
+                    s = nv
                 if indexing.exists(conn, ident):
                     continue
             elif ident and indexing.exists(conn, ident):
                 continue
             todo.append(s)
         execute_in_transaction(conn, todo, "triggers and foreign keys")
-    failures = _validate_foreign_keys(target_ep, to_validate, int(params.get("parallelism", 2)))
+    checks.sort(key=lambda c: -_foreign_key_cost(c[2], state["plan"]))   # longest first: both sessions end together
+    failures = _check_foreign_keys(target_ep, checks, int(params.get("parallelism", 2)))
     if failures:
-        raise DdlError("foreign keys left NOT VALID because rows break them:\n  " + "\n  ".join(failures))
-    log.info("triggers and foreign keys: %d statement(s), %d foreign key(s) validated", len(todo), len(to_validate))
-    return {"statements": len(todo), "validated_foreign_keys": len(to_validate), "warnings": warnings}
+        raise DdlError("foreign keys left NOT VALID (or, on partitioned tables, not created) because rows break "
+                       "them:\n  " + "\n  ".join(failures))
+    log.info("triggers and foreign keys: %d statement(s), %d foreign key(s) checked", len(todo), len(checks))
+    return {"statements": len(todo), "validated_foreign_keys": len(checks), "warnings": warnings}
 
 
-def _validate_foreign_keys(target_ep, to_validate: list, workers: int) -> list[str]:
-    """VALIDATE CONSTRAINT for each key over `workers` sessions; a key that does not hold is named with
-    the rows that break it and stays NOT VALID."""
-    failures, queue = [], list(to_validate)
+def _foreign_key_cost(statement: str, plan: dict) -> int:
+    """What checking a key reads: the referencing and the referenced table (partitions summed), in bytes."""
+    from pglast import parse_sql
+    stmt = parse_sql(statement)[0].stmt
+    sizes: dict[tuple, int] = {}
+    by_oid = {r["oid"]: r for r in plan["relations"]}
+    for r in plan["relations"]:
+        sizes[(r["target_schema"], r["target_name"])] = sizes.get((r["target_schema"], r["target_name"]), 0) + r["bytes"]
+        parent = by_oid.get(r.get("parent_oid"))
+        while parent is not None:   # a leaf's bytes count for every partitioned ancestor
+            key = (parent["target_schema"], parent["target_name"])
+            sizes[key] = sizes.get(key, 0) + r["bytes"]
+            parent = by_oid.get(parent.get("parent_oid"))
+    pk = stmt.cmds[0].def_.pktable
+    return sizes.get((stmt.relation.schemaname, stmt.relation.relname), 0) + sizes.get((pk.schemaname, pk.relname), 0)
+
+
+def _check_foreign_keys(target_ep, checks: list, workers: int) -> list[str]:
+    """Run each key's check (VALIDATE CONSTRAINT, or the ADD itself on a partitioned table) over `workers`
+    sessions, in the given order; a key that does not hold is named with the rows that break it."""
+    failures, queue = [], list(checks)
 
     def run():
         with target_ep.connect(autocommit=True, application_name="pgferry validate keys") as conn:
-            conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (INDEX_SESSION["maintenance_work_mem"],))
+            apply_settings(conn, {"maintenance_work_mem": INDEX_SESSION["maintenance_work_mem"]})
             while queue:
                 try:
-                    (_, schema, table, name), original = queue.pop(0)
+                    (_, schema, table, name), statement, original = queue.pop(0)
                 except IndexError:
                     return
                 try:
-                    conn.execute(sql.SQL("ALTER TABLE {} VALIDATE CONSTRAINT {}").format(
-                        sql.Identifier(schema, table), sql.Identifier(name)))
+                    conn.execute(statement)
                 except psycopg.Error as e:
                     failures.append(f"foreign key {display(name)} on {display(schema, table)} does not hold: "
                                     f"{e.diag.message_detail or e.diag.message_primary}"
@@ -404,7 +428,10 @@ def finalize(params: dict, state: dict) -> dict:
             pending = failed
         if pending:
             raise DdlError(f"could not refresh {', '.join(target_key(m) for m in pending)}")
-        tables = [r for r in plan["relations"] if r["relkind"] in ("r", "p", "m")]
+        # the copy lanes analyzed each table they loaded; what is left: partitioned parents, materialized
+        # views, and tables no lane analyzed (empty, or a data-less run)
+        tables = [r for r in plan["relations"] if r["relkind"] in ("p", "m") or
+                  (r["relkind"] == "r" and not _has_statistics(conn, r))]
         for t in tables:
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(t["target_schema"], t["target_name"])))
     event_triggers = []
@@ -417,6 +444,11 @@ def finalize(params: dict, state: dict) -> dict:
     log.info("finalize: %d materialized view(s) refreshed, %d table(s) analyzed, %d event trigger statement(s)",
              len(matviews), len(tables), len(event_triggers))
     return {"refreshed": len(matviews), "analyzed": len(tables), "event_trigger_statements": len(event_triggers)}
+
+
+def _has_statistics(conn, relation: dict) -> bool:
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_stats WHERE schemaname = %s AND tablename = %s)",
+                        (relation["target_schema"], relation["target_name"])).fetchone()[0]
 
 
 def _existing_event_triggers(target_ep) -> set:

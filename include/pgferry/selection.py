@@ -179,7 +179,7 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[dict, Inpu
             "bytes": rel["bytes"], "est_rows": rel["est_rows"], "owner": rel["owner"],
             "populated": rel["populated"],
             "columns": [{"name": c["name"], "target_name": column_map.get((oid, c["name"]), c["name"]),
-                         "type": c["type"], "binary_safe": binary_copy_safe(c),
+                         "type": c["type"], "type_oid": c["type_oid"], "binary_safe": binary_copy_safe(c),
                          "generated": c["generated"], "identity": c["identity"]} for c in selected],
             "dropped_columns": [c["name"] for c in all_cols if cols is not None and c["name"] not in cols],
         })

@@ -42,6 +42,19 @@ def test_tags_retries_docs_and_params(dagbag, dag_id):
         assert "type" in param.schema, f"{dag_id} Param {name} has no JSON-schema type"
 
 
+def test_logical_migration_runs_in_dts_order_with_independent_steps_side_by_side(dagbag):
+    dag = dagbag.dags["postgres_logical_migration"]
+    assert dag.get_task("precheck").upstream_task_ids == set()
+    # every step reads the precheck's plan from XCom; what matters is what else it waits for
+    up = {t.task_id: set(t.upstream_task_ids) - {"precheck"} for t in dag.tasks}
+    assert up["structure"] == set() and up["plan_lanes"] == set()
+    assert up["copy_lane"] == {"structure", "plan_lanes"}          # no row before the tables exist
+    assert up["indexes_and_constraints"] == {"copy_lane"} and up["sequences"] == {"copy_lane"}
+    assert up["triggers_and_foreign_keys"] == {"indexes_and_constraints", "sequences"}   # last, as DTS
+    assert up["finalize"] == {"triggers_and_foreign_keys"}
+    assert up["validate"] == {"finalize", "copy_lane"}
+
+
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_parsing_touches_no_database_network_or_heavy_module(path):
     """Import the DAG file in a fresh interpreter with sockets disabled; heavy modules stay unloaded."""

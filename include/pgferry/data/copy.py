@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import errors, pq, sql
 
+from include.pgferry.connections import apply_settings
+
 log = logging.getLogger(__name__)
 
 TARGET_SESSION = {"synchronous_commit": "off"}  # the load is redone on failure anyway
@@ -156,8 +158,7 @@ def open_target_session(conn: psycopg.Connection) -> bool:
     data is migrated, or when a copy is retried after the trigger step: then the session must run with
     session_replication_role = replica (superuser, rds_superuser, or SET granted on the parameter) so that
     the load neither fires triggers nor checks keys row by row."""
-    for k, v in TARGET_SESSION.items():
-        conn.execute("SELECT set_config(%s, %s, false)", (k, v))
+    apply_settings(conn, TARGET_SESSION)
     try:
         conn.execute("SET session_replication_role = replica")
         return True

@@ -1,4 +1,9 @@
-"""Index and constraint builds right after a table's load, inside the copy lane that loaded it.
+"""Index and constraint builds, and ANALYZE, right after a table's load, by the copy lane that loaded it.
+
+The lane hands a loaded table to its own finisher: one more target session, in a thread of the lane's
+task, that builds the table's indexes and constraints and analyzes it while the lane goes on copying
+the next table (as pgcopydb's index jobs do). The statistics are there before foreign keys are
+validated, so their check queries get good plans, and finalize has nothing left to analyze.
 
 A table cut into key ranges is loaded by several lanes; the lane that finishes the last range builds
 its indexes. Lanes find out who is last through session advisory locks on the target: each lane holds
@@ -9,11 +14,17 @@ indexed tables: slower, never wrong.
 """
 from __future__ import annotations
 
+import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg
+from psycopg import sql
 
+from include.pgferry.connections import PgEndpoint, apply_settings
 from include.pgferry.schema.rewrite import statement_identity
+
+log = logging.getLogger("pgferry")
 
 LOCK_CLASS = 0x70676672   # 'pgfr': the first key of pgferry's advisory locks
 
@@ -53,11 +64,49 @@ def exists(conn: psycopg.Connection, identity: tuple) -> bool:
 def build(conn: psycopg.Connection, statements: list[str], session: dict) -> float:
     """Run the builds that do not exist yet (a retried lane skips what its first try built)."""
     t0 = time.monotonic()
-    for k, v in session.items():
-        conn.execute("SELECT set_config(%s, %s, false)", (k, v))
+    apply_settings(conn, session)
     for s in statements:
         ident = statement_identity(s)
         if ident and exists(conn, ident):
             continue
         conn.execute(s)
     return time.monotonic() - t0
+
+
+class TableFinisher:
+    """Builds indexes and constraints, then ANALYZEs, each table handed over, one table at a time on its
+    own target session, in a background thread; `wait` returns when all are done and re-raises the first
+    failure. Leaving the `with` block early (the lane failed) drops what has not started."""
+
+    def __init__(self, target: PgEndpoint, session: dict):
+        self._target, self._session = target, session
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="pgferry-finisher")
+        self._conn: psycopg.Connection | None = None
+        self._futures: list[Future] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._conn is not None:
+            self._conn.close()
+
+    def submit(self, table: tuple, statements: list[str], result: dict):
+        """Finish `table` (target schema, name); timings go into `result` (the unit's result dict)."""
+        self._futures.append(self._pool.submit(self._finish, table, statements, result))
+
+    def wait(self):
+        for f in self._futures:
+            f.result()
+
+    def _finish(self, table: tuple, statements: list[str], result: dict):
+        if self._conn is None:
+            self._conn = self._target.connect(autocommit=True, application_name="pgferry index build")
+        if statements:
+            result["index_seconds"] = round(build(self._conn, statements, self._session), 3)
+            log.info("built %d index(es)/constraint(s) of %s.%s in %.1f s", len(statements), *table,
+                     result["index_seconds"])
+        t0 = time.monotonic()
+        self._conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*table)))
+        result["analyze_seconds"] = round(time.monotonic() - t0, 3)

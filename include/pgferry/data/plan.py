@@ -13,6 +13,11 @@ from include.pgferry.catalog import fetch
 from include.pgferry.selection import copy_columns, data_tables, relation_key
 
 MIN_SPLIT_BYTES = 64 * 1024 * 1024
+# A whole table loads with TRUNCATE + COPY FREEZE; a table cut into ranges loads without FREEZE, and its
+# first reader (foreign key validation, validate, autovacuum) then rewrites every page to set hint bits.
+# A table up to this much above a lane's fair share therefore stays whole: a slightly uneven finish costs
+# less than that second pass.
+SPLIT_TOLERANCE = 1.25
 
 
 def _unit(rel: dict, binary: bool, key_range: dict | None, est_bytes: int, part: str = "") -> dict:
@@ -29,21 +34,28 @@ def _unit(rel: dict, binary: bool, key_range: dict | None, est_bytes: int, part:
     }
 
 
+def split_parts(table_bytes: int, total_bytes: int, lanes: int, split_bytes: int | None = None) -> int:
+    """Into how many key ranges a table is cut: 1 unless it is clearly bigger than a lane's fair share
+    (or than `split_bytes`), then pieces of about half a share, so that the pieces still deal out evenly."""
+    share = split_bytes or max(MIN_SPLIT_BYTES, total_bytes // max(lanes, 1))
+    threshold = split_bytes or int(share * SPLIT_TOLERANCE)
+    if table_bytes <= threshold:
+        return 1
+    return min(-(-table_bytes * 2 // share), 64)
+
+
 def plan_units(source: psycopg.Connection, plan: dict, lanes: int, binary_ok: bool,
                split_bytes: int | None = None) -> list[list[dict]]:
     """Return `lanes` lists of units (some may be empty when there are few units)."""
     tables = data_tables(plan)
     total = sum(t["bytes"] for t in tables) or 1
-    # Only a table bigger than a lane's fair share is cut (then in pieces of half a share, so the pieces
-    # still deal out evenly): whole tables load with TRUNCATE + COPY FREEZE and need no vacuum after.
-    threshold = split_bytes or max(MIN_SPLIT_BYTES, total // max(lanes, 1))
     keys = {}
     for k in fetch(source, "list_split_keys"):
         keys.setdefault(k["table_oid"], k)
     units = []
     for rel in tables:
         key = keys.get(rel["oid"])
-        parts = min(-(-rel["bytes"] * 2 // threshold), 64) if rel["bytes"] > threshold else 1
+        parts = split_parts(rel["bytes"], total, lanes, split_bytes)
         if parts > 1 and key is not None:
             lo, hi = source.execute(sql.SQL("SELECT min({c}), max({c}) FROM ONLY {t}").format(
                 c=sql.Identifier(key["column"]), t=sql.Identifier(rel["schema"], rel["name"]))).fetchone()

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from include.pgferry.connections import PgEndpoint
+from include.pgferry.connections import PgEndpoint, apply_settings
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,7 @@ def execute_parallel(target: PgEndpoint, statements: list, workers: int, what: s
 
     def run(batch):
         with target.connect(autocommit=True, application_name=f"pgferry {what}") as conn:
-            for k, v in (session_settings or {}).items():
-                conn.execute("SELECT set_config(%s, %s, false)", (k, str(v)))
+            apply_settings(conn, session_settings or {})
             for stmt in batch:
                 t0 = time.monotonic()
                 try:
