@@ -390,8 +390,11 @@ def _check_foreign_keys(target_ep, checks: list, workers: int) -> list[str]:
                     (_, schema, table, name), statement, original = queue.pop(0)
                 except IndexError:
                     return
+                t0 = time.monotonic()
                 try:
                     conn.execute(statement)
+                    log.info("foreign key %s on %s holds (%.1f s)", display(name), display(schema, table),
+                             time.monotonic() - t0)
                 except psycopg.Error as e:
                     failures.append(f"foreign key {display(name)} on {display(schema, table)} does not hold: "
                                     f"{e.diag.message_detail or e.diag.message_primary}"

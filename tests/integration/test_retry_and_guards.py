@@ -105,15 +105,21 @@ def test_every_step_can_run_twice(big_db, pg_source, pg_target, target_db, conne
     assert report["ok"], report["problems"]
 
 
-def test_a_broken_foreign_key_names_itself_and_its_rows(big_db, pg_source, pg_target, target_db, connections):
-    params = {**connections(big_db), "objects": ["app"]}
+def keys_step_after_losing_a_parent(params, pg_target, target_db, parents_table):
+    """Load everything, delete parent 7 on the target, run the keys step: (state, its DdlError)."""
     state = prepared(params)
     for lane in logical.plan_lanes(params, state):
         logical.copy_lane(params, lane)
     logical.indexes_and_constraints(params, state)
-    pg_target.execute("DELETE FROM app.parents WHERE id = 7", dbname=target_db)
+    pg_target.execute(f"DELETE FROM {parents_table} WHERE id = 7", dbname=target_db)
     with pytest.raises(DdlError) as err:
         logical.triggers_and_foreign_keys(params, state)
+    return state, err
+
+
+def test_a_broken_foreign_key_names_itself_and_its_rows(big_db, pg_source, pg_target, target_db, connections):
+    params = {**connections(big_db), "objects": ["app"]}
+    state, err = keys_step_after_losing_a_parent(params, pg_target, target_db, "app.parents")
     msg = str(err.value)
     assert "foreign key events_parent_id_fkey on app.events does not hold" in msg
     assert "(parent_id)=(7)" in msg
@@ -180,13 +186,7 @@ def partitioned_db(pg_source):
 def test_a_broken_key_on_a_partitioned_table_is_named_and_added_once_the_rows_are_fixed(
         partitioned_db, pg_source, pg_target, target_db, connections):
     params = {**connections(partitioned_db), "objects": ["public"]}
-    state = prepared(params)
-    for lane in logical.plan_lanes(params, state):
-        logical.copy_lane(params, lane)
-    logical.indexes_and_constraints(params, state)
-    pg_target.execute("DELETE FROM parents WHERE id = 7", dbname=target_db)
-    with pytest.raises(DdlError) as err:
-        logical.triggers_and_foreign_keys(params, state)
+    state, err = keys_step_after_losing_a_parent(params, pg_target, target_db, "parents")
     assert "foreign key kids_parent_id_fkey on public.kids does not hold" in str(err.value)
     assert "(parent_id)=(7)" in str(err.value)
     # a partitioned table cannot keep a NOT VALID key: it is not there, and the message says so
