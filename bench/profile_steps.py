@@ -69,7 +69,8 @@ def main(argv=None):
 
     state = step("precheck", logical.precheck, params)
     step("structure", logical.structure, params, state)
-    lanes = step("plan_lanes", logical.plan_lanes, params, state)
+    planned = step("plan_lanes", logical.plan_lanes, params, state)
+    lanes, post_data = planned["lanes"], planned["post_data"]
     t0 = time.monotonic()
     if a.parallel:
         with ThreadPoolExecutor(len(lanes)) as pool:
@@ -82,10 +83,9 @@ def main(argv=None):
         for u in lane:
             print(f"    {u['id']}: {u['rows']} rows {u['bytes'] / 1e6:.0f} MB {u['seconds']:.1f} s "
                   f"{u.get('mb_per_s')} MB/s index {u.get('index_seconds', 0):.1f} s")
-    step("indexes_and_constraints", logical.indexes_and_constraints, params, state)
     step("sequences", logical.sequences, params, state)
-    step("triggers_and_foreign_keys", logical.triggers_and_foreign_keys, params, state)
-    step("finalize", logical.finalize, params, state)
+    step("triggers_and_foreign_keys", logical.triggers_and_foreign_keys, params, state, post_data)
+    step("finalize", logical.finalize, params, state, post_data)
     t_validate = time.monotonic()
     try:
         step("validate", logical.validate, params, state, copies)

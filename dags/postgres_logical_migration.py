@@ -17,8 +17,9 @@ DOC = """
 Order as Alibaba DTS does it: **precheck** (fails with every blocking finding before the target is
 touched) → **structure** (pg_dump pre-data: schemas, types, domains, tables, sequences, views, functions,
 rules, operators, aggregates; renamed on the way) → **copy lanes** (COPY streamed source → target, units of
-similar size, largest first) → **indexes and constraints** → **sequences** → **triggers and foreign keys**
-(created last so the load neither fires triggers nor trips over key order) → **finalize** (refresh
+similar size, largest first; each table's indexes and constraints built right after its load), next to
+**sequences** → **triggers and foreign keys** (after the indexes the lanes left; created last so the load
+neither fires triggers nor trips over key order) → **finalize** (refresh
 materialized views, ANALYZE) → **validate** (rows, checksums, sequences, objects by kind, and proof
 that the source took no writes).
 

@@ -16,8 +16,9 @@ COPY_POOL = "pgferry_copy"
 
 def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, schedule=None,
                                 tags: list[str] | None = None, start_date=START_DATE, description: str | None = None):
-    """One DAG: precheck -> structure (next to planning the lanes) -> copy lanes -> indexes and constraints
-    (next to sequences) -> triggers and foreign keys -> finalize -> validate. One active run, no catch-up: two loads into one target would race."""
+    """One DAG: precheck -> structure (next to planning the lanes) -> copy lanes (next to sequences) ->
+    leftover indexes and constraints, triggers and foreign keys -> finalize -> validate. One active run,
+    no catch-up: two loads into one target would race."""
 
     @dag(
         dag_id=dag_id,
@@ -47,9 +48,16 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
 
         @task
         def plan_lanes(state: dict, params=None) -> list:
-            """Work units of similar size, largest first, dealt to `parallelism` copy lanes."""
+            """Work units of similar size, largest first, dealt to `parallelism` copy lanes (the return value,
+            mapped over); and, as XCom `post_data`, the post-data statements (indexes, triggers, foreign keys)
+            of the later steps, from one schema dump."""
+            from airflow.sdk import get_current_context
+
             from include.pgferry import logical
-            return logical.plan_lanes(params, state)
+            planned = logical.plan_lanes(params, state)
+            # Airflow maps only over a return value, so the statements travel under their own key
+            get_current_context()["ti"].xcom_push(key="post_data", value=planned["post_data"])
+            return planned["lanes"]
 
         # the pool caps COPY streams across every pgferry run on this Airflow (airflow_settings.yaml)
         @task(map_index_template="{{ lane_label }}", pool=COPY_POOL)
@@ -61,26 +69,23 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
             get_current_context()["lane_label"] = logical.lane_label(lane)
             return logical.copy_lane(params, lane)
 
-        @task(trigger_rule="none_failed")
-        def indexes_and_constraints(state: dict, params=None) -> dict:
-            from include.pgferry import logical
-            return logical.indexes_and_constraints(params, state)
-
-        @task(trigger_rule="none_failed")
+        @task
         def sequences(state: dict, params=None) -> dict:
+            """setval to the source's values, next to the copy lanes (a load never moves a sequence)."""
             from include.pgferry import logical
             return logical.sequences(params, state)
 
         @task(trigger_rule="none_failed")
-        def triggers_and_foreign_keys(state: dict, params=None) -> dict:
-            """Created last, as DTS does; foreign keys are added NOT VALID, then validated one by one."""
+        def triggers_and_foreign_keys(state: dict, post_data: dict, params=None) -> dict:
+            """Created last, as DTS does, after what indexes and constraints the lanes left; foreign keys are
+            added NOT VALID, then validated on parallel sessions."""
             from include.pgferry import logical
-            return logical.triggers_and_foreign_keys(params, state)
+            return logical.triggers_and_foreign_keys(params, state, post_data)
 
         @task(trigger_rule="none_failed")
-        def finalize(state: dict, params=None) -> dict:
+        def finalize(state: dict, post_data: dict, params=None) -> dict:
             from include.pgferry import logical
-            return logical.finalize(params, state)
+            return logical.finalize(params, state, post_data)
 
         @task(trigger_rule="none_failed", retries=0)
         def validate(state: dict, copies: list, params=None) -> dict:
@@ -90,19 +95,18 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
 
         # Steps that do not need each other run side by side, so that fewer Airflow hops (each a task
         # start-up plus a scheduler loop) lie between trigger and cutover: the lanes are planned while the
-        # structure is restored (planning reads only the source), and sequences are set while leftover
-        # indexes are built.
+        # structure is restored (planning reads only the source), and sequences are set while the lanes
+        # copy. The indexes and constraints the lanes leave are built by the keys step itself.
         state = precheck()
         built = structure(state)
-        lanes = plan_lanes(state)
-        copies = copy_lane.expand(lane=lanes)
+        planned = plan_lanes(state)
+        copies = copy_lane.expand(lane=planned)
         built >> copies
-        idx = indexes_and_constraints(state)
         seqs = sequences(state)
-        copies >> [idx, seqs]
-        final = triggers_and_foreign_keys(state)
-        [idx, seqs] >> final
-        fin = finalize(state)
+        built >> seqs
+        final = triggers_and_foreign_keys(state, planned["post_data"])
+        [copies, seqs] >> final
+        fin = finalize(state, planned["post_data"])
         final >> fin
         fin >> validate(state, copies)
 

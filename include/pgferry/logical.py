@@ -166,26 +166,28 @@ def structure(params: dict, state: dict) -> dict:
 
 
 # -- 3. data -------------------------------------------------------------------------------------
-def plan_lanes(params: dict, state: dict) -> list[list[dict]]:
+def plan_lanes(params: dict, state: dict) -> dict:
+    """The copy lanes, and the post-data statements of the later steps: both read only the source, so
+    this runs while the structure is restored, and the steps after the lanes need no dump of their own."""
+    post_data = _post_data_statements(params, state) if wants(params, "structure") else {}
     if not wants(params, "data"):
         log.info("data not in migration_types: nothing to copy")
-        return []
+        return {"lanes": [], "post_data": post_data}
     source_ep, _ = endpoints(params)
     with source_ep.connect(autocommit=True) as source:
         lanes = plan_units(source, state["plan"], int(params.get("parallelism", 2)), state["binary_copy"])
     lanes = [lane for lane in lanes if lane]
-    if wants(params, "structure"):
-        _attach_index_builds(params, state, lanes)
+    if post_data:
+        _attach_index_builds(post_data["indexes"]["statements"], lanes)
     for i, lane in enumerate(lanes):
         log.info("lane %d: %d unit(s), %.1f MB: %s", i, len(lane), sum(u["bytes"] for u in lane) / 1e6,
                  ", ".join(u["id"] for u in lane[:8]) + (" ..." if len(lane) > 8 else ""))
-    return lanes
+    return {"lanes": lanes, "post_data": post_data}
 
 
-def _attach_index_builds(params: dict, state: dict, lanes: list[list[dict]]):
+def _attach_index_builds(statements: list[str], lanes: list[list[dict]]):
     """Give each unit the index and constraint builds of its table, so a lane builds them as soon as the
-    table is loaded, while other lanes still copy (the indexes step then only finds leftovers)."""
-    statements, _ = _post_data_statements(params, state, "indexes")
+    table is loaded, while other lanes still copy (the keys step then only finds leftovers)."""
     by_table: dict[tuple, list[str]] = {}
     for s in statements:
         ident = statement_identity(s)
@@ -244,16 +246,29 @@ def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
 
 
 # -- 4-6. post-data ------------------------------------------------------------------------------
-def _post_data_statements(params, state, phase) -> tuple[list[str], list[str]]:
-    source_ep, target_ep = endpoints(params)
+POST_DATA_PHASES = ("indexes", "final", "event_triggers")
+
+
+def _post_data_statements(params, state) -> dict[str, dict]:
+    """Each post-data phase's statements, renamed, from one schema dump: {phase: {statements, warnings}}."""
+    source_ep, _ = endpoints(params)
     plan = state["plan"]
-    with target_ep.connect(autocommit=True) as target:
-        ctx = RenameContext.from_plan(plan, _target_schemas_present(target, plan))
+    # post-data holds no schema statements, so which target schemas exist does not change its text
+    ctx = RenameContext.from_plan(plan)
+    out = {}
     with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
-        result = rewrite(archive.sql(archive.phase_entries(phase)), ctx, rename_columns=True)
-    for w in result.warnings:
+        for phase in POST_DATA_PHASES:
+            result = rewrite(archive.sql(archive.phase_entries(phase)), ctx, rename_columns=True)
+            out[phase] = {"statements": result.statements, "warnings": result.warnings}
+    return out
+
+
+def _phase_statements(post_data: dict, phase: str) -> tuple[list[str], list[str]]:
+    """One phase's statements from plan_lanes' output; its warnings go into this step's log."""
+    statements, warnings = post_data[phase]["statements"], post_data[phase]["warnings"]
+    for w in warnings:
         log.warning("%s: %s", phase, w)
-    return result.statements, result.warnings
+    return statements, warnings
 
 
 def _skip_existing(target_ep, statements) -> list[str]:
@@ -270,11 +285,10 @@ def _skip_existing(target_ep, statements) -> list[str]:
     return out
 
 
-def indexes_and_constraints(params: dict, state: dict) -> dict:
-    if not wants(params, "structure"):
-        return {"statements": 0, "skipped": True}
-    _, target_ep = endpoints(params)
-    statements, warnings = _post_data_statements(params, state, "indexes")
+def _leftover_indexes_and_constraints(params: dict, target_ep, post_data: dict) -> tuple[int, list[str]]:
+    """The indexes and constraints the lanes did not build (partitioned parents; a table whose lane
+    failed before its builds), then partition index attachments: (statements run, warnings)."""
+    statements, warnings = _phase_statements(post_data, "indexes")
     statements = _skip_existing(target_ep, statements)
     # index and constraint builds are independent of each other and run in parallel; what needs them
     # (partition index attachments, view bodies that rely on a primary key) runs after, in dump order
@@ -284,8 +298,9 @@ def indexes_and_constraints(params: dict, state: dict) -> dict:
     execute_parallel(target_ep, builds, int(params.get("parallelism", 2)), "indexes and constraints", INDEX_SESSION)
     with target_ep.connect() as conn:
         execute_in_transaction(conn, attach, "index attachments and view rules")
-    log.info("indexes and constraints: %d statement(s) in %.1f s", len(statements), time.monotonic() - t0)
-    return {"statements": len(statements), "warnings": warnings}
+    log.info("indexes and constraints left by the lanes: %d statement(s) in %.1f s", len(statements),
+             time.monotonic() - t0)
+    return len(statements), warnings
 
 
 def sequences(params: dict, state: dict) -> dict:
@@ -323,11 +338,14 @@ def _offending_rows(conn, statement: str, limit: int = 5) -> str:
     return "; rows without a match: " + ", ".join(f"({names})=({', '.join(map(str, r))})" for r in rows)
 
 
-def triggers_and_foreign_keys(params: dict, state: dict) -> dict:
+def triggers_and_foreign_keys(params: dict, state: dict, post_data: dict) -> dict:
     if not wants(params, "structure"):
         return {"statements": 0, "skipped": True}
     _, target_ep = endpoints(params)
-    statements, warnings = _post_data_statements(params, state, "final")
+    # the lanes built each table's indexes and constraints; what is left (and what foreign keys may
+    # reference, such as a partitioned table's primary key) is done first
+    leftovers, index_warnings = _leftover_indexes_and_constraints(params, target_ep, post_data)
+    statements, warnings = _phase_statements(post_data, "final")
     partitioned = {(r["target_schema"], r["target_name"]) for r in state["plan"]["relations"] if r["relkind"] == "p"}
     checks = []   # (identity, statement run in parallel, the original ADD FOREIGN KEY)
     with target_ep.connect(autocommit=True) as conn:
@@ -357,7 +375,8 @@ def triggers_and_foreign_keys(params: dict, state: dict) -> dict:
         raise DdlError("foreign keys left NOT VALID (or, on partitioned tables, not created) because rows break "
                        "them:\n  " + "\n  ".join(failures))
     log.info("triggers and foreign keys: %d statement(s), %d foreign key(s) checked", len(todo), len(checks))
-    return {"statements": len(todo), "validated_foreign_keys": len(checks), "warnings": warnings}
+    return {"index_statements": leftovers, "statements": len(todo), "validated_foreign_keys": len(checks),
+            "warnings": index_warnings + warnings}
 
 
 def _foreign_key_cost(statement: str, plan: dict) -> int:
@@ -409,7 +428,7 @@ def _check_foreign_keys(target_ep, checks: list, workers: int) -> list[str]:
 
 
 # -- 7. finalize ---------------------------------------------------------------------------------
-def finalize(params: dict, state: dict) -> dict:
+def finalize(params: dict, state: dict, post_data: dict) -> dict:
     _, target_ep = endpoints(params)
     plan = state["plan"]
     # a materialized view left WITH NO DATA on the source stays unpopulated
@@ -439,7 +458,7 @@ def finalize(params: dict, state: dict) -> dict:
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(t["target_schema"], t["target_name"])))
     event_triggers = []
     if wants(params, "structure"):
-        event_triggers, _ = _post_data_statements(params, state, "event_triggers")
+        event_triggers, _ = _phase_statements(post_data, "event_triggers")
         existing = _existing_event_triggers(target_ep)
         event_triggers = [s for s in event_triggers if _event_trigger_name(s) not in existing]
         with target_ep.connect() as conn:

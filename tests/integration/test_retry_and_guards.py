@@ -94,32 +94,38 @@ def test_every_step_can_run_twice(big_db, pg_source, pg_target, target_db, conne
     state = prepared(params)
     assert logical.structure(params, state)["skipped"] is True        # a retry after commit
     copies = []
-    for lane in logical.plan_lanes(params, state):
+    planned = logical.plan_lanes(params, state)
+    for lane in planned["lanes"]:
         copies.append(logical.copy_lane(params, lane))
         copies[-1] = logical.copy_lane(params, lane)
-    for step in (logical.indexes_and_constraints, logical.sequences, logical.triggers_and_foreign_keys,
-                 logical.finalize):
-        step(params, state)
-        step(params, state)
+    after_the_lanes(params, state, planned["post_data"])
+    after_the_lanes(params, state, planned["post_data"])    # every step again, as if cleared
     report = logical.validate(params, state, copies)
     assert report["ok"], report["problems"]
 
 
+def after_the_lanes(params, state, post_data):
+    """The steps after the copy lanes, in the DAG's order (sequences run next to the lanes)."""
+    logical.sequences(params, state)
+    logical.triggers_and_foreign_keys(params, state, post_data)
+    logical.finalize(params, state, post_data)
+
+
 def keys_step_after_losing_a_parent(params, pg_target, target_db, parents_table):
-    """Load everything, delete parent 7 on the target, run the keys step: (state, its DdlError)."""
+    """Load everything, delete parent 7 on the target, run the keys step: (state, post-data, its DdlError)."""
     state = prepared(params)
-    for lane in logical.plan_lanes(params, state):
+    planned = logical.plan_lanes(params, state)
+    for lane in planned["lanes"]:
         logical.copy_lane(params, lane)
-    logical.indexes_and_constraints(params, state)
     pg_target.execute(f"DELETE FROM {parents_table} WHERE id = 7", dbname=target_db)
     with pytest.raises(DdlError) as err:
-        logical.triggers_and_foreign_keys(params, state)
-    return state, err
+        logical.triggers_and_foreign_keys(params, state, planned["post_data"])
+    return state, planned["post_data"], err
 
 
 def test_a_broken_foreign_key_names_itself_and_its_rows(big_db, pg_source, pg_target, target_db, connections):
     params = {**connections(big_db), "objects": ["app"]}
-    state, err = keys_step_after_losing_a_parent(params, pg_target, target_db, "app.parents")
+    _, _, err = keys_step_after_losing_a_parent(params, pg_target, target_db, "app.parents")
     msg = str(err.value)
     assert "foreign key events_parent_id_fkey on app.events does not hold" in msg
     assert "(parent_id)=(7)" in msg
@@ -132,10 +138,9 @@ def test_writes_on_the_source_during_the_run_fail_validation_naming_the_table(bi
                                                                                target_db, connections):
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
-    copies = [logical.copy_lane(params, lane) for lane in logical.plan_lanes(params, state)]
-    for step in (logical.indexes_and_constraints, logical.sequences, logical.triggers_and_foreign_keys,
-                 logical.finalize):
-        step(params, state)
+    planned = logical.plan_lanes(params, state)
+    copies = [logical.copy_lane(params, lane) for lane in planned["lanes"]]
+    after_the_lanes(params, state, planned["post_data"])
     pg_source.execute("UPDATE app.tags SET tag = tag WHERE event_id = 1", dbname=big_db)   # same content
     time.sleep(1.2)   # cumulative statistics reach the shared counters within a second of commit
     with pytest.raises(logical.ValidationFailed) as err:
@@ -147,19 +152,20 @@ def test_writes_on_the_source_during_the_run_fail_validation_naming_the_table(bi
 def test_a_lane_leaves_each_table_indexed_and_analyzed(big_db, pg_source, pg_target, target_db, connections):
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
-    results = [r for lane in logical.plan_lanes(params, state) for r in logical.copy_lane(params, lane)]
+    planned = logical.plan_lanes(params, state)
+    results = [r for lane in planned["lanes"] for r in logical.copy_lane(params, lane)]
     assert pg_target.query("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'app.events'::regclass",
                            target_db) == [("app.events_pkey",)]
     analyzed = pg_target.query("SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'app' ORDER BY 1", target_db)
     assert analyzed == [("events",), ("parents",), ("tags",)]   # foreign keys are validated with statistics
     assert all("analyze_seconds" in r for r in results if r["id"] in ("app.events", "app.tags"))
-    assert logical.finalize(params, state)["analyzed"] == 0     # nothing left for finalize to analyze
+    assert logical.finalize(params, state, planned["post_data"])["analyzed"] == 0     # nothing left for finalize to analyze
 
 
 def test_an_index_that_cannot_be_built_fails_the_lane_naming_it(big_db, pg_source, pg_target, target_db, connections):
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
-    lanes = logical.plan_lanes(params, state)
+    lanes = logical.plan_lanes(params, state)["lanes"]
     for lane in lanes:
         for unit in lane:
             if unit["id"] == "app.tags":   # tags holds duplicates: a unique index cannot exist on the target
@@ -186,7 +192,7 @@ def partitioned_db(pg_source):
 def test_a_broken_key_on_a_partitioned_table_is_named_and_added_once_the_rows_are_fixed(
         partitioned_db, pg_source, pg_target, target_db, connections):
     params = {**connections(partitioned_db), "objects": ["public"]}
-    state, err = keys_step_after_losing_a_parent(params, pg_target, target_db, "parents")
+    state, post_data, err = keys_step_after_losing_a_parent(params, pg_target, target_db, "parents")
     assert "foreign key kids_parent_id_fkey on public.kids does not hold" in str(err.value)
     assert "(parent_id)=(7)" in str(err.value)
     # a partitioned table cannot keep a NOT VALID key: it is not there, and the message says so
@@ -194,6 +200,6 @@ def test_a_broken_key_on_a_partitioned_table_is_named_and_added_once_the_rows_ar
     assert pg_target.query("SELECT count(*) FROM pg_constraint WHERE conname = 'kids_parent_id_fkey'", target_db) == [(0,)]
 
     pg_target.execute("INSERT INTO parents VALUES (7)", dbname=target_db)   # the fix, then the task's retry
-    assert logical.triggers_and_foreign_keys(params, state)["validated_foreign_keys"] == 1
+    assert logical.triggers_and_foreign_keys(params, state, post_data)["validated_foreign_keys"] == 1
     assert pg_target.query("SELECT convalidated FROM pg_constraint WHERE conname = 'kids_parent_id_fkey' "
                            "AND conrelid = 'kids'::regclass", target_db) == [(True,)]

@@ -21,31 +21,36 @@ log = logging.getLogger(__name__)
 TARGET_SESSION = {"synchronous_commit": "off"}  # the load is redone on failure anyway
 PROGRESS_EVERY_S = 10.0
 WRITE_BATCH = 256 * 1024    # bytes handed to the target per write call
+DRAIN_ROWS = 512            # rows taken from libpq between two looks at the block size (less per-row Python)
 
 
 def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH):
     """Yield the data of a running COPY TO STDOUT in blocks of about `batch` bytes.
 
     psycopg's own iteration goes through its wait machinery once per row, which costs more client CPU
-    than the rest of the transfer. This drains whatever libpq already holds with one call per row and
-    waits on the socket only when the buffer is empty. It runs inside psycopg's `cursor.copy()` block,
-    which keeps owning the statement, its errors and its cleanup.
+    than the rest of the transfer. This drains whatever libpq already holds with one call per row, runs
+    of up to DRAIN_ROWS rows between two looks at the block size, and waits on the socket only when the
+    buffer is empty. A run never takes more than libpq has buffered (non-blocking reads do not touch the
+    socket), so a block stays within `batch` plus about one buffer: memory is flat in table size. It runs
+    inside psycopg's `cursor.copy()` block, which keeps owning the statement, its errors and its cleanup.
     """
     pgconn = conn.pgconn
+    get_copy_data = pgconn.get_copy_data
     buf = bytearray()
     while True:
-        nbytes, data = pgconn.get_copy_data(1)
-        if nbytes > 0:
+        for _ in range(DRAIN_ROWS):
+            nbytes, data = get_copy_data(1)
+            if nbytes <= 0:
+                break
             buf += data
-            if len(buf) >= batch:
-                yield bytes(buf)
-                buf.clear()
-            continue
-        if nbytes == 0:        # nothing buffered: wait for the socket, then read what arrived
+        if len(buf) >= batch:
+            yield bytes(buf)
+            buf.clear()
+        if nbytes == 0:            # nothing buffered: wait for the socket, then read what arrived
             select.select([pgconn.socket], [], [])
             pgconn.consume_input()
-            continue
-        break                  # -1: the server ended the COPY; -2: libpq error
+        elif nbytes < 0:           # -1: the server ended the COPY; -2: libpq error
+            break
     if buf:
         yield bytes(buf)
     if nbytes == -2:
