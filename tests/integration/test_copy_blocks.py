@@ -52,12 +52,17 @@ def test_a_block_holds_no_more_than_libpq_had_buffered(mixed_widths_db, pg_sourc
 
 
 def test_an_empty_table_gives_no_block_and_the_connection_stays_usable(pg_source, mixed_widths_db):
-    data, sizes = copy_out(pg_source, mixed_widths_db, "COPY (SELECT * FROM t WHERE false) TO STDOUT", batch=1024)
-    assert data == b"" and sizes == []
-    assert pg_source.query("SELECT count(*) FROM t", mixed_widths_db) == [(5000,)]
+    with pg_source.connect(mixed_widths_db) as conn:
+        with conn.cursor().copy("COPY (SELECT * FROM t WHERE false) TO STDOUT"):
+            assert list(copying.copy_out_blocks(conn, batch=1024)) == []
+        assert conn.execute("SELECT count(*) FROM t").fetchone() == (5000,)
 
 
-def test_a_failing_copy_raises_the_servers_error(pg_source, mixed_widths_db):
+def test_a_copy_failing_midway_raises_the_servers_error(pg_source, mixed_widths_db):
     import psycopg
-    with pytest.raises(psycopg.errors.DivisionByZero):
-        copy_out(pg_source, mixed_widths_db, "COPY (SELECT id / (id - 4000) FROM t) TO STDOUT", batch=1024)
+    with pg_source.connect(mixed_widths_db) as conn:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            with conn.cursor().copy("COPY (SELECT id / (id - 4000) FROM t ORDER BY id) TO STDOUT"):
+                for _ in copying.copy_out_blocks(conn, batch=1024):
+                    pass
+        assert conn.execute("SELECT 1").fetchone() == (1,)

@@ -55,9 +55,13 @@ def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH):
         yield bytes(buf)
     if nbytes == -2:
         raise errors.OperationalError(pgconn.get_error_message())
+    # every result up to libpq's last, so the connection is idle again, then the server's error if any
+    error = None
     while (res := pgconn.get_result()) is not None:
-        if res.status != pq.ExecStatus.COMMAND_OK:
-            raise errors.error_from_result(res, encoding=conn.info.encoding)
+        if res.status != pq.ExecStatus.COMMAND_OK and error is None:
+            error = errors.error_from_result(res, encoding=conn.info.encoding)
+    if error is not None:
+        raise error
 
 
 @dataclass
