@@ -23,8 +23,8 @@ from include.pgferry.data import indexing
 from include.pgferry.data import validate as validating
 from include.pgferry.data.plan import plan_units
 from include.pgferry.names import display
-from include.pgferry.precheck import checks
-from include.pgferry.precheck.findings import ERROR, Finding, PrecheckFailed
+from include.pgferry.checks import pg as checks
+from include.pgferry.checks.findings import ERROR, Finding, PrecheckFailed
 from include.pgferry.schema.apply import DdlError, execute_in_transaction, execute_parallel
 from include.pgferry.schema.dump import SchemaArchive
 from include.pgferry.schema.rewrite import (RenameContext, as_not_valid_foreign_key, column_rename_statements,
@@ -47,7 +47,7 @@ def wants(params: dict, kind: str) -> bool:
 
 # -- 1. precheck ---------------------------------------------------------------------------------
 def precheck(params: dict) -> dict:
-    from include.pgferry.schedule import guard as window_guard
+    from include.pgferry.checks import window as window_guard
     window_findings = window_guard.start_findings(params)   # a run outside its window stops here
     if any(f.level == ERROR for f in window_findings):
         raise PrecheckFailed(window_findings)

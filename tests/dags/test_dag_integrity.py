@@ -71,7 +71,7 @@ socket.create_connection = refuse
 import runpy
 runpy.run_path({str(path)!r})
 heavy = [m for m in ("psycopg", "boto3", "botocore", "pglast", "include.pgferry.logical",
-                     "include.pgferry.precheck.checks") if m in sys.modules]
+                     "include.pgferry.checks.pg") if m in sys.modules]
 print(json.dumps(heavy))
 """
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from include.pgferry import logical
-from include.pgferry.precheck.findings import PrecheckFailed
+from include.pgferry.checks.findings import PrecheckFailed
 from tests.integration.conftest import SQL
 from tests.support import airflow_env
 

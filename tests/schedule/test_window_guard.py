@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from include.pgferry.schedule import throughput
-from include.pgferry.schedule.guard import fit_findings, start_findings
+from include.pgferry.checks.window import fit_findings, start_findings
 from include.pgferry.schedule.window import Window, check, parse_length
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

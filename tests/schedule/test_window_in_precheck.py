@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from include.pgferry import logical
-from include.pgferry.precheck.findings import PrecheckFailed
+from include.pgferry.checks.findings import PrecheckFailed
 from tests.integration.conftest import SQL
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """Version rules that cannot be broken with the one PostgreSQL release installed here."""
 from include.pgferry.catalog import major_label, major_version, version_label
-from include.pgferry.precheck.checks import version_findings
+from include.pgferry.checks.pg import version_findings
 
 
 def test_version_numbers_compare_as_postgresql_numbers_them():

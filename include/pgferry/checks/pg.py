@@ -13,7 +13,7 @@ import psycopg
 
 from include.pgferry.catalog import SourceCatalog, fetch, major_label, major_version, version_label
 from include.pgferry.names import display
-from include.pgferry.precheck.findings import ERROR, WARNING, Finding, names_list
+from include.pgferry.checks.findings import ERROR, WARNING, Finding, names_list
 from include.pgferry.schema.dump import tool_major_version
 from include.pgferry.selection import data_tables, relation_key, target_key
 

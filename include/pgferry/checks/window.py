@@ -8,7 +8,7 @@ import logging
 from datetime import datetime, timezone
 from typing import Callable
 
-from include.pgferry.precheck.findings import ERROR, WARNING, Finding
+from include.pgferry.checks.findings import ERROR, WARNING, Finding
 from include.pgferry.schedule import throughput
 from include.pgferry.schedule.window import Window, check, human
 
