@@ -11,13 +11,13 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tools import airflow_server
+from localstack import airflow_server
 
 
 def start(home: Path, env_extra: dict | None = None, timeout: float = 240) -> dict:
     """Start Airflow with the benchmark's connections; returns its info plus the environment that CLI
     calls (`airflow dags trigger`) need to reach the same Airflow."""
-    from tests.support.pgcluster import free_port
+    from localstack.ports import free_port
     env = {"AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),

@@ -73,7 +73,7 @@ def build(admin_dsn: str, dbname: str, size: float, bindir: Path, log=print) -> 
 
 
 def main(argv=None):
-    from tests.support.pgcluster import pg_bindir
+    from localstack.pgcluster import pg_bindir
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dsn", required=True, help="libpq DSN of a maintenance database on the source server")
     ap.add_argument("--db", default="shop")

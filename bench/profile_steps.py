@@ -38,7 +38,7 @@ def main(argv=None):
     src, tgt = clusters(a.workdir)
     src.start()
     tgt.start()
-    from tests.support import airflow_env
+    from localstack import airflow_env
     airflow_env.configure(Path(tempfile.mkdtemp(prefix="pgferry-profile-airflow-")))
     airflow_env.postgres_connection("bench_source", src.port, a.db)
     airflow_env.postgres_connection("bench_target", tgt.port, a.db)

@@ -92,7 +92,7 @@ def log(msg: str, logfile: Path | None = None):
 
 # -- clusters ------------------------------------------------------------------------------------
 def clusters(workdir: Path, settings: dict | None = None):
-    from tests.support.pgcluster import PgCluster
+    from localstack.pgcluster import PgCluster
     s = settings if settings is not None else CLUSTER_SETTINGS
     return (PgCluster(workdir / "pg", "source", settings=dict(s)),
             PgCluster(workdir / "pg", "target", settings=dict(s)))
@@ -360,7 +360,7 @@ def main(argv=None):
     if a.parse_only:
         print(json.dumps(parse_time(), indent=2))
         return 0
-    from tests.support.pgcluster import pg_bindir
+    from localstack.pgcluster import pg_bindir
     bindir = pg_bindir()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     res = a.results / stamp

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import airflow_env
+from localstack import airflow_env
 
 _HOME = Path(tempfile.mkdtemp(prefix="pgferry-test-airflow-"))
 airflow_env.configure(_HOME)
 
+from localstack.pgcluster import PgCluster  # noqa: E402
 from tests.support.migration import schema_lines, unique_db  # noqa: E402
-from tests.support.pgcluster import PgCluster  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
-from tools import stack
-
-ROOT = Path(__file__).resolve().parents[1]
+from localstack import ROOT, stack
 
 
 def run_logical_migration() -> dict:
     from include.pgferry.report import render_report
-    from tests.support.migration import load_dag, run_dag, xcom_value
+    from localstack.dagrun import load_dag, run_dag, xcom_value
 
     dag = load_dag("postgres_logical_migration")
     t0 = time.time()

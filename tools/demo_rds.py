@@ -65,7 +65,7 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
     With airflow_ready=False a throwaway Airflow home is configured and migrated first; otherwise the
     caller has done that (tests.support.airflow_env.configure + migrate_db).
     """
-    from tests.support import airflow_env
+    from localstack import airflow_env
 
     if not airflow_ready:
         home = Path(tempfile.mkdtemp(prefix="pgferry-demo-rds-airflow-"))

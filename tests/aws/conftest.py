@@ -19,7 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.support import airflow_env
+from localstack import airflow_env
 
 ROOT = Path(__file__).resolve().parents[2]
 AWS_CONN_ID = "pgferry_aws_test"

@@ -8,7 +8,7 @@ import pytest
 
 from bench import make_dataset, methods, verify
 from bench.run import summarize
-from tests.support.pgcluster import pg_bindir
+from localstack.pgcluster import pg_bindir
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""A real Airflow (tools.airflow_server) on a private home, real source/target clusters, headless Chromium.
+"""A real Airflow (localstack.airflow_server) on a private home, real source/target clusters, headless Chromium.
 
 Chromium is Debian's /usr/bin/chromium (`make browser` installs it), driven by the playwright package's
 own driver: no browser download.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.airflow_env import ROOT
-from tests.support.pgcluster import free_port
+from localstack import ROOT
+from localstack.ports import free_port
 
 ARTIFACTS = ROOT / "tests" / "artifacts" / "browser"
 CHROMIUM = os.environ.get("PGFERRY_CHROMIUM", "/usr/bin/chromium")
@@ -86,8 +86,8 @@ def shop_databases(pg_source, pg_target):
 
 @pytest.fixture(scope="session")
 def airflow_ui(pg_source, pg_target, shop_databases):
-    """Airflow started by tools.airflow_server on a private home, its connections pointing at the clusters."""
-    from tools.airflow_server import start_background, stop
+    """Airflow started by localstack.airflow_server on a private home, its connections pointing at the clusters."""
+    from localstack.airflow_server import start_background, stop
     home = Path(tempfile.mkdtemp(prefix="pgferry-browser-airflow-"))
     env = {"AIRFLOW_CONN_BROWSER_SOURCE": _connection(pg_source, SOURCE_DB),
            "AIRFLOW_CONN_BROWSER_TARGET": _connection(pg_target, TARGET_DB),

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
-from tests.support.airflow_env import ROOT
+from localstack import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 DOCS_IMG = ROOT / "docs" / "img"

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.support.airflow_env import ROOT
+from localstack import ROOT
 
 DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
 

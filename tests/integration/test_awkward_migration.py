@@ -1,7 +1,8 @@
 """The whole awkward database through the real DAG, compared with pg_dump on both sides."""
 import pytest
 
-from tests.support.migration import data_rows, load_dag, run_dag, schema_lines, xcom_value
+from localstack.dagrun import load_dag, run_dag, xcom_value
+from tests.support.migration import data_rows, schema_lines
 
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 

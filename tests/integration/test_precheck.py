@@ -6,7 +6,7 @@ import pytest
 from include.pgferry import logical
 from include.pgferry.checks.findings import PrecheckFailed
 from tests.integration.conftest import SQL
-from tests.support import airflow_env
+from localstack import airflow_env
 
 
 pytestmark = pytest.mark.integration

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from tests.support import airflow_env
-from tests.support.migration import load_dag, run_dag, xcom_value
+from localstack import airflow_env
+from localstack.dagrun import load_dag, run_dag, xcom_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 

@@ -2,7 +2,7 @@
 import pytest
 
 from tests.integration.conftest import SQL
-from tests.support.migration import load_dag, run_dag, xcom_value
+from localstack.dagrun import load_dag, run_dag, xcom_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 

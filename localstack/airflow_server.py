@@ -3,19 +3,17 @@ a given AIRFLOW_HOME, in its own process group, bound to 127.0.0.1.
 
     start_background(home, port=None, env=None) -> {pid, pgid, port, url, username, password, home, log}
     wait_healthy(url, timeout)
-    stop(pid)                    # the whole process group: SIGTERM to the parent alone orphans workers
-    serve()                      # `make airflow`: the local stack's Airflow, then back to the shell
+    stop(pid)                    # the whole process group (localstack.processes.stop_group)
 
 Login: the simple auth manager with one user `admin`, whose password is generated once and kept in the
 home (simple_auth_manager_passwords.json.generated, mode 0600): never in the repository.
+`python -m tools.stack airflow` (make airflow) runs the local stack's Airflow through localstack.stack.
 """
 from __future__ import annotations
 
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,30 +21,16 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from localstack import ROOT
+from localstack.airflow_env import project_env
+from localstack.ports import free_port, port_free
+from localstack.processes import stop_group as stop
+from localstack.settings import import_settings, read_settings
+
 USERNAME = "admin"
 DEFAULT_PORTS = {"api": 8080, "worker_log": 8793, "trigger_log": 8794}
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 LOG_FILE = "airflow-server.log"
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
-def _free_port(taken: set[int]) -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in taken:
-            return port
 
 
 def choose_ports(api_port: int | None = None) -> dict[str, int]:
@@ -55,10 +39,10 @@ def choose_ports(api_port: int | None = None) -> dict[str, int]:
     for name, preferred in DEFAULT_PORTS.items():
         if name == "api" and api_port:
             ports[name] = api_port
-        elif _port_free(preferred) and preferred not in ports.values():
+        elif port_free(preferred) and preferred not in ports.values():
             ports[name] = preferred
         else:
-            ports[name] = _free_port(set(ports.values()))
+            ports[name] = free_port(set(ports.values()))
     return ports
 
 
@@ -82,7 +66,6 @@ SCHEDULER_IDLE_SLEEP_TIME = "0.2"
 
 
 def server_env(home: Path, ports: dict[str, int], env: dict | None = None) -> dict[str, str]:
-    from tests.support.airflow_env import project_env
     venv_bin = str(Path(sys.executable).parent)
     url = f"http://127.0.0.1:{ports['api']}"
     return {
@@ -120,7 +103,7 @@ def start_background(home: Path, port: int | None = None, env: dict | None = Non
                       ("trigger_log", "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT")):
         if (env or {}).get(var):
             ports[name] = int(env[var])
-    if not _port_free(ports["api"]):
+    if not port_free(ports["api"]):
         raise RuntimeError(f"port {ports['api']} is taken: cannot start the Airflow api-server there")
     password = admin_password(home)
     log_path = home / LOG_FILE
@@ -136,7 +119,6 @@ def start_background(home: Path, port: int | None = None, env: dict | None = Non
     try:
         wait_healthy(url, timeout, proc=proc)
         # the DAGs' pools (pgferry_copy, rds_snapshot_copy): a task in a missing pool is never scheduled
-        from tools.settings import import_settings, read_settings
         import_settings({**read_settings(), "connections": {}, "variables": {}}, env=server_env(home, ports, env))
     except BaseException:
         stop(proc.pid)
@@ -165,77 +147,3 @@ def wait_healthy(url: str, timeout: float = 240, proc: subprocess.Popen | None =
             last = e
         time.sleep(1)
     raise TimeoutError(f"Airflow at {url} not healthy after {timeout:.0f} s (last answer: {last})")
-
-
-def stop(pid: int | None, grace: float = 15):
-    """SIGTERM the process group led by `pid`, SIGKILL what is left after `grace` seconds."""
-    if not pid:
-        return
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.waitpid(pid, os.WNOHANG)   # reap it when it is our child, so the group can vanish
-        except ChildProcessError:
-            pass
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.killpg(pid, 0)
-        return True
-    except OSError:
-        return False
-
-
-def serve() -> dict:
-    """`make airflow`: start (or find running) the local stack's Airflow, print how to reach it, return."""
-    from tools import stack
-
-    state = stack.load_state()
-    if _alive(state.get("airflow_pid")) and state.get("airflow_port"):
-        url = f"http://127.0.0.1:{state['airflow_port']}"
-        try:
-            wait_healthy(url, timeout=5)
-            _print_banner(url, admin_password(stack.airflow_home()), already=True)
-            return {"pid": state["airflow_pid"], "port": state["airflow_port"], "url": url}
-        except TimeoutError:
-            stop(state["airflow_pid"])
-    print("starting Airflow (api-server, scheduler, dag-processor, triggerer) ... about a minute")
-    info = start_background(stack.airflow_home())
-    state = stack.load_state()
-    state["airflow_pid"], state["airflow_port"] = info["pid"], info["port"]
-    stack.save_state(state)
-    _print_banner(info["url"], info["password"], log=info["log"])
-    return {k: v for k, v in info.items() if k != "password"}
-
-
-def _print_banner(url: str, password: str, already: bool = False, log: str | None = None):
-    print(("Airflow is already running" if already else "Airflow is ready") + f": {url}")
-    print(f"  log in as {USERNAME} / {password}  (kept in .stack/airflow/{PASSWORDS_FILE})")
-    if log:
-        print(f"  server log: {log}")
-    print("  stop it (and the rest of the local stack) with: make stop")
-
-
-if __name__ == "__main__":
-    home = Path(sys.argv[1]) if len(sys.argv) > 1 else None
-    if home is None:
-        serve()
-    else:
-        i = start_background(home)
-        print(json.dumps({k: v for k, v in i.items() if k != "password"}))

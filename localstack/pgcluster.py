@@ -10,13 +10,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+
+from localstack.ports import free_port
 
 DEFAULT_SETTINGS = {
     "listen_addresses": "'127.0.0.1'",
@@ -43,12 +44,6 @@ def pg_bindir() -> Path:
     if which:
         return Path(which).resolve().parent
     raise RuntimeError("pg_ctl not found: install Debian's `postgresql` package (make setup does)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_cluster_user(cmd: list[str]) -> list[str]:
@@ -88,7 +83,7 @@ class PgCluster:
         subprocess.run(
             _as_cluster_user([str(pg_bindir() / "initdb"), "-D", str(self.datadir), "-U", "postgres",
                               "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
-            check=True, capture_output=True, text=True)
+            check=True, capture_output=True, text=True, timeout=180)
         conf = {**DEFAULT_SETTINGS, "port": str(self.port),
                 "unix_socket_directories": f"'{self.root}'", **self.settings}
         with open(self.datadir / "postgresql.auto.conf", "a") as f:
@@ -98,7 +93,7 @@ class PgCluster:
 
     def running(self) -> bool:
         r = subprocess.run(_as_cluster_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.datadir), "status"]),
-                           capture_output=True)
+                           capture_output=True, timeout=30)
         return r.returncode == 0
 
     def start(self) -> "PgCluster":
@@ -110,13 +105,14 @@ class PgCluster:
             subprocess.run(
                 _as_cluster_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
                                   "-w", "-t", "60", "start"]),
-                check=True, capture_output=True, text=True)
+                check=True, capture_output=True, text=True, timeout=90)
         return self
 
     def stop(self):
         if (self.datadir / "postmaster.pid").exists():
             subprocess.run(_as_cluster_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.datadir),
-                                             "-m", "immediate", "-w", "stop"]), capture_output=True)
+                                             "-m", "immediate", "-w", "stop"]), capture_output=True,
+                           timeout=90)
 
     def destroy(self):
         self.stop()
@@ -151,15 +147,15 @@ class PgCluster:
 
     def run_sql_file(self, path: Path | str, dbname: str):
         subprocess.run([str(pg_bindir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.dsn(dbname),
-                        "-f", str(path)], check=True, capture_output=True, text=True)
+                        "-f", str(path)], check=True, capture_output=True, text=True, timeout=1800)
 
     def wait_ready(self, timeout: float = 30):
-        deadline = time.time() + timeout
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 with self.connect():
                     return
             except psycopg.OperationalError:
-                if time.time() > deadline:
+                if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from localstack import ROOT
 
 
 def project_env(home: Path) -> dict:
@@ -40,7 +40,7 @@ def migrate_db(home: Path):
     if marker.exists():
         return
     subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True,
-                   capture_output=True, env=os.environ.copy())
+                   capture_output=True, env=os.environ.copy(), timeout=300)
     marker.touch()
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from localstack import ROOT
 
 
 def read_settings(path: Path = ROOT / "airflow_settings.yaml", overrides: dict | None = None) -> dict:
@@ -54,6 +54,7 @@ def import_settings(settings: dict, env: dict | None = None):
                 continue
             f = Path(d) / f"{kind}.json"
             f.write_text(json.dumps(payload))
-            proc = subprocess.run([airflow, kind, "import", str(f), *extra], capture_output=True, text=True, env=env)
+            proc = subprocess.run([airflow, kind, "import", str(f), *extra], capture_output=True, text=True, env=env,
+                                  timeout=300)
             if proc.returncode != 0:
                 raise RuntimeError(f"airflow {kind} import failed: {proc.stderr.strip()[-2000:]}")
