@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from include.pgferry.schedule.declared import DeclarationError, load, parse
-from tests.support.airflow_env import ROOT
+from localstack import ROOT
 
 SHANGHAI_NIGHTLY = """
 migrations:

@@ -2,6 +2,10 @@
 
 Read at DAG parse time, so it only reads the file: no database, no network. Every mistake is reported
 with the path of the field that holds it (e.g. `migrations[0].window.timezone`), all at once.
+
+An entry's migration fields are validated (jsonschema) against the logical migration's own Params
+(`migration_params()`), so a declaration accepts exactly what the trigger form accepts; the window, written
+`length: 3h` in the file, is checked for a real cron and time zone, then against the `window` Param.
 """
 from __future__ import annotations
 
@@ -10,18 +14,29 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
 import yaml
 
+from include.pgferry.migration_params import migration_params, window_params
 from include.pgferry.schedule.window import Window, parse_length, validate_cron, validate_timezone
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_FILE = ROOT / "migrations.yaml"
 FILE_ENV = "PGFERRY_MIGRATIONS_FILE"     # another file, e.g. for tests or per deployment
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
-MIGRATION_TYPES = ("structure", "data")
-KNOWN_KEYS = {"name", "description", "source_conn_id", "target_conn_id", "objects", "rename", "exclude",
-              "migration_types", "parallelism", "keep_owners", "target_free_bytes", "window"}
-WINDOW_KEYS = {"cron", "timezone", "length"}
+REQUIRED = ("name", "source_conn_id", "target_conn_id", "window")
+NAME_SCHEMA = {"type": "string", "pattern": NAME.pattern}
+# the window as written in the file: `length` is 3h, 90m or minutes (the Param holds length_minutes)
+WINDOW_SCHEMA = {"type": "object", "required": ["cron", "timezone", "length"],
+                 "properties": {"cron": {"type": "string"}, "timezone": {"type": "string"},
+                                "length": {"type": ["string", "integer"]}},
+                 "additionalProperties": False}
+REQUIRED_HINTS = {
+    "name": "1-50 lower-case letters, digits or _ starting with a letter",
+    "window": "with cron, timezone and length (e.g. cron: '30 2 * * *', timezone: Asia/Shanghai, length: 3h)",
+}
+JSON_TYPES = {dict: "a mapping", list: "a list", str: "a string", bool: "true/false", int: "a number",
+              float: "a number", type(None): "empty"}
 
 
 class DeclarationError(ValueError):
@@ -87,80 +102,121 @@ def parse(data, path: Path = DEFAULT_FILE) -> list[DeclaredMigration]:
     return out
 
 
-def _str_list(value, where, problems) -> list[str] | None:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        problems.append(f"{where}: must be a list of non-empty strings")
-        return None
-    return value
+def entry_schema() -> dict:
+    """One migrations.yaml entry: its name and description, the logical migration's Params, a window."""
+    params = migration_params()
+    return {"type": "object", "required": list(REQUIRED), "additionalProperties": False,
+            "properties": {"name": NAME_SCHEMA, "description": {"type": "string"},
+                           **{key: param.schema for key, param in params.items()}, "window": WINDOW_SCHEMA}}
 
 
-def _parse_entry(e: dict, where: str, problems: list[str]) -> DeclaredMigration | None:
+def describe(schema: dict) -> str:
+    """What a JSON schema accepts, in words, for error messages."""
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    nullable = "null" in types
+    types = [t for t in types if t != "null"]
+    kind = types[0] if len(types) == 1 else None
+    if kind == "integer":
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        text = ("a whole number" + (f" from {lo} to {hi}" if lo is not None and hi is not None
+                                    else f" of at least {lo}" if lo is not None
+                                    else f" of at most {hi}" if hi is not None else ""))
+    elif kind == "boolean":
+        text = "true or false"
+    elif kind == "string":
+        n = schema.get("minLength", 0)
+        text = ("a non-empty string" if n == 1 else f"a string of at least {n} characters" if n > 1
+                else "a string")
+    elif kind == "array":
+        items = schema.get("items") or {}
+        if items.get("enum"):
+            text = (("a non-empty list" if schema.get("minItems") else "a list") + " of "
+                    + " and/or ".join(items["enum"]) + (", each once" if schema.get("uniqueItems") else ""))
+        else:
+            text = "a list of " + describe(items).removeprefix("a ").removeprefix("an ") + "s"
+    elif kind == "object":
+        values = schema.get("additionalProperties")
+        text = ("a mapping of source names to new names (non-empty strings)" if isinstance(values, dict)
+                else "a mapping")
+    else:
+        text = " or ".join(types) or "anything"
+    return f"empty or {text}" if nullable else text
+
+
+def _type_name(value) -> str:
+    return JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _schema_problems(value, schema: dict, where: str, order: list[str]) -> list[str]:
+    """One message per field that breaks `schema` (unknown fields first), fields in `order`."""
+    found: dict[str, str] = {}
+    unknown: list[str] = []
+    for error in jsonschema.Draft202012Validator(schema).iter_errors(value):
+        path = list(error.path)
+        if not path:
+            if error.validator == "required":
+                for key in error.validator_value:
+                    if key not in error.instance:
+                        hint = REQUIRED_HINTS.get(key) if schema is not WINDOW_SCHEMA else None
+                        if hint is None and key in schema["properties"] and schema is not WINDOW_SCHEMA:
+                            hint = _param_hint(key)
+                        found.setdefault(key, f"{where}.{key}: required" + (f", {hint}" if hint else ""))
+            elif error.validator == "additionalProperties":
+                known = ", ".join(schema["properties"])
+                for key in sorted(set(error.instance) - set(schema["properties"])):
+                    unknown.append(f"{where}.{key}: unknown field (known: {known})")
+            else:
+                found.setdefault("", f"{where}: must be {describe(schema)}, not {_type_name(value)}")
+            continue
+        key = str(path[0])
+        if key in found or any(k.startswith(f"{key}.") for k in found):
+            continue
+        field_schema, field_value = schema["properties"][key], value[key]
+        if key == "window" and isinstance(field_value, dict):
+            found.update(dict(zip(*_window_problems(field_value, f"{where}.window"))))
+        elif key == "name":
+            found[key] = f"{where}.name: {field_value!r} must be {REQUIRED_HINTS['name']}"
+        elif len(path) == 1 and error.validator == "type":
+            found[key] = f"{where}.{key}: must be {describe(field_schema)}, not {_type_name(field_value)}"
+        else:
+            found[key] = f"{where}.{key}: {field_value!r} must be {describe(field_schema)}"
+    rank = {k: i for i, k in enumerate(order)}
+    return unknown + [found[k] for k in sorted(found, key=lambda k: rank.get(k.split(".")[0], -1))]
+
+
+def _param_hint(key: str) -> str:
+    description = migration_params()[key].description or ""
+    return description.split(";")[0].split(". ")[0].rstrip(".")
+
+
+def _window_problems(w: dict, where: str) -> tuple[list[str], list[str]]:
+    """(keys, messages) for the window's own schema; [] when its shape is right."""
+    keys, messages = [], []
+    for error in jsonschema.Draft202012Validator(WINDOW_SCHEMA).iter_errors(w):
+        path = list(error.path)
+        if error.validator == "required" and not path:
+            for key in error.validator_value:
+                if key not in w:
+                    keys.append(f"window.{key}")
+                    messages.append(f"{where}.{key}: required")
+        elif error.validator == "additionalProperties" and not path:
+            for key in sorted(set(w) - set(WINDOW_SCHEMA["properties"])):
+                keys.append(f"window.{key}")
+                messages.append(f"{where}.{key}: unknown field (known: cron, timezone, length)")
+        elif path:
+            key = str(path[0])
+            keys.append(f"window.{key}")
+            messages.append(f"{where}.{key}: must be {describe(WINDOW_SCHEMA['properties'][key])}, "
+                            f"not {_type_name(w[key])}")
+    return keys, messages
+
+
+def _parse_window(w: dict, where: str, problems: list[str]) -> Window | None:
+    """The window's meaning (a real cron, time zone and length), then its Param form against the Param."""
     before = len(problems)
-    for key in sorted(set(e) - KNOWN_KEYS):
-        problems.append(f"{where}.{key}: unknown field (known: {', '.join(sorted(KNOWN_KEYS))})")
-    name = e.get("name")
-    if not isinstance(name, str) or not NAME.match(name):
-        problems.append(f"{where}.name: {name!r} must be 1-50 lower-case letters, digits or _ starting with a letter")
-    params: dict = {}
-    for key in ("source_conn_id", "target_conn_id"):
-        v = e.get(key)
-        if not isinstance(v, str) or not v.strip():
-            problems.append(f"{where}.{key}: required, the id of an Airflow connection (type postgres)")
-        else:
-            params[key] = v
-    for key in ("objects", "exclude"):
-        v = _str_list(e.get(key), f"{where}.{key}", problems)
-        if v is not None:
-            params[key] = v
-    rename = e.get("rename") or {}
-    if not isinstance(rename, dict) or not all(isinstance(k, str) and isinstance(v, str) and v
-                                                for k, v in rename.items()):
-        problems.append(f"{where}.rename: must map source names to new names (strings)")
-    else:
-        params["rename"] = rename
-    types = e.get("migration_types", list(MIGRATION_TYPES))
-    if not isinstance(types, list) or not types or any(t not in MIGRATION_TYPES for t in types):
-        problems.append(f"{where}.migration_types: a non-empty list of {' and/or '.join(MIGRATION_TYPES)}")
-    else:
-        params["migration_types"] = list(dict.fromkeys(types))
-    par = e.get("parallelism", 2)
-    if isinstance(par, bool) or not isinstance(par, int) or not 1 <= par <= 32:
-        problems.append(f"{where}.parallelism: {par!r} must be a whole number from 1 to 32")
-    else:
-        params["parallelism"] = par
-    if "keep_owners" in e:
-        if not isinstance(e["keep_owners"], bool):
-            problems.append(f"{where}.keep_owners: must be true or false")
-        else:
-            params["keep_owners"] = e["keep_owners"]
-    if e.get("target_free_bytes") is not None:
-        v = e["target_free_bytes"]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            problems.append(f"{where}.target_free_bytes: must be a number of bytes")
-        else:
-            params["target_free_bytes"] = v
-    window = _parse_window(e.get("window"), f"{where}.window", problems)
-    if len(problems) > before or window is None:
-        return None
-    return DeclaredMigration(name=name, window=window, params=params, description=str(e.get("description") or ""))
-
-
-def _parse_window(w, where: str, problems: list[str]) -> Window | None:
-    if not isinstance(w, dict):
-        problems.append(f"{where}: required, with cron, timezone and length (e.g. cron: '30 2 * * *', "
-                        f"timezone: Asia/Shanghai, length: 3h)")
-        return None
-    before = len(problems)
-    for key in sorted(set(w) - WINDOW_KEYS):
-        problems.append(f"{where}.{key}: unknown field (known: cron, timezone, length)")
-    for key in sorted(WINDOW_KEYS - set(w)):
-        problems.append(f"{where}.{key}: required")
-    if len(problems) > before:
-        return None
-    checks = (("cron", lambda: validate_cron(str(w["cron"]))),
-              ("timezone", lambda: validate_timezone(str(w["timezone"]))),
+    checks = (("cron", lambda: validate_cron(w["cron"])),
+              ("timezone", lambda: validate_timezone(w["timezone"])),
               ("length", lambda: parse_length(w["length"])))
     for key, run in checks:
         try:
@@ -169,4 +225,27 @@ def _parse_window(w, where: str, problems: list[str]) -> Window | None:
             problems.append(f"{where}.{key}: {e}")
     if len(problems) > before:
         return None
-    return Window(cron=str(w["cron"]), timezone=str(w["timezone"]), length=parse_length(w["length"]))
+    window = Window(cron=w["cron"], timezone=w["timezone"], length=parse_length(w["length"]))
+    param_schema = window_params(window.as_param())["window"].schema
+    for error in jsonschema.Draft202012Validator(param_schema).iter_errors(window.as_param()):
+        key = ".".join(str(p) for p in error.path)
+        shown = w.get("length") if key == "length_minutes" else error.instance
+        sub = param_schema["properties"].get(key, param_schema)
+        problems.append(f"{where}.{'length' if key == 'length_minutes' else key}: {shown!r} must be "
+                        f"{describe(sub)}{' minutes' if key == 'length_minutes' else ''} (the window Param)")
+    return None if len(problems) > before else window
+
+
+def _parse_entry(e: dict, where: str, problems: list[str]) -> DeclaredMigration | None:
+    schema = entry_schema()
+    # an empty YAML value (`objects:`) means "not given" wherever the Param does not itself accept null
+    e = {k: v for k, v in e.items()
+         if v is not None or "null" in ((schema["properties"].get(k) or {}).get("type") or [])}
+    found = _schema_problems(e, schema, where, list(schema["properties"]))
+    problems.extend(found)
+    window_shape_ok = "window" in e and not any(p.startswith(f"{where}.window") for p in found)
+    window = _parse_window(e["window"], f"{where}.window", problems) if window_shape_ok else None
+    if found or window is None:
+        return None
+    params = {key: e[key] for key in migration_params() if key in e}
+    return DeclaredMigration(name=e["name"], window=window, params=params, description=e.get("description", ""))
