@@ -1,8 +1,9 @@
-"""Session-wide test harness: a private Airflow home, throwaway PostgreSQL clusters."""
+"""Session-wide test harness: a private Airflow home, throwaway PostgreSQL clusters, a migrations.yaml."""
 from __future__ import annotations
 
 import shutil
 import tempfile
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,19 @@ def untouched(pg_target, target_db):
     before = schema_lines(pg_target, target_db)
     yield
     assert schema_lines(pg_target, target_db) == before
+
+
+@pytest.fixture
+def migrations_file(tmp_path, monkeypatch):
+    """Write a migrations.yaml and point pgferry (and the DAG file) at it."""
+    from include.pgferry.schedule.declared import FILE_ENV
+
+    def write(text: str) -> Path:
+        path = tmp_path / "migrations.yaml"
+        path.write_text(textwrap.dedent(text))
+        monkeypatch.setenv(FILE_ENV, str(path))
+        return path
+    return write
 
 
 def pytest_sessionfinish(session, exitstatus):

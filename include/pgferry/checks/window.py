@@ -16,6 +16,11 @@ log = logging.getLogger("pgferry")
 CHECK = "window"
 
 
+def utc_now() -> datetime:
+    """The clock precheck reads when no `now` is given (tests pass `now` or freeze this clock)."""
+    return datetime.now(timezone.utc)
+
+
 def _window(params: dict) -> Window | None:
     w = params.get("window")
     return Window.from_dict(w) if w else None
@@ -33,7 +38,7 @@ def start_findings(params: dict, now: datetime | None = None) -> list[Finding]:
     window = _window(params)
     if window is None:
         return []
-    return _findings(check(window, now or datetime.now(timezone.utc), None, bool(params.get("ignore_window"))))
+    return _findings(check(window, now or utc_now(), None, bool(params.get("ignore_window"))))
 
 
 def fit_findings(params: dict, source_bytes: int | Callable[[], int], now: datetime | None = None,
@@ -50,7 +55,7 @@ def fit_findings(params: dict, source_bytes: int | Callable[[], int], now: datet
     estimate = throughput.estimate(source_bytes, rate)
     log.info("window: %.1f MB at %s MB/s (%s) -> about %s", source_bytes / 1e6, rate or throughput.DEFAULT_MB_S,
              "measured by an earlier run" if rate else "default, no run measured yet", human(estimate))
-    verdict = check(window, now or datetime.now(timezone.utc), estimate, bool(params.get("ignore_window")))
+    verdict = check(window, now or utc_now(), estimate, bool(params.get("ignore_window")))
     if verdict.overrode == "outside the window":
         return []        # start_findings already reported that override
     return _findings(verdict)

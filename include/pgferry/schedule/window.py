@@ -74,9 +74,9 @@ class Window:
 
     def opening_at_or_before(self, moment: datetime) -> datetime:
         """The latest window opening not after `moment` (aware), in the window's time zone."""
-        local = moment.astimezone(ZoneInfo(self.timezone))
-        it = croniter(self.cron, local + timedelta(seconds=1))
-        return it.get_prev(datetime)
+        # cron has minute resolution: from the moment's own minute, so 02:29:59.5 is not yet a 02:30 opening
+        minute = moment.astimezone(ZoneInfo(self.timezone)).replace(second=0, microsecond=0)
+        return croniter(self.cron, minute + timedelta(seconds=1)).get_prev(datetime)
 
     def next_opening(self, moment: datetime) -> datetime:
         return croniter(self.cron, moment.astimezone(ZoneInfo(self.timezone))).get_next(datetime)

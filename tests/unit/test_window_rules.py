@@ -1,14 +1,17 @@
 """The window guard, both ways: what fits passes, a load too long or a start outside the window is refused
-with a message that says which, and ignore_window overrides."""
+with a message that says which, and ignore_window overrides. Every moment is given (`now`) or frozen
+(time-machine): nothing here reads the real clock, and the boundary rules hold at every second of a minute."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
-from include.pgferry.schedule import throughput
+from include.pgferry.checks import window as window_checks
 from include.pgferry.checks.window import fit_findings, start_findings
+from include.pgferry.schedule import throughput
 from include.pgferry.schedule.window import Window, check, parse_length
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -103,3 +106,62 @@ def test_window_lengths(text, minutes):
 def test_bad_window_lengths_are_refused(text):
     with pytest.raises(ValueError):
         parse_length(text)
+
+
+EVERY_SECOND = pytest.mark.parametrize("second", range(60))
+
+
+@EVERY_SECOND
+def test_rule_the_window_opens_at_its_cron_minute_not_a_second_before(second):
+    before = at(2, 29).replace(second=second, microsecond=999_999)
+    opened = at(2, 30).replace(second=second)
+    assert check(NIGHTLY, before, None).reason == "outside the window"
+    assert check(NIGHTLY, opened, None).reason == "fits"
+    assert NIGHTLY.opening_at_or_before(opened) == at(2, 30)
+    assert NIGHTLY.opening_at_or_before(before) == at(2, 30, day=9)
+
+
+@EVERY_SECOND
+def test_rule_the_window_closes_at_opening_plus_length(second):
+    assert check(NIGHTLY, at(5, 29).replace(second=second, microsecond=999_999), None).reason == "fits"
+    v = check(NIGHTLY, at(5, 30).replace(second=second), None)
+    assert v.reason == "outside the window" and "last closed at 2026-03-10 05:30 CST" in v.message
+
+
+@EVERY_SECOND
+def test_rule_a_load_must_end_before_the_window_closes(second):
+    # 10 minutes of window are left at 05:20:00; a 9-minute load fits only while 9 minutes remain
+    now = at(5, 20).replace(second=second)
+    assert check(NIGHTLY, now, timedelta(minutes=9)).reason == "fits"      # 05:20:59 + 9m = 05:29:59
+    assert check(NIGHTLY, now, timedelta(minutes=10)).reason == ("fits" if second == 0 else "would not fit")
+
+
+@EVERY_SECOND
+def test_rule_precheck_reads_the_frozen_clock_when_not_given_one(second):
+    """start_findings/fit_findings without `now` read checks.window.utc_now: frozen here, inside and outside."""
+    params = {"window": NIGHTLY.as_param(), "ignore_window": False}
+    with time_machine.travel(at(2, 30).replace(second=second), tick=False):
+        assert window_checks.utc_now() == at(2, 30).replace(second=second)
+        assert start_findings(params) == []
+        assert fit_findings(params, 1_000_000, mb_per_s=throughput.DEFAULT_MB_S) == []
+    with time_machine.travel(at(5, 30).replace(second=second), tick=False):
+        [outside] = start_findings(params)
+        assert (outside.level, outside.check) == ("error", "window") and "outside the window" in outside.message
+    with time_machine.travel(at(5, 29).replace(second=second), tick=False):
+        # the fixed overhead alone (2 minutes) no longer fits in what is left of the window
+        [too_long] = fit_findings(params, 1_000_000, mb_per_s=throughput.DEFAULT_MB_S)
+        assert "would not fit" in too_long.message
+
+
+def test_rule_the_opening_follows_the_window_time_zone_across_daylight_saving():
+    # Berlin leaves CET for CEST at 02:00 on 2026-03-29: 01:30 local is 00:30 UTC that day, 23:30 UTC the next
+    berlin = Window(cron="30 1 * * *", timezone="Europe/Berlin", length=timedelta(hours=1))
+    assert berlin.opening_at_or_before(datetime(2026, 3, 29, 0, 45, tzinfo=timezone.utc)) == \
+        datetime(2026, 3, 29, 0, 30, tzinfo=timezone.utc)
+    assert check(berlin, datetime(2026, 3, 29, 23, 45, tzinfo=timezone.utc), None).reason == "fits"
+    assert check(berlin, datetime(2026, 3, 30, 0, 45, tzinfo=timezone.utc), None).reason == "outside the window"
+
+
+def test_rule_now_must_carry_a_time_zone():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        check(NIGHTLY, datetime(2026, 3, 10, 3, 0), None)

@@ -1,12 +1,9 @@
 """migrations.yaml -> scheduled DAGs: the timetable fires in the window's time zone, the DAG is the logical
-migration's (same tasks), and a bad declaration is refused naming the field."""
+migration's (same tasks), and a bad declaration is an import error naming the field (rules: unit/test_declared_rules.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import pytest
-
-from include.pgferry.schedule.declared import DeclarationError, load, parse
 from localstack import ROOT
 
 SHANGHAI_NIGHTLY = """
@@ -43,11 +40,6 @@ def _next_runs(dag, earliest: datetime, n: int) -> list[datetime]:
         runs.append(info.run_after)
         last = DataInterval(info.run_after, info.run_after)
     return runs
-
-
-def test_the_repository_declaration_parses():
-    declared = load(ROOT / "migrations.yaml")
-    assert declared and all(d.window.timezone for d in declared)
 
 
 def test_each_declared_migration_becomes_a_scheduled_logical_migration_dag(migrations_file):
@@ -93,40 +85,3 @@ def test_a_bad_declaration_is_an_import_error_naming_the_field(migrations_file):
     assert "migrations[0] (shop_nightly).window.timezone: unknown time zone 'Asia/Shangai'" in error
     assert str(path) in error
     assert "postgres_logical_migration" in bag.dag_ids      # the manual DAG is unaffected
-
-
-@pytest.mark.parametrize("mutate, field", [
-    (lambda m: m.pop("target_conn_id"), "migrations[0] (n1).target_conn_id: required"),
-    (lambda m: m.update(parallelism=0), "migrations[0] (n1).parallelism: 0 must be a whole number from 1 to 32"),
-    (lambda m: m.update(parallelism=33), "migrations[0] (n1).parallelism: 33"),
-    (lambda m: m.update(migration_types=["schema"]), "migrations[0] (n1).migration_types"),
-    (lambda m: m.update(objects="shop"), "migrations[0] (n1).objects: must be a list"),
-    (lambda m: m.update(rename=["shop"]), "migrations[0] (n1).rename"),
-    (lambda m: m.update(name="Shop Nightly"), "migrations[0] (Shop Nightly).name"),
-    (lambda m: m.update(colour="blue"), "migrations[0] (n1).colour: unknown field"),
-    (lambda m: m.pop("window"), "migrations[0] (n1).window: required"),
-    (lambda m: m["window"].update(cron="30 2 * *"), "migrations[0] (n1).window.cron: '30 2 * *' is not a cron"),
-    (lambda m: m["window"].update(length="3 days"), "migrations[0] (n1).window.length"),
-    (lambda m: m["window"].pop("timezone"), "migrations[0] (n1).window.timezone: required"),
-])
-def test_validation_errors_name_the_bad_field(mutate, field):
-    entry = {"name": "n1", "source_conn_id": "s", "target_conn_id": "t",
-             "window": {"cron": "30 2 * * *", "timezone": "Asia/Shanghai", "length": "3h"}}
-    mutate(entry)
-    with pytest.raises(DeclarationError) as e:
-        parse({"migrations": [entry]})
-    assert field in str(e.value)
-
-
-def test_every_problem_is_reported_at_once_and_names_must_be_unique():
-    good = {"name": "n1", "source_conn_id": "s", "target_conn_id": "t",
-            "window": {"cron": "30 2 * * *", "timezone": "UTC", "length": 60}}
-    bad = {**good, "name": "n2", "parallelism": 99, "window": {"cron": "x", "timezone": "Mars/Base", "length": "1h"}}
-    with pytest.raises(DeclarationError) as e:
-        parse({"migrations": [good, dict(good), bad]})
-    assert e.value.problems == [
-        "migrations[1] (n1).name: 'n1' is declared twice",
-        "migrations[2] (n2).parallelism: 99 must be a whole number from 1 to 32",
-        "migrations[2] (n2).window.cron: 'x' is not a cron expression (minute hour day-of-month month day-of-week)",
-        "migrations[2] (n2).window.timezone: unknown time zone 'Mars/Base' (an IANA name such as Asia/Shanghai)",
-    ]
