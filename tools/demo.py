@@ -18,10 +18,10 @@ def run_logical_migration() -> dict:
     from localstack.dagrun import load_dag, run_dag, xcom_value
 
     dag = load_dag("postgres_logical_migration")
-    t0 = time.time()
+    t0 = time.monotonic()
     dr, states = run_dag(dag, {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target",
                                "parallelism": 2})
-    took = time.time() - t0
+    took = time.monotonic() - t0
     report = xcom_value(dr, "validate")
     print("\n" + "=" * 100)
     if report:
@@ -35,7 +35,7 @@ def run_logical_migration() -> dict:
 
 
 def main() -> int:
-    t0 = time.time()
+    t0 = time.monotonic()
     state = stack.start()
     src, tgt = stack.clusters(state)
     print("loading the sample database into the source (tools/sample_db.sql) ...")
@@ -47,7 +47,7 @@ def main() -> int:
     from tools.demo_rds import run_demo
     rds = run_demo(f"http://127.0.0.1:{state['moto_port']}")
 
-    print(f"demo finished in {time.time() - t0:.0f} s.")
+    print(f"demo finished in {time.monotonic() - t0:.0f} s.")
     print("  Airflow UI on this stack:  make airflow   (http://127.0.0.1:8080, login printed there)")
     print("  Stop everything:           make stop")
     ok = logical["state"] == "success" and (rds or {}).get("state", "success") == "success"
