@@ -118,7 +118,8 @@ def status():
     print(f"target PostgreSQL 127.0.0.1:{state['target_port']}: {'running' if tgt.running() else 'stopped'}")
     print(f"moto (AWS API)    http://127.0.0.1:{state['moto_port']}: {'running' if moto_alive(state) else 'stopped'}")
     if state.get("airflow_port"):
-        print(f"airflow           http://127.0.0.1:{state['airflow_port']}")
+        airflow = "running" if group_alive(state.get("airflow_pid")) else "stopped"
+        print(f"airflow           http://127.0.0.1:{state['airflow_port']}: {airflow}")
 
 
 def serve_airflow() -> dict:

@@ -12,8 +12,8 @@ USAGE = "usage: python -m tools.stack start|stop|status|airflow"
 
 
 def main(argv: list[str] | None = None):
-    cmd = (argv if argv is not None else sys.argv[1:] or ["status"])
-    cmd = cmd[0] if cmd else "status"
+    args = sys.argv[1:] if argv is None else argv
+    cmd = args[0] if args else "status"
     if cmd == "start":
         state = stack.start()
         stack.status()

@@ -177,3 +177,9 @@ def test_rule_a_cluster_keeps_its_port_across_restarts(tmp_path):
     first.portfile.write_text("54999")
     assert PgCluster(tmp_path, "source").port == 54999
     assert PgCluster(tmp_path, "target", port=55001).dsn("shop") == "host=127.0.0.1 port=55001 dbname=shop user=postgres"
+
+
+def test_rule_the_stack_cli_refuses_an_unknown_command_naming_the_known_ones():
+    from tools.stack import main
+    with pytest.raises(SystemExit, match=r"start\|stop\|status\|airflow \(got 'bogus'\)"):
+        main(["bogus"])
