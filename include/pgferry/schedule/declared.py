@@ -148,8 +148,8 @@ def _type_name(value) -> str:
     return JSON_TYPES.get(type(value), type(value).__name__)
 
 
-def _schema_problems(value, schema: dict, where: str, order: list[str]) -> list[str]:
-    """One message per field that breaks `schema` (unknown fields first), fields in `order`."""
+def _entry_problems(value: dict, schema: dict, where: str) -> list[str]:
+    """One message per field of the entry that breaks `schema`: unknown fields first, then in schema order."""
     found: dict[str, str] = {}
     unknown: list[str] = []
     for error in jsonschema.Draft202012Validator(schema).iter_errors(value):
@@ -158,10 +158,8 @@ def _schema_problems(value, schema: dict, where: str, order: list[str]) -> list[
             if error.validator == "required":
                 for key in error.validator_value:
                     if key not in error.instance:
-                        hint = REQUIRED_HINTS.get(key) if schema is not WINDOW_SCHEMA else None
-                        if hint is None and key in schema["properties"] and schema is not WINDOW_SCHEMA:
-                            hint = _param_hint(key)
-                        found.setdefault(key, f"{where}.{key}: required" + (f", {hint}" if hint else ""))
+                        hint = REQUIRED_HINTS.get(key) or _param_hint(key)
+                        found.setdefault(key, f"{where}.{key}: required, {hint}")
             elif error.validator == "additionalProperties":
                 known = ", ".join(schema["properties"])
                 for key in sorted(set(error.instance) - set(schema["properties"])):
@@ -181,7 +179,7 @@ def _schema_problems(value, schema: dict, where: str, order: list[str]) -> list[
             found[key] = f"{where}.{key}: must be {describe(field_schema)}, not {_type_name(field_value)}"
         else:
             found[key] = f"{where}.{key}: {field_value!r} must be {describe(field_schema)}"
-    rank = {k: i for i, k in enumerate(order)}
+    rank = {k: i for i, k in enumerate(schema["properties"])}
     return unknown + [found[k] for k in sorted(found, key=lambda k: rank.get(k.split(".")[0], -1))]
 
 
@@ -241,7 +239,7 @@ def _parse_entry(e: dict, where: str, problems: list[str]) -> DeclaredMigration 
     # an empty YAML value (`objects:`) means "not given" wherever the Param does not itself accept null
     e = {k: v for k, v in e.items()
          if v is not None or "null" in ((schema["properties"].get(k) or {}).get("type") or [])}
-    found = _schema_problems(e, schema, where, list(schema["properties"]))
+    found = _entry_problems(e, schema, where)
     problems.extend(found)
     window_shape_ok = "window" in e and not any(p.startswith(f"{where}.window") for p in found)
     window = _parse_window(e["window"], f"{where}.window", problems) if window_shape_ok else None
