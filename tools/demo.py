@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_logical_migration() -> dict:
-    from include.pgferry.report import render_report
+    from include.pgferry.report.text import render_report
     from tests.support.migration import load_dag, run_dag, xcom_value
 
     dag = load_dag("postgres_logical_migration")

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from include.pgferry import logical
+from include.pgferry.logical.precheck import precheck
 from include.pgferry.checks.findings import PrecheckFailed
 from tests.integration.conftest import SQL
 from tests.support import airflow_env
@@ -21,13 +21,13 @@ def pre_db(pg_source):
 
 def failing(params):
     with pytest.raises(PrecheckFailed) as info:
-        logical.precheck(params)
+        precheck(params)
     return info.value
 
 
 
 def test_a_clean_precheck_passes_and_records_the_source_write_counters(pre_db, connections, untouched):
-    state = logical.precheck(connections(pre_db))
+    state = precheck(connections(pre_db))
     assert {t["name"] for t in state["plan"]["relations"]} >= {"orders", "order_lines", "contacts"}
     assert state["write_counters"] and state["source_bytes"] > 0
     assert any("citext" in w["message"] for w in state["warnings"])   # will be created on the target
@@ -93,7 +93,7 @@ def test_c_language_functions_are_named_and_can_be_excluded(pg_source, connectio
     err = failing(connections(db))
     assert "[C-language functions] C-language functions cannot be migrated: app.c_levenshtein(text, text)" in str(err)
     assert "exclude" in str(err)
-    state = logical.precheck({**connections(db), "exclude": ["app.c_levenshtein"]})
+    state = precheck({**connections(db), "exclude": ["app.c_levenshtein"]})
     assert state["plan"]["excluded_functions"][0]["name"] == "c_levenshtein"
 
 
@@ -112,7 +112,7 @@ def test_owner_role_missing_on_the_target(pg_source, connections, untouched):
     pg_source.execute(f"CREATE SCHEMA app; CREATE TABLE app.t (x int); ALTER TABLE app.t OWNER TO {role}", dbname=db)
     err = failing(connections(db))
     assert f"[roles] role(s) {role} own or are granted migrated objects but do not exist on the target" in str(err)
-    logical.precheck({**connections(db), "keep_owners": False})   # the documented way out
+    precheck({**connections(db), "keep_owners": False})   # the documented way out
 
 
 def test_rename_collisions(pre_db, connections, untouched):
@@ -151,4 +151,4 @@ def test_data_only_into_tables_with_triggers_needs_a_user_who_can_switch_them_of
     assert "crm.contacts have triggers or foreign keys on the target" in str(err)
     assert pg_target.query("SELECT count(*) FROM crm.contacts", target_db) == [(0,)]
     # a user allowed to set session_replication_role passes
-    logical.precheck({**params, **connections(pre_db)})
+    precheck({**params, **connections(pre_db)})

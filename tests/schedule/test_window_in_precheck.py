@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from include.pgferry import logical
+from include.pgferry.logical import precheck as logical
 from include.pgferry.checks.findings import PrecheckFailed
 from tests.integration.conftest import SQL
 

@@ -1,6 +1,6 @@
 import pytest
 
-from include.pgferry.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
+from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
                                    parse_rename_key)
 
 
