@@ -58,6 +58,9 @@ def test_source_user_without_select(pre_db, pg_source, connections, untouched):
     err = failing({**connections(pre_db, source_user=role), "objects": ["sales.orders", "sales.order_lines", "crm"]})
     assert "[source privileges] the source user lacks SELECT on sales.order_lines" in str(err)
     assert "sales.orders," not in str(err)
+    # who, on which database, and the statement that fixes it
+    assert f"(source user {role} on database {pre_db})" in str(err)
+    assert f'fix: GRANT SELECT ON "sales"."order_lines", "sales"."orders_id_seq" TO "{role}"' in str(err)
 
 
 def test_source_user_without_usage_on_pg_catalog(pg_source, connections, untouched):
@@ -69,6 +72,8 @@ def test_source_user_without_usage_on_pg_catalog(pg_source, connections, untouch
                       f"REVOKE USAGE ON SCHEMA pg_catalog FROM PUBLIC", dbname=db)
     err = failing(connections(db, source_user=role))
     assert "lacks USAGE on schema pg_catalog" in str(err)
+    assert f"the source user {role} cannot read the catalog" in str(err)
+    assert f'fix: GRANT USAGE ON SCHEMA pg_catalog TO "{role}"' in str(err)
 
 
 def test_target_user_without_create(pre_db, pg_target, target_db, connections, untouched):
@@ -78,6 +83,8 @@ def test_target_user_without_create(pre_db, pg_target, target_db, connections, u
     err = failing({**connections(pre_db, target_user=role), "keep_owners": False, "objects": ["sales.customers"]})
     assert "[target privileges] the target user lacks CREATE on the target database, needed to create schema(s) " \
            "sales" in str(err)
+    assert f"(target user {role} on database {target_db})" in str(err)
+    assert f'fix: GRANT CREATE ON DATABASE "{target_db}" TO "{role}"' in str(err)
 
 
 def test_target_too_small(pre_db, connections, untouched):

@@ -47,3 +47,9 @@ def test_rename_keys_and_new_names():
 def test_display_quotes_only_where_postgresql_needs_it():
     assert display("app", "orders") == "app.orders"
     assert display("Sales", "order lines") == '"Sales"."order lines"'
+
+
+def test_reserved_words_are_quoted():
+    assert display("select", "from") == '"select"."from"'
+    assert display("app", "user") == 'app."user"'
+    assert display("app", "name") == "app.name"     # a keyword PostgreSQL does not reserve

@@ -184,18 +184,16 @@ def check_c_functions(ctx: Context) -> list[Finding]:
 def check_existing_objects(ctx: Context) -> list[Finding]:
     rows = fetch(ctx.target, "list_target_objects")
     existing = {(r["kind"], r["schema"], r["name"]) for r in rows}
+    relations = {QualifiedName(r["schema"], r["name"]) for r in rows if r["kind"] == "relation"}
     smap = {s["source"]: s["target"] for s in ctx.plan["schemas"]}
-    rels = [r for r in ctx.plan["relations"]] + [
-        {"target_schema": s["target_schema"], "target_name": s["target_name"]} for s in ctx.plan["sequences"]]
+    wanted = [QualifiedName.target_of(r) for r in ctx.plan["relations"] + ctx.plan["sequences"]]
     if not ctx.structure:   # data only: the tables must be there already
-        missing = [target_key(r) for r in data_tables(ctx.plan)
-                   if ("relation", r["target_schema"], r["target_name"]) not in existing]
+        missing = [target_key(r) for r in data_tables(ctx.plan) if QualifiedName.target_of(r) not in relations]
         if missing:
             return [_e("target objects", f"migration_types has no structure, but the target lacks "
                                          f"{names_list(missing)}: create them or add structure")]
         return []
-    clash = sorted({display(r["target_schema"], r["target_name"]) for r in rels
-                    if ("relation", r["target_schema"], r["target_name"]) in existing})
+    clash = sorted({str(q) for q in wanted if q in relations})
     whole = {s["source"] for s in ctx.plan["schemas"]}
     excluded = {f["oid"] for f in ctx.plan["excluded_functions"]}
     for f in ctx.catalog.functions:
@@ -255,15 +253,11 @@ def check_roles(ctx: Context) -> list[Finding]:
 def check_rename_collisions(ctx: Context) -> list[Finding]:
     out = []
     seen: dict = {}
-    for r in ctx.plan["relations"]:
-        key = (r["target_schema"], r["target_name"])
-        seen.setdefault(key, []).append(relation_key(r))
-    for s in ctx.plan["sequences"]:
-        key = (s["target_schema"], s["target_name"])
-        seen.setdefault(key, []).append(display(s["schema"], s["name"]))
-    for (schema, name), sources in seen.items():
+    for r in ctx.plan["relations"] + ctx.plan["sequences"]:
+        seen.setdefault(QualifiedName.target_of(r), []).append(str(QualifiedName.source_of(r)))
+    for target, sources in seen.items():
         if len(sources) > 1:
-            out.append(_e("rename collisions", f"{names_list(sources)} would all become {display(schema, name)}"))
+            out.append(_e("rename collisions", f"{names_list(sources)} would all become {target}"))
     for r in ctx.plan["relations"]:
         cols: dict = {}
         for c in r["columns"]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from include.pgferry.model import QualifiedName
 from include.pgferry.pg.catalog import SourceCatalog
 from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
                                    parse_rename_key, split_qualified)
@@ -230,13 +231,10 @@ def copy_columns(rel: dict) -> list[dict]:
     return [c for c in rel["columns"] if c["generated"] != "s"]
 
 
-def schema_map(plan: dict) -> dict[str, str]:
-    return {s["source"]: s["target"] for s in plan["schemas"]}
-
-
 def relation_key(rel: dict) -> str:
-    return display(rel["schema"], rel["name"])
+    """How messages and the report name a relation: its source name."""
+    return str(QualifiedName.source_of(rel))
 
 
 def target_key(rel: dict) -> str:
-    return display(rel["target_schema"], rel["target_name"])
+    return str(QualifiedName.target_of(rel))

@@ -58,10 +58,6 @@ def enabled_triggers(conn: psycopg.Connection) -> dict[tuple[str, str], list[dic
     return out
 
 
-def server_version_num(conn: psycopg.Connection) -> int:
-    return conn.info.server_version
-
-
 def major_version(version_num: int) -> int:
     """A comparable major release: 906 for 9.6.x, 1500 for 15.x (so 9.6 < 10 < 15)."""
     return version_num // 10000 * 100 if version_num >= 100000 else version_num // 100
@@ -78,19 +74,29 @@ def version_label(version_num: int) -> str:
     return f"{version_num // 10000}.{version_num // 100 % 100}.{version_num % 100}"
 
 
+CATALOG_READS = ("schemas", "relations", "columns", "sequences", "foreign_keys", "functions", "dependencies",
+                 "extension_deps")
+_QUERY_OF = {"dependencies": "list_relation_dependencies", "extension_deps": "list_extension_dependencies"}
+
+
 class SourceCatalog:
     """Everything pgferry needs to know about the source database, read once."""
 
     def __init__(self, conn: psycopg.Connection):
-        self.version_num = server_version_num(conn)
-        self.schemas = fetch(conn, "list_schemas")
-        self.relations = fetch(conn, "list_relations")
-        self.columns = fetch(conn, "list_columns")
-        self.sequences = fetch(conn, "list_sequences")
-        self.foreign_keys = fetch(conn, "list_foreign_keys")
-        self.functions = fetch(conn, "list_functions")
-        self.dependencies = fetch(conn, "list_relation_dependencies")
-        self.extension_deps = fetch(conn, "list_extension_dependencies")
+        self._index(conn.info.server_version,
+                    {k: fetch(conn, _QUERY_OF.get(k, f"list_{k}")) for k in CATALOG_READS})
+
+    @classmethod
+    def from_rows(cls, version_num: int, **rows) -> SourceCatalog:
+        """A catalog from rows as the sql/ files return them (what is not given is empty)."""
+        cat = cls.__new__(cls)
+        cat._index(version_num, {k: list(rows.get(k, [])) for k in CATALOG_READS})
+        return cat
+
+    def _index(self, version_num: int, rows: dict):
+        self.version_num = version_num
+        for k in CATALOG_READS:
+            setattr(self, k, rows[k])
         self.by_oid = {r["oid"]: r for r in self.relations}
         self.by_name = {(r["schema"], r["name"]): r for r in self.relations}
         self.columns_of: dict[int, list[dict]] = {}

@@ -460,6 +460,23 @@ def _split_desc(text: str) -> tuple[str, str]:
     return head, rest
 
 
+def phase_of(e: TocEntry) -> str | None:
+    """Which step restores a TOC entry (one of PHASES), or None for what pgferry does not restore (data)."""
+    if e.section == "pre-data":
+        return "structure"
+    if e.section != "post-data":
+        return None
+    if e.desc == "RULE" and " _RETURN " in f" {e.rest} ":
+        return "indexes"   # a view's real body, when it needs a primary key to exist (GROUP BY pk)
+    if e.desc in STRUCTURE_EXTRA:
+        return "structure"
+    if e.desc == "EVENT TRIGGER" or (e.desc == "COMMENT" and e.rest.startswith("- EVENT TRIGGER ")):
+        return "event_triggers"
+    if e.desc in FINAL:
+        return "final"
+    return "indexes"
+
+
 def tool(name: str) -> str:
     """pg_dump/pg_restore: PG_BINDIR first, then the newest Debian install, then PATH."""
     candidates = []
@@ -533,23 +550,8 @@ class SchemaArchive:
             entries.append(entry)
         return entries
 
-    def phase_of(self, e: TocEntry) -> str | None:
-        if e.section == "pre-data":
-            return "structure"
-        if e.section != "post-data":
-            return None
-        if e.desc == "RULE" and " _RETURN " in f" {e.rest} ":
-            return "indexes"   # a view's real body, when it needs a primary key to exist (GROUP BY pk)
-        if e.desc in STRUCTURE_EXTRA:
-            return "structure"
-        if e.desc == "EVENT TRIGGER" or (e.desc == "COMMENT" and e.rest.startswith("- EVENT TRIGGER ")):
-            return "event_triggers"
-        if e.desc in FINAL:
-            return "final"
-        return "indexes"
-
     def phase_entries(self, phase: str) -> list[TocEntry]:
-        chosen = [e for e in self.entries if self.phase_of(e) == phase]
+        chosen = [e for e in self.entries if phase_of(e) == phase]
         if phase == "structure":   # post-data rules and policies after the pre-data they depend on
             chosen.sort(key=lambda e: e.section != "pre-data")
         return chosen
