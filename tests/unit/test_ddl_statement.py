@@ -50,3 +50,15 @@ def test_post_data_round_trips_by_phase_with_its_warnings():
     back = PostData.from_xcom(post.to_xcom())
     assert back == post
     assert back.warnings("indexes") == ("w",) and back.statements("event_triggers") == ()
+
+
+def test_the_rewrite_describes_its_statements_from_its_own_parse_trees_after_renames():
+    from include.pgferry.pg.ddl import RenameContext, rewrite
+    out = rewrite(FK + ";\nCREATE INDEX i ON \"Sales\".orders USING btree (n);",
+                  RenameContext(schemas={"Sales": "shop"}, tables={("Sales", "orders"): "purchases"}),
+                  rename_columns=True)
+    fk, index = out.described()
+    assert (fk.table, fk.references) == (QualifiedName("shop", "lines"), QualifiedName("shop", "purchases"))
+    assert "shop.purchases" in fk.not_valid_sql and fk.sql == out.statements[0]
+    assert (index.kind, index.table) == (INDEX, QualifiedName("shop", "purchases"))
+    assert [describe_statement(s) for s in out.statements] == [fk, index]   # the same as parsing the text

@@ -1,8 +1,9 @@
 """Task `plan_lanes`: the copy lanes, and the post-data statements of the later steps.
 
 Both read only the source, so this runs while the structure is restored. The post-data statements come
-from one schema dump and are described once here (pg.ddl.describe_statement: what each creates, on which
-table); the lanes, the keys step and finalize read those fields and never parse the SQL again.
+from one schema dump and are described once here, from the parse trees the rewrite already holds
+(what each creates, on which table); the lanes, the keys step and finalize read those fields and never
+parse the SQL again.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import replace
 from include.pgferry.logical.common import endpoints, parallelism, wants
 from include.pgferry.logical.units import plan_units
 from include.pgferry.model import TABLE_BUILDS, Lane, PostData, QualifiedName
-from include.pgferry.pg.ddl import RenameContext, SchemaArchive, describe_statement, rewrite
+from include.pgferry.pg.ddl import RenameContext, SchemaArchive, rewrite
 
 log = logging.getLogger("pgferry")
 
@@ -47,7 +48,7 @@ def post_data_statements(params: dict, state: dict) -> PostData:
     with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
         for phase in POST_DATA_PHASES:
             result = rewrite(archive.sql(archive.phase_entries(phase)), ctx, rename_columns=True)
-            phases[phase] = (tuple(describe_statement(s) for s in result.statements), tuple(result.warnings))
+            phases[phase] = (tuple(result.described()), tuple(result.warnings))
     return PostData(phases)
 
 

@@ -81,6 +81,11 @@ class RenameContext:
 class Rewritten:
     statements: list[str]
     warnings: list[str]
+    nodes: list = field(default_factory=list)   # each statement's parse tree, for describe_statement
+
+    def described(self) -> list[DdlStatement]:
+        """The statements as DdlStatements, from the parse trees the rewrite already has."""
+        return [describe_statement(text, node) for text, node in zip(self.statements, self.nodes)]
 
 
 def split_statements(sql: str):
@@ -351,12 +356,13 @@ def _table_scoped_columns(stmt, ctx: RenameContext, rename_columns: bool, text: 
 
 def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
     """Rewrite a pg_restore SQL script; returns executable statements (no trailing semicolons)."""
-    statements, warnings = [], []
+    statements, warnings, nodes = [], [], []
     for text, stmt in split_statements(sql):
         if _schema_kept_as_is(stmt, ctx):
             continue
         if ctx.empty:
             statements.append(text)
+            nodes.append(stmt)
             continue
         keep, changed = _leave_out_columns(stmt, ctx, warnings)
         if not keep:
@@ -368,7 +374,8 @@ def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
         rw = _Rewriter(ctx)
         rw.walk(stmt)
         statements.append(RawStream()(stmt) if (changed or renamed or rw.changed) else text)
-    return Rewritten(statements, warnings)
+        nodes.append(stmt)
+    return Rewritten(statements, warnings, nodes)
 
 
 def column_rename_statements(plan: dict) -> list:
@@ -387,10 +394,11 @@ def column_rename_statements(plan: dict) -> list:
     return out
 
 
-def describe_statement(text: str) -> DdlStatement:
-    """What a post-data statement creates, read with pglast: the one place that parses it. A foreign key
-    also gets its columns, its referenced table and its NOT VALID form (added, then validated apart)."""
-    stmt = parse_sql(text)[0].stmt
+def describe_statement(text: str, stmt=None) -> DdlStatement:
+    """What a post-data statement creates, read from its pglast parse tree (`stmt`: the tree the rewrite
+    already holds; parsed from `text` when not given). A foreign key also gets its columns, its
+    referenced table and its NOT VALID form (added, then validated apart). The tree may be changed."""
+    stmt = stmt if stmt is not None else parse_sql(text)[0].stmt
     if isinstance(stmt, ast.IndexStmt) and stmt.idxname:
         return DdlStatement(INDEX, QualifiedName(stmt.relation.schemaname, stmt.relation.relname), stmt.idxname, text)
     if isinstance(stmt, ast.AlterTableStmt) and len(stmt.cmds or ()) == 1:
