@@ -7,6 +7,7 @@ task's edge (`from_xcom`), and the code inside works on typed values. `to_xcom` 
 - DdlStatement: one post-data statement with what it creates (kind, table, name), found by pglast
   once (pg.ddl.describe_statement, when the lanes are planned); later steps read these fields instead
   of parsing the SQL again.
+- Column, Relation, Sequence, SchemaMove, Plan: what the precheck decided moves, under which names.
 - Unit: one piece of work for a copy lane (a whole table or a key range of one).
 - Lane: the units one mapped copy task works through, biggest first.
 """
@@ -48,6 +49,178 @@ class QualifiedName:
     def target_of(cls, obj: dict) -> QualifiedName:
         """Where a plan relation or sequence (or a unit) goes on the target, after renames."""
         return cls(obj["target_schema"], obj["target_name"])
+
+
+DATA_RELKINDS = ("r",)           # relations with rows of their own (partitions included)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    target_name: str
+    type: str
+    type_oid: int | None
+    binary_safe: bool
+    generated: str        # "s": a stored generated column (the target computes it again)
+    identity: str
+
+    @property
+    def copied(self) -> bool:
+        return self.generated != "s"
+
+    def to_xcom(self) -> dict:
+        return {"name": self.name, "target_name": self.target_name, "type": self.type, "type_oid": self.type_oid,
+                "binary_safe": self.binary_safe, "generated": self.generated, "identity": self.identity}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Column:
+        return cls(d["name"], d["target_name"], d.get("type", ""), d.get("type_oid"), d.get("binary_safe", True),
+                   d.get("generated", ""), d.get("identity", ""))
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A migrated table, partition, view, materialized view or foreign table."""
+    oid: int
+    source: QualifiedName
+    target: QualifiedName
+    relkind: str
+    bytes: int = 0
+    is_partition: bool = False
+    parent_oid: int | None = None
+    est_rows: int = 0
+    owner: str | None = None
+    populated: bool = True
+    columns: tuple[Column, ...] = ()
+    dropped_columns: tuple[str, ...] = ()   # left out by a column list
+
+    @property
+    def has_data(self) -> bool:
+        """Rows of its own: ordinary tables and partitions (partitioned parents hold none)."""
+        return self.relkind in DATA_RELKINDS
+
+    @property
+    def copy_columns(self) -> tuple[Column, ...]:
+        """Columns COPY moves: generated columns are computed again by the target."""
+        return tuple(c for c in self.columns if c.copied)
+
+    def to_xcom(self) -> dict:
+        return {"oid": self.oid, "schema": self.source.schema, "name": self.source.name, "relkind": self.relkind,
+                "is_partition": self.is_partition, "parent_oid": self.parent_oid,
+                "target_schema": self.target.schema, "target_name": self.target.name, "bytes": self.bytes,
+                "est_rows": self.est_rows, "owner": self.owner, "populated": self.populated,
+                "columns": [c.to_xcom() for c in self.columns], "dropped_columns": list(self.dropped_columns)}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Relation:
+        return cls(oid=d["oid"], source=QualifiedName.source_of(d), target=QualifiedName.target_of(d),
+                   relkind=d["relkind"], bytes=d.get("bytes", 0), is_partition=d.get("is_partition", False),
+                   parent_oid=d.get("parent_oid"), est_rows=d.get("est_rows", 0), owner=d.get("owner"),
+                   populated=d.get("populated", True),
+                   columns=tuple(Column.from_xcom(c) for c in d.get("columns") or ()),
+                   dropped_columns=tuple(d.get("dropped_columns") or ()))
+
+
+@dataclass(frozen=True)
+class Sequence:
+    oid: int
+    source: QualifiedName
+    target: QualifiedName
+    owner_table_oid: int | None = None
+    owner_column: str | None = None
+
+    def to_xcom(self) -> dict:
+        return {"oid": self.oid, "schema": self.source.schema, "name": self.source.name,
+                "target_schema": self.target.schema, "target_name": self.target.name,
+                "owner_table_oid": self.owner_table_oid, "owner_column": self.owner_column}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Sequence:
+        return cls(d["oid"], QualifiedName.source_of(d), QualifiedName.target_of(d), d.get("owner_table_oid"),
+                   d.get("owner_column"))
+
+
+@dataclass(frozen=True)
+class SchemaMove:
+    source: str
+    target: str
+    whole: bool      # every object of the schema moves (not only chosen tables)
+
+    def to_xcom(self) -> dict:
+        return {"source": self.source, "target": self.target, "whole": self.whole}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> SchemaMove:
+        return cls(d["source"], d["target"], d["whole"])
+
+
+@dataclass(frozen=True)
+class ExcludedFunction:
+    oid: int
+    schema: str
+    name: str
+    args: str
+
+    def to_xcom(self) -> dict:
+        return {"oid": self.oid, "schema": self.schema, "name": self.name, "args": self.args}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> ExcludedFunction:
+        return cls(d["oid"], d["schema"], d["name"], d["args"])
+
+
+@dataclass(frozen=True)
+class LeftOutObject:
+    """An index, constraint, trigger or policy not created because it needs a left-out column."""
+    kind: str
+    name: str
+    table: str
+
+    def to_xcom(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "table": self.table}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> LeftOutObject:
+        return cls(d["kind"], d["name"], d["table"])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What moves, under which names: the precheck's decision, which every later task reads."""
+    source_version_num: int = 0
+    schemas: tuple[SchemaMove, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    sequences: tuple[Sequence, ...] = ()
+    excluded_relations: tuple[QualifiedName, ...] = ()   # what pg_dump leaves out of the chosen schemas
+    excluded_functions: tuple[ExcludedFunction, ...] = ()
+    renamed: bool = False
+    left_out_objects: tuple[LeftOutObject, ...] = ()
+    whole_database: bool = False     # no objects given: database-level objects come along too
+
+    @property
+    def data_tables(self) -> tuple[Relation, ...]:
+        """Relations whose rows are copied."""
+        return tuple(r for r in self.relations if r.has_data)
+
+    def to_xcom(self) -> dict:
+        return {"source_version_num": self.source_version_num, "schemas": [s.to_xcom() for s in self.schemas],
+                "relations": [r.to_xcom() for r in self.relations], "sequences": [s.to_xcom() for s in self.sequences],
+                "excluded_relations": [q.to_xcom() for q in self.excluded_relations],
+                "excluded_functions": [f.to_xcom() for f in self.excluded_functions], "renamed": self.renamed,
+                "left_out_objects": [o.to_xcom() for o in self.left_out_objects],
+                "whole_database": self.whole_database}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Plan:
+        return cls(source_version_num=d.get("source_version_num", 0),
+                   schemas=tuple(SchemaMove.from_xcom(s) for s in d.get("schemas") or ()),
+                   relations=tuple(Relation.from_xcom(r) for r in d.get("relations") or ()),
+                   sequences=tuple(Sequence.from_xcom(s) for s in d.get("sequences") or ()),
+                   excluded_relations=tuple(QualifiedName.from_xcom(q) for q in d.get("excluded_relations") or ()),
+                   excluded_functions=tuple(ExcludedFunction.from_xcom(f) for f in d.get("excluded_functions") or ()),
+                   renamed=d.get("renamed", False),
+                   left_out_objects=tuple(LeftOutObject.from_xcom(o) for o in d.get("left_out_objects") or ()),
+                   whole_database=d.get("whole_database", False))
 
 
 # What a post-data statement creates; OTHER for everything else (partition index attachments, view

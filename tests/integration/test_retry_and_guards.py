@@ -8,6 +8,7 @@ import pytest
 from include.pgferry.logical import (copy_lane, finalize, plan_lanes, precheck, sequences, structure,
                                      triggers_and_foreign_keys, validate)
 from include.pgferry.logical.units import plan_units
+from include.pgferry.model import Plan
 from include.pgferry.pg.ddl import DdlError, describe_statement
 from tests.support.migration import data_rows
 
@@ -60,7 +61,7 @@ def test_a_copy_killed_mid_stream_and_retried_leaves_an_exact_copy(side, big_db,
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
     with psycopg.connect(pg_source.dsn(big_db)) as src:
-        lanes = plan_units(src, state["plan"], lanes=1, binary_ok=True, split_bytes=30 * 1024 * 1024)
+        lanes = plan_units(src, Plan.from_xcom(state["plan"]), lanes=1, binary_ok=True, split_bytes=30 * 1024 * 1024)
     lane = lanes[0].to_xcom()
     assert sum(1 for u in lane if u["range"]) >= 3, "the big table must be cut into key ranges"
 

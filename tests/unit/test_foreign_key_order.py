@@ -1,5 +1,6 @@
 """Foreign keys are checked longest first, so that the sessions checking them finish together."""
 from include.pgferry.logical.foreign_keys import KeyCheck, check_order, foreign_key_cost, table_sizes
+from include.pgferry.model import Plan
 from include.pgferry.pg.ddl import describe_statement
 
 
@@ -8,8 +9,9 @@ def rel(oid, name, nbytes, relkind="r", parent=None):
             "relkind": relkind, "parent_oid": parent}
 
 
-PLAN = {"relations": [rel(1, "accounts", 2500), rel(2, "branches", 1), rel(3, "history", 50),
-                      rel(4, "events", 0, "p"), rel(5, "events_2024", 300, parent=4), rel(6, "events_rest", 20, parent=4)]}
+PLAN = Plan.from_xcom({"relations": [rel(1, "accounts", 2500), rel(2, "branches", 1), rel(3, "history", 50),
+                                     rel(4, "events", 0, "p"), rel(5, "events_2024", 300, parent=4),
+                                     rel(6, "events_rest", 20, parent=4)]})
 
 
 def fk(child, parent, col="x"):

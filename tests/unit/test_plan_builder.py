@@ -2,7 +2,8 @@
 which names, and what is refused, rule by rule, against a catalog given as rows."""
 import pytest
 
-from include.pgferry.logical.selection import build_plan, data_tables
+from include.pgferry.logical.selection import build_plan
+from include.pgferry.model import ExcludedFunction, Plan, QualifiedName
 from include.pgferry.pg.catalog import SourceCatalog
 
 
@@ -33,13 +34,13 @@ def plan_of(objects=None, rename=None, exclude=None, cat=None):
 
 
 def names(plan):
-    return sorted((r["schema"], r["name"]) for r in plan["relations"])
+    return sorted((r.source.schema, r.source.name) for r in plan.relations)
 
 
 def test_no_objects_means_every_schema_and_the_whole_database():
     plan, problems = plan_of()
     assert not problems.errors
-    assert plan["whole_database"] is True
+    assert plan.whole_database is True
     assert names(plan) == [("app", "events"), ("app", "events_2024"), ("app", "lines"), ("app", "orders"),
                            ("app", "v"), ("crm", "contacts")]
 
@@ -47,36 +48,36 @@ def test_no_objects_means_every_schema_and_the_whole_database():
 def test_a_partition_follows_its_parent_and_only_leaves_hold_data():
     plan, _ = plan_of(["app.events"])
     assert names(plan) == [("app", "events"), ("app", "events_2024")]
-    assert [r["name"] for r in data_tables(plan)] == ["events_2024"]
+    assert [r.source.name for r in plan.data_tables] == ["events_2024"]
 
 
 def test_an_owned_sequence_follows_its_table_and_its_column():
     plan, _ = plan_of(["app.orders"])
-    assert [s["name"] for s in plan["sequences"]] == ["orders_id_seq"]
+    assert [s.source.name for s in plan.sequences] == ["orders_id_seq"]
     plan, _ = plan_of(["app.orders(total)"])
-    assert plan["sequences"] == []
+    assert plan.sequences == ()
 
 
 def test_a_column_list_keeps_only_those_columns_and_records_the_left_out_ones():
     plan, _ = plan_of(["app.orders(id, total)"])
-    [orders] = plan["relations"]
-    assert [c["name"] for c in orders["columns"]] == ["id", "total"]
-    assert orders["dropped_columns"] == ["doubled"]
+    [orders] = plan.relations
+    assert [c.name for c in orders.columns] == ["id", "total"]
+    assert orders.dropped_columns == ("doubled",)
 
 
 def test_renames_give_target_names_and_leave_source_names():
     plan, problems = plan_of(["app"], rename={"app": "shop", "app.orders": "purchases", "app.orders.total": "amount"})
     assert not problems.errors
-    orders = next(r for r in plan["relations"] if r["name"] == "orders")
-    assert (orders["target_schema"], orders["target_name"]) == ("shop", "purchases")
-    assert {c["name"]: c["target_name"] for c in orders["columns"]}["total"] == "amount"
-    assert plan["renamed"] is True
+    orders = next(r for r in plan.relations if r.source.name == "orders")
+    assert orders.target == QualifiedName("shop", "purchases")
+    assert {c.name: c.target_name for c in orders.columns}["total"] == "amount"
+    assert plan.renamed is True
 
 
 def test_exclude_takes_a_relation_out_and_lists_it_for_pg_dump():
     plan, _ = plan_of(["app"], exclude=["app.lines"])
     assert ("app", "lines") not in names(plan)
-    assert ["app", "lines"] in plan["excluded_relations"]
+    assert QualifiedName("app", "lines") in plan.excluded_relations
 
 
 @pytest.mark.parametrize("objects, rename, exclude, words", [
@@ -98,4 +99,12 @@ def test_an_excluded_function_is_recorded_not_a_relation():
                               "owner": "bob", "body": ""}])
     plan, problems = plan_of(["app"], exclude=["app.f"], cat=cat)
     assert not problems.errors
-    assert plan["excluded_functions"] == [{"oid": 90, "schema": "app", "name": "f", "args": "integer"}]
+    assert plan.excluded_functions == (ExcludedFunction(90, "app", "f", "integer"),)
+
+
+def test_the_plans_xcom_form_is_plain_json_and_gives_the_same_plan_back():
+    import json
+    plan, _ = plan_of(["app.orders(id, total)", "app.events"], rename={"app.orders": "purchases"})
+    xcom = json.loads(json.dumps(plan.to_xcom()))
+    assert Plan.from_xcom(xcom) == plan
+    assert xcom["relations"][-1]["target_name"] == "purchases"   # the form earlier runs stored

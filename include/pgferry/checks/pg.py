@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import psycopg
 
 from include.pgferry.checks.findings import ERROR, WARNING, Finding, names_list
-from include.pgferry.logical.selection import data_tables, relation_key, target_key
-from include.pgferry.model import QualifiedName
+from include.pgferry.model import Plan, QualifiedName
 from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, fetch_one, major_label,
                                         major_version, version_label)
 from include.pgferry.pg.ddl import tool_major_version
@@ -30,7 +29,7 @@ class Context:
     source: psycopg.Connection
     target: psycopg.Connection
     catalog: SourceCatalog
-    plan: dict
+    plan: Plan
     structure: bool
     data: bool
     keep_owners: bool
@@ -82,10 +81,9 @@ def check_source_privileges(ctx: Context) -> list[Finding]:
     if not fetch_one(c, "show_catalog_usage")["usage"]:
         out.append(_e("source privileges", f"the source user lacks USAGE on schema pg_catalog (needed to read the "
                                            f"structure) {who}", grant("USAGE ON SCHEMA pg_catalog", user)))
-    oids = [r["oid"] for r in ctx.plan["relations"]] + [s["oid"] for s in ctx.plan["sequences"]]
-    names = {r["oid"]: QualifiedName.source_of(r) for r in ctx.plan["relations"]}
-    names.update({s["oid"]: QualifiedName.source_of(s) for s in ctx.plan["sequences"]})
-    schemas = sorted({s["source"] for s in ctx.plan["schemas"]})
+    names = {r.oid: r.source for r in ctx.plan.relations + ctx.plan.sequences}
+    oids = list(names)
+    schemas = sorted({s.source for s in ctx.plan.schemas})
     rights = {r["schema"]: r for r in fetch(c, "list_schema_privileges", schemas=schemas)}
     no_usage = [s for s in schemas if s in rights and not (rights[s]["usage"] or rights[s]["owned"])]
     if no_usage:
@@ -106,7 +104,7 @@ def check_target_privileges(ctx: Context) -> list[Finding]:
     out = []
     t = ctx.target
     user, who = t.info.user, _who(t, "target")
-    wanted = sorted({s["target"] for s in ctx.plan["schemas"]})
+    wanted = sorted({s.target for s in ctx.plan.schemas})
     rights = {r["schema"]: r for r in fetch(t, "list_schema_privileges", schemas=wanted)}
     if ctx.structure and len(rights) < len(wanted):
         db = fetch_one(t, "show_database_privileges")
@@ -127,7 +125,7 @@ def check_target_privileges(ctx: Context) -> list[Finding]:
 
 
 def source_bytes(ctx: Context) -> int:
-    oids = [r["oid"] for r in ctx.plan["relations"]]
+    oids = [r.oid for r in ctx.plan.relations]
     if not oids:
         return 0
     return int(fetch_one(ctx.source, "sum_relation_sizes", oids=oids)["bytes"])
@@ -167,8 +165,8 @@ def check_target_space(ctx: Context) -> list[Finding]:
 
 
 def check_c_functions(ctx: Context) -> list[Finding]:
-    schemas = {s["source"] for s in ctx.plan["schemas"]}
-    excluded = {f["oid"] for f in ctx.plan["excluded_functions"]}
+    schemas = {s.source for s in ctx.plan.schemas}
+    excluded = {f.oid for f in ctx.plan.excluded_functions}
     found = [f for f in ctx.catalog.functions
              if f["schema"] in schemas and f["language"] == "c" and f["oid"] not in excluded]
     if not found:
@@ -185,17 +183,17 @@ def check_existing_objects(ctx: Context) -> list[Finding]:
     rows = fetch(ctx.target, "list_target_objects")
     existing = {(r["kind"], r["schema"], r["name"]) for r in rows}
     relations = {QualifiedName(r["schema"], r["name"]) for r in rows if r["kind"] == "relation"}
-    smap = {s["source"]: s["target"] for s in ctx.plan["schemas"]}
-    wanted = [QualifiedName.target_of(r) for r in ctx.plan["relations"] + ctx.plan["sequences"]]
+    smap = {s.source: s.target for s in ctx.plan.schemas}
+    wanted = [r.target for r in ctx.plan.relations + ctx.plan.sequences]
     if not ctx.structure:   # data only: the tables must be there already
-        missing = [target_key(r) for r in data_tables(ctx.plan) if QualifiedName.target_of(r) not in relations]
+        missing = [str(r.target) for r in ctx.plan.data_tables if r.target not in relations]
         if missing:
             return [_e("target objects", f"migration_types has no structure, but the target lacks "
                                          f"{names_list(missing)}: create them or add structure")]
         return []
     clash = sorted({str(q) for q in wanted if q in relations})
-    whole = {s["source"] for s in ctx.plan["schemas"]}
-    excluded = {f["oid"] for f in ctx.plan["excluded_functions"]}
+    whole = {s.source for s in ctx.plan.schemas}
+    excluded = {f.oid for f in ctx.plan.excluded_functions}
     for f in ctx.catalog.functions:
         if f["schema"] in whole and f["oid"] not in excluded and \
                 ("function", smap[f["schema"]], f"{f['name']}({f['args']})") in existing:
@@ -210,7 +208,7 @@ def check_existing_objects(ctx: Context) -> list[Finding]:
 
 
 def check_extensions(ctx: Context) -> list[Finding]:
-    oids = {r["oid"] for r in ctx.plan["relations"]}
+    oids = {r.oid for r in ctx.plan.relations}
     needed = sorted({d["extension"] for d in ctx.catalog.extension_deps if d["table_oid"] in oids})
     if not needed:
         return []
@@ -231,8 +229,8 @@ def check_extensions(ctx: Context) -> list[Finding]:
 def check_roles(ctx: Context) -> list[Finding]:
     if not ctx.keep_owners or not ctx.structure:
         return []
-    rel_oids = {r["oid"] for r in ctx.plan["relations"]} | {s["oid"] for s in ctx.plan["sequences"]}
-    schemas = {s["source"] for s in ctx.plan["schemas"]}
+    rel_oids = {r.oid for r in ctx.plan.relations + ctx.plan.sequences}
+    schemas = {s.source for s in ctx.plan.schemas}
     func_oids = {f["oid"] for f in ctx.catalog.functions if f["schema"] in schemas}
     schema_oids = {r["oid"] for r in fetch(ctx.source, "list_schema_oids", schemas=sorted(schemas))}
     wanted = {}
@@ -253,27 +251,27 @@ def check_roles(ctx: Context) -> list[Finding]:
 def check_rename_collisions(ctx: Context) -> list[Finding]:
     out = []
     seen: dict = {}
-    for r in ctx.plan["relations"] + ctx.plan["sequences"]:
-        seen.setdefault(QualifiedName.target_of(r), []).append(str(QualifiedName.source_of(r)))
+    for r in ctx.plan.relations + ctx.plan.sequences:
+        seen.setdefault(r.target, []).append(str(r.source))
     for target, sources in seen.items():
         if len(sources) > 1:
             out.append(_e("rename collisions", f"{names_list(sources)} would all become {target}"))
-    for r in ctx.plan["relations"]:
+    for r in ctx.plan.relations:
         cols: dict = {}
-        for c in r["columns"]:
-            cols.setdefault(c["target_name"], []).append(c["name"])
+        for c in r.columns:
+            cols.setdefault(c.target_name, []).append(c.name)
         for new, olds in cols.items():
             if len(olds) > 1:
                 out.append(_e("rename collisions", f"columns {names_list(display(o) for o in olds)} of "
-                                                   f"{relation_key(r)} would all be named {display(new)}"))
+                                                   f"{r.source} would all be named {display(new)}"))
     return out
 
 
 def check_dependencies(ctx: Context) -> list[Finding]:
     out = []
-    chosen = {r["oid"]: r for r in ctx.plan["relations"]}
+    chosen = {r.oid: r for r in ctx.plan.relations}
     by_oid = ctx.catalog.by_oid
-    fk_missing = sorted({f"{relation_key(chosen[fk['table_oid']])} -> "
+    fk_missing = sorted({f"{chosen[fk['table_oid']].source} -> "
                          f"{display(by_oid[fk['referenced_oid']]['schema'], by_oid[fk['referenced_oid']]['name'])}"
                          f" ({display(fk['name'])})"
                          for fk in ctx.catalog.foreign_keys
@@ -282,7 +280,7 @@ def check_dependencies(ctx: Context) -> list[Finding]:
     if fk_missing:
         out.append(_e("dependencies", f"foreign key(s) reference tables left out of objects: "
                                       f"{names_list(fk_missing)}. Add the referenced tables to objects"))
-    dropped = {(r["oid"], c) for r in ctx.plan["relations"] for c in r["dropped_columns"]}
+    dropped = {(r.oid, c) for r in ctx.plan.relations for c in r.dropped_columns}
     col_names = {(c["table_oid"], c["num"]): c["name"] for c in ctx.catalog.columns}
     view_problems = set()
     for d in ctx.catalog.dependencies:
@@ -290,13 +288,13 @@ def check_dependencies(ctx: Context) -> list[Finding]:
         if d["dep_kind"] != "view" or d["dep_oid"] not in chosen:
             continue
         if ref in by_oid and ref not in chosen and by_oid[ref]["relkind"] != "S" and ref != d["dep_oid"]:
-            view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses "
+            view_problems.add(f"{chosen[d['dep_oid']].source} uses "
                               f"{display(by_oid[ref]['schema'], by_oid[ref]['name'])}, which is not migrated")
         elif (ref, col_names.get((ref, d["column_num"]))) in dropped:
-            view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses column "
-                              f"{display(col_names[(ref, d['column_num'])])} of {relation_key(chosen[ref])}, "
+            view_problems.add(f"{chosen[d['dep_oid']].source} uses column "
+                              f"{display(col_names[(ref, d['column_num'])])} of {chosen[ref].source}, "
                               f"which is left out")
-    skipped = [f"{o['kind']} {display(o['name'])} on {o['table']}" for o in ctx.plan["left_out_objects"]]
+    skipped = [f"{o.kind} {display(o.name)} on {o.table}" for o in ctx.plan.left_out_objects]
     if view_problems:
         out.append(_e("dependencies", f"view(s) depend on objects that are not migrated: "
                                       f"{names_list(sorted(view_problems))}. Add them to objects or leave the "
@@ -310,12 +308,12 @@ def check_dependencies(ctx: Context) -> list[Finding]:
 def check_renamed_text(ctx: Context) -> list[Finding]:
     """Function bodies are text PostgreSQL does not rewrite: warn where they still use an old name (DTS warns
     the same: renaming can break objects that depend on the renamed one)."""
-    old = {s["source"] for s in ctx.plan["schemas"] if s["source"] != s["target"]}
-    old |= {r["name"] for r in ctx.plan["relations"] if r["target_name"] != r["name"]}
-    old |= {c["name"] for r in ctx.plan["relations"] for c in r["columns"] if c["target_name"] != c["name"]}
+    old = {s.source for s in ctx.plan.schemas if s.source != s.target}
+    old |= {r.source.name for r in ctx.plan.relations if r.target.name != r.source.name}
+    old |= {c.name for r in ctx.plan.relations for c in r.columns if c.target_name != c.name}
     if not old:
         return []
-    schemas = {s["source"] for s in ctx.plan["schemas"]}
+    schemas = {s.source for s in ctx.plan.schemas}
     hits = []
     for f in ctx.catalog.functions:
         if f["schema"] in schemas and f["language"] in ("sql", "plpgsql") and any(n in f["body"] for n in old):
@@ -335,7 +333,7 @@ def check_data_only_triggers(ctx: Context) -> list[Finding]:
     """Loading into existing tables: their triggers and foreign keys must be switched off for the load."""
     if ctx.structure or not ctx.data or can_switch_off_triggers(ctx.target):
         return []
-    wanted = {QualifiedName.target_of(r) for r in data_tables(ctx.plan)}
+    wanted = {r.target for r in ctx.plan.data_tables}
     hit = sorted(str(QualifiedName(*k)) for k in enabled_triggers(ctx.target) if QualifiedName(*k) in wanted)
     if not hit:
         return []
@@ -352,7 +350,7 @@ def check_data_only_triggers(ctx: Context) -> list[Finding]:
 
 def check_unsupported_content(ctx: Context) -> list[Finding]:
     out = []
-    foreign = [relation_key(r) for r in ctx.plan["relations"] if r["relkind"] == "f"]
+    foreign = [str(r.source) for r in ctx.plan.relations if r.relkind == "f"]
     if foreign:
         out.append(_w("content", f"foreign table(s) {names_list(foreign)}: the definition moves, the data stays "
                                  f"where it lives"))

@@ -24,8 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 from psycopg import sql
 
-from include.pgferry.logical.selection import data_tables, relation_key
-from include.pgferry.model import QualifiedName
+from include.pgferry.model import Plan, QualifiedName
 from include.pgferry.pg.catalog import fetch
 from include.pgferry.pg.endpoint import PgEndpoint
 from include.pgferry.pg.parallel import run_longest_first
@@ -86,43 +85,44 @@ def table_checksums(endpoint: PgEndpoint, jobs: list[tuple[str, sql.Composed, in
     return {job[0]: r for job, r in zip(jobs, results)}
 
 
-def compare_tables(source: PgEndpoint, target: PgEndpoint, plan: dict, workers: int, hash_name: str) -> list[dict]:
-    tables = data_tables(plan)
+def compare_tables(source: PgEndpoint, target: PgEndpoint, plan: Plan, workers: int, hash_name: str) -> list[dict]:
+    """Rows and content checksum of every migrated table on both sides at once, biggest first."""
+    tables = plan.data_tables
     src_jobs, tgt_jobs = [], []
     for t in tables:
-        key = relation_key(t)
-        src_jobs.append((key, checksum_query(t["schema"], t["name"], [(c["name"], c.get("type_oid")) for c in t["columns"]],
-                                             hash_name), t["bytes"]))
-        tgt_jobs.append((key, checksum_query(t["target_schema"], t["target_name"],
-                                             [(c["target_name"], c.get("type_oid")) for c in t["columns"]], hash_name),
-                         t["bytes"]))
+        key = str(t.source)
+        src_jobs.append((key, checksum_query(t.source.schema, t.source.name,
+                                             [(c.name, c.type_oid) for c in t.columns], hash_name), t.bytes))
+        tgt_jobs.append((key, checksum_query(t.target.schema, t.target.name,
+                                             [(c.target_name, c.type_oid) for c in t.columns], hash_name), t.bytes))
     with ThreadPoolExecutor(2) as pool:   # both sides at once
         fs = pool.submit(table_checksums, source, src_jobs, workers)
         ft = pool.submit(table_checksums, target, tgt_jobs, workers)
         src, tgt = fs.result(), ft.result()
     out = []
-    for t in sorted(tables, key=relation_key):
-        key = relation_key(t)
+    for t in sorted(tables, key=lambda t: str(t.source)):
+        key = str(t.source)
         (srows, ssum), (trows, tsum) = src[key], tgt[key]
-        out.append({"table": key, "target": f"{t['target_schema']}.{t['target_name']}",
+        out.append({"table": key, "target": f"{t.target.schema}.{t.target.name}",
                     "source_rows": srows, "target_rows": trows, "rows_match": srows == trows,
                     "checksum_match": ssum == tsum, "ok": srows == trows and ssum == tsum})
     return out
 
 
-def sequence_values(conn: psycopg.Connection, sequences: list[dict], target_side: bool) -> dict:
+def sequence_values(conn: psycopg.Connection, sequences, target_side: bool) -> dict:
+    """{"schema.name" on the source: (last_value, is_called)}, read on the source or the target side."""
     out = {}
     for s in sequences:
-        where = QualifiedName.target_of(s) if target_side else QualifiedName.source_of(s)
+        where = s.target if target_side else s.source
         last, called = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
             where.identifier)).fetchone()
-        out[f"{s['schema']}.{s['name']}"] = (int(last), bool(called))
+        out[f"{s.source.schema}.{s.source.name}"] = (int(last), bool(called))
     return out
 
 
-def write_counters(conn: psycopg.Connection, plan: dict) -> dict:
+def write_counters(conn: psycopg.Connection, plan: Plan) -> dict:
     """{table oid as str: writes} for the migrated tables (JSON keys are strings)."""
-    oids = {r["oid"] for r in data_tables(plan)}
+    oids = {r.oid for r in plan.data_tables}
     return {str(r["oid"]): int(r["writes"]) for r in fetch(conn, "list_write_counters") if r["oid"] in oids}
 
 

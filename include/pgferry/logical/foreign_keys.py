@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from include.pgferry.model import DdlStatement, QualifiedName
+from include.pgferry.model import DdlStatement, Plan, QualifiedName
 from include.pgferry.pg.endpoint import PgEndpoint, apply_settings
 from include.pgferry.pg.names import display
 from include.pgferry.pg.parallel import run_longest_first
@@ -27,18 +27,16 @@ class KeyCheck:
     statement: sql.Composable | str   # what checks it: VALIDATE CONSTRAINT, or the ADD itself
 
 
-def table_sizes(plan: dict) -> dict[QualifiedName, int]:
+def table_sizes(plan: Plan) -> dict[QualifiedName, int]:
     """Bytes of each target table, a partitioned table counting what all its partitions hold."""
     sizes: dict[QualifiedName, int] = {}
-    by_oid = {r["oid"]: r for r in plan["relations"]}
-    for r in plan["relations"]:
-        name = QualifiedName.target_of(r)
-        sizes[name] = sizes.get(name, 0) + r["bytes"]
-        parent = by_oid.get(r.get("parent_oid"))
+    by_oid = {r.oid: r for r in plan.relations}
+    for r in plan.relations:
+        sizes[r.target] = sizes.get(r.target, 0) + r.bytes
+        parent = by_oid.get(r.parent_oid)
         while parent is not None:   # a leaf's bytes count for every partitioned ancestor
-            up = QualifiedName.target_of(parent)
-            sizes[up] = sizes.get(up, 0) + r["bytes"]
-            parent = by_oid.get(parent.get("parent_oid"))
+            sizes[parent.target] = sizes.get(parent.target, 0) + r.bytes
+            parent = by_oid.get(parent.parent_oid)
     return sizes
 
 
@@ -47,7 +45,7 @@ def foreign_key_cost(key: DdlStatement, sizes: dict[QualifiedName, int]) -> int:
     return sizes.get(key.table, 0) + sizes.get(key.references, 0)
 
 
-def check_order(checks: list[KeyCheck], plan: dict) -> list[KeyCheck]:
+def check_order(checks: list[KeyCheck], plan: Plan) -> list[KeyCheck]:
     """The order the keys are checked in: the costliest first (the pool deals them in this order)."""
     sizes = table_sizes(plan)
     return sorted(checks, key=lambda c: -foreign_key_cost(c.key, sizes))

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from include.pgferry.logical.common import endpoints, parallelism, wants
 from include.pgferry.logical.units import plan_units
-from include.pgferry.model import TABLE_BUILDS, Lane, PostData, QualifiedName
+from include.pgferry.model import TABLE_BUILDS, Lane, Plan, PostData, QualifiedName
 from include.pgferry.pg.ddl import RenameContext, SchemaArchive, rewrite
 
 log = logging.getLogger("pgferry")
@@ -28,7 +28,7 @@ def plan_lanes(params: dict, state: dict) -> dict:
         return {"lanes": [], "post_data": post_data.to_xcom()}
     source_ep, _ = endpoints(params)
     with source_ep.connect(autocommit=True) as source:
-        lanes = plan_units(source, state["plan"], parallelism(params), state["binary_copy"])
+        lanes = plan_units(source, Plan.from_xcom(state["plan"]), parallelism(params), state["binary_copy"])
     lanes = [lane for lane in lanes if lane.units]
     if post_data:
         lanes = attach_index_builds(post_data, lanes)
@@ -41,7 +41,7 @@ def plan_lanes(params: dict, state: dict) -> dict:
 def post_data_statements(params: dict, state: dict) -> PostData:
     """Each post-data phase's statements, renamed and described, from one schema dump."""
     source_ep, _ = endpoints(params)
-    plan = state["plan"]
+    plan = Plan.from_xcom(state["plan"])
     # post-data holds no schema statements, so which target schemas exist does not change its text
     ctx = RenameContext.from_plan(plan)
     phases = {}

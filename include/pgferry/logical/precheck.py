@@ -18,7 +18,7 @@ from include.pgferry.checks.findings import (Finding, PrecheckFailed, check_name
                                              raise_if_blocking, run_checks, warning)
 from include.pgferry.logical import comparison
 from include.pgferry.logical.common import endpoints, wants
-from include.pgferry.logical.selection import build_plan, data_tables
+from include.pgferry.logical.selection import build_plan
 from include.pgferry.pg.catalog import SourceCatalog, major_version
 
 log = logging.getLogger("pgferry")
@@ -64,7 +64,7 @@ def precheck(params: dict) -> dict:
                 checks.grant("USAGE ON SCHEMA pg_catalog", user))]) from e
         plan, problems = build_plan(catalog, params.get("objects"), params.get("rename"), params.get("exclude"))
         findings = [error("objects", m) for m in problems.errors] + [warning("objects", m) for m in problems.warnings]
-        if not data_tables(plan) and not plan["relations"] and not problems.errors:
+        if not plan.data_tables and not plan.relations and not problems.errors:
             findings.append(error("objects", "nothing to migrate: objects chose no table or view",
                                   "name at least one schema, table or view in the objects Param"))
         ctx = checks.Context(source=source, target=target, catalog=catalog, plan=plan,
@@ -76,7 +76,7 @@ def precheck(params: dict) -> dict:
         log_findings(findings)
         raise_if_blocking(findings)
         state = {
-            "plan": plan,
+            "plan": plan.to_xcom(),
             "warnings": [f.as_dict() for f in findings],
             "source": source_ep.describe(), "target": target_ep.describe(),
             "source_bytes": checks.source_bytes(ctx),
@@ -86,7 +86,7 @@ def precheck(params: dict) -> dict:
             "started_at": time.time(),
         }
         log.info("precheck passed: %d relation(s), %d table(s) with data, %.1f MB, %d warning(s)",
-                 len(plan["relations"]), len(data_tables(plan)), state["source_bytes"] / 1e6, len(findings))
+                 len(plan.relations), len(plan.data_tables), state["source_bytes"] / 1e6, len(findings))
         return state
     finally:
         source.close()

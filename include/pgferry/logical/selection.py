@@ -1,18 +1,18 @@
 """Turns the `objects`, `rename` and `exclude` Params into a migration plan against the source catalog.
 
-The plan is plain JSON (it travels through XCom): which schemas and relations move, under which target
-names, which columns of each table are copied, and which relations pg_dump must leave out.
+The plan (model.Plan; its XCom form is plain JSON) says which schemas and relations move, under which
+target names, which columns of each table are copied, and which relations pg_dump must leave out.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from include.pgferry.model import QualifiedName
+from include.pgferry.model import (Column, ExcludedFunction, LeftOutObject, Plan, QualifiedName, Relation, SchemaMove,
+                                   Sequence)
 from include.pgferry.pg.catalog import SourceCatalog
 from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
                                    parse_rename_key, split_qualified)
 
-DATA_RELKINDS = ("r",)           # relations with rows of their own (partitions included)
 TABLE_RELKINDS = ("r", "p")      # what `schema.table` may name for a column list
 FIRST_USER_OID = 16384           # FirstNormalObjectId: types below it are built in
 
@@ -63,7 +63,7 @@ def parse_inputs(objects, rename, exclude) -> tuple[list[ObjectSpec], dict, list
     return specs, renames, excludes, problems
 
 
-def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[dict, InputProblems]:
+def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[Plan, InputProblems]:
     specs, renames, excludes, problems = parse_inputs(objects, rename, exclude)
     schema_names = {s["schema"] for s in cat.schemas}
 
@@ -158,10 +158,9 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[dict, Inpu
             keep = seq["schema"] in schemas and (seq["schema"], seq["name"]) not in excludes
         rel = cat.by_name[(seq["schema"], seq["name"])]
         if keep:
-            sequences.append({"oid": seq["oid"], "schema": seq["schema"], "name": seq["name"],
-                              "target_schema": schema_map.get(seq["schema"], seq["schema"]),
-                              "target_name": seq["name"], "owner_table_oid": owner,
-                              "owner_column": seq["owner_column"]})
+            sequences.append(Sequence(seq["oid"], QualifiedName(seq["schema"], seq["name"]),
+                                      QualifiedName(schema_map.get(seq["schema"], seq["schema"]), seq["name"]),
+                                      owner, seq["owner_column"]))
             chosen.setdefault(rel["oid"], None)
 
     # 5. tables and views with their target names and column lists
@@ -172,69 +171,49 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[dict, Inpu
             continue
         all_cols = cat.columns_of.get(oid, [])
         selected = [c for c in all_cols if cols is None or c["name"] in cols]
-        relations.append({
-            "oid": oid, "schema": rel["schema"], "name": rel["name"], "relkind": rel["relkind"],
-            "is_partition": rel["is_partition"], "parent_oid": rel["parent_oid"],
-            "target_schema": schema_map[rel["schema"]] if rel["schema"] in schema_map else rel["schema"],
-            "target_name": table_map.get(oid, rel["name"]),
-            "bytes": rel["bytes"], "est_rows": rel["est_rows"], "owner": rel["owner"],
-            "populated": rel["populated"],
-            "columns": [{"name": c["name"], "target_name": column_map.get((oid, c["name"]), c["name"]),
-                         "type": c["type"], "type_oid": c["type_oid"], "binary_safe": binary_copy_safe(c),
-                         "generated": c["generated"], "identity": c["identity"]} for c in selected],
-            "dropped_columns": [c["name"] for c in all_cols if cols is not None and c["name"] not in cols],
-        })
-    relations.sort(key=lambda r: (r["schema"], r["name"]))
+        relations.append(Relation(
+            oid=oid, source=QualifiedName(rel["schema"], rel["name"]),
+            target=QualifiedName(schema_map.get(rel["schema"], rel["schema"]), table_map.get(oid, rel["name"])),
+            relkind=rel["relkind"], bytes=rel["bytes"], is_partition=rel["is_partition"], parent_oid=rel["parent_oid"],
+            est_rows=rel["est_rows"], owner=rel["owner"], populated=rel["populated"],
+            columns=tuple(Column(c["name"], column_map.get((oid, c["name"]), c["name"]), c["type"], c["type_oid"],
+                                 binary_copy_safe(c), c["generated"], c["identity"]) for c in selected),
+            dropped_columns=tuple(c["name"] for c in all_cols if cols is not None and c["name"] not in cols)))
+    relations.sort(key=lambda r: r.source)
 
     # 6. what pg_dump must leave out of the chosen schemas
     chosen_oids = set(chosen)
     excluded_relations = sorted(
-        [r["schema"], r["name"]] for r in cat.relations
+        QualifiedName(r["schema"], r["name"]) for r in cat.relations
         if r["schema"] in schemas and r["oid"] not in chosen_oids)
 
     # indexes, constraints, triggers and policies that need a left-out column are not created
-    dropped = {(r["oid"], c) for r in relations for c in r["dropped_columns"]}
+    dropped = {(r.oid, c) for r in relations for c in r.dropped_columns}
     col_names = {(c["table_oid"], c["num"]): c["name"] for c in cat.columns}
     left_out = {}
     for d in cat.dependencies:
         if d["dep_kind"] != "view" and d["dep_table_oid"] in chosen and \
                 (d["ref_table_oid"], col_names.get((d["ref_table_oid"], d["column_num"]))) in dropped:
-            left_out[(d["dep_kind"], d["dep_oid"])] = {
-                "kind": d["dep_kind"], "name": d["dep_name"],
-                "table": relation_key(cat.by_oid[d["dep_table_oid"]])}
+            left_out[(d["dep_kind"], d["dep_oid"])] = LeftOutObject(
+                d["dep_kind"], d["dep_name"], relation_key(cat.by_oid[d["dep_table_oid"]]))
 
-    plan = {
-        "source_version_num": cat.version_num,
-        "schemas": [{"source": s, "target": schema_map[s], "whole": s in whole_schemas} for s in schemas],
-        "relations": relations,
-        "sequences": sequences,
-        "excluded_relations": excluded_relations,
-        "excluded_functions": [{"oid": f["oid"], "schema": f["schema"], "name": f["name"], "args": f["args"]}
-                               for f in excluded_functions],
-        "renamed": bool(renames),
-        "left_out_objects": sorted(left_out.values(), key=lambda o: (o["kind"], o["table"], o["name"])),
+    plan = Plan(
+        source_version_num=cat.version_num,
+        schemas=tuple(SchemaMove(s, schema_map[s], s in whole_schemas) for s in schemas),
+        relations=tuple(relations),
+        sequences=tuple(sequences),
+        excluded_relations=tuple(excluded_relations),
+        excluded_functions=tuple(ExcludedFunction(f["oid"], f["schema"], f["name"], f["args"])
+                                 for f in excluded_functions),
+        renamed=bool(renames),
+        left_out_objects=tuple(sorted(left_out.values(), key=lambda o: (o.kind, o.table, o.name))),
         # no objects given: pg_dump runs without --schema, so database-level objects (event triggers,
         # extensions) come along as in a whole-database DTS migration
-        "whole_database": not specs,
-    }
+        whole_database=not specs,
+    )
     return plan, problems
 
 
-# -- helpers over a plan --------------------------------------------------------------------------
-def data_tables(plan: dict) -> list[dict]:
-    """Relations whose rows are copied: ordinary tables and partitions (partitioned parents hold none)."""
-    return [r for r in plan["relations"] if r["relkind"] in DATA_RELKINDS]
-
-
-def copy_columns(rel: dict) -> list[dict]:
-    """Columns COPY moves: generated columns are computed again by the target."""
-    return [c for c in rel["columns"] if c["generated"] != "s"]
-
-
 def relation_key(rel: dict) -> str:
-    """How messages and the report name a relation: its source name."""
-    return str(QualifiedName.source_of(rel))
-
-
-def target_key(rel: dict) -> str:
-    return str(QualifiedName.target_of(rel))
+    """How messages name a catalog relation (a row of list_relations.sql)."""
+    return display(rel["schema"], rel["name"])

@@ -9,20 +9,20 @@ import logging
 
 from include.pgferry.logical.comparison import sequence_values
 from include.pgferry.logical.common import endpoints
-from include.pgferry.model import QualifiedName
+from include.pgferry.model import Plan
 
 log = logging.getLogger("pgferry")
 
 
 def sequences(params: dict, state: dict) -> dict:
     source_ep, target_ep = endpoints(params)
-    seqs = state["plan"]["sequences"]
+    seqs = Plan.from_xcom(state["plan"]).sequences
     with source_ep.connect(autocommit=True) as source:
         values = sequence_values(source, seqs, target_side=False)
     with target_ep.connect() as target, target.transaction():
         for s in seqs:
-            last, called = values[f"{s['schema']}.{s['name']}"]
-            name = QualifiedName.target_of(s).identifier.as_string(target)
+            last, called = values[f"{s.source.schema}.{s.source.name}"]
+            name = s.target.identifier.as_string(target)
             target.execute("SELECT setval(%s::regclass, %s, %s)", (name, last, called))
     log.info("sequences: %d set to the source's values", len(seqs))
     return {"sequences": len(seqs)}

@@ -10,7 +10,7 @@ import logging
 from psycopg import sql
 
 from include.pgferry.logical.common import endpoints, wants
-from include.pgferry.model import QualifiedName
+from include.pgferry.model import Plan, QualifiedName
 from include.pgferry.pg.catalog import existing_schemas, fetch
 from include.pgferry.pg.ddl import (DdlError, RenameContext, SchemaArchive, column_rename_statements,
                                     execute_in_transaction, rewrite)
@@ -23,9 +23,9 @@ def _existing_relations(conn, wanted: set[QualifiedName]) -> set[QualifiedName]:
     return {QualifiedName(r["schema"], r["name"]) for r in rows} & wanted
 
 
-def _needed_extensions(source_ep, plan) -> list[str]:
+def _needed_extensions(source_ep, plan: Plan) -> list[str]:
     with source_ep.connect(autocommit=True) as source:
-        rows = fetch(source, "list_column_type_extensions", oids=[r["oid"] for r in plan["relations"]])
+        rows = fetch(source, "list_column_type_extensions", oids=[r.oid for r in plan.relations])
     return sorted(r["extension"] for r in rows)
 
 
@@ -34,8 +34,8 @@ def structure(params: dict, state: dict) -> dict:
         log.info("structure not in migration_types: using the tables already on the target")
         return {"statements": 0, "skipped": True}
     source_ep, target_ep = endpoints(params)
-    plan = state["plan"]
-    wanted = {QualifiedName.target_of(r) for r in plan["relations"]}
+    plan = Plan.from_xcom(state["plan"])
+    wanted = {r.target for r in plan.relations}
     with target_ep.connect(application_name="pgferry structure") as target:
         existing = _existing_relations(target, wanted)
         if existing and existing == wanted:
@@ -45,7 +45,7 @@ def structure(params: dict, state: dict) -> dict:
             raise DdlError(f"the target holds some but not all of the migrated relations "
                            f"({', '.join(sorted(str(e) for e in existing)[:10])}): something else created "
                            f"them since precheck; drop them and clear this task")
-        ctx = RenameContext.from_plan(plan, existing_schemas(target, [s["target"] for s in plan["schemas"]]))
+        ctx = RenameContext.from_plan(plan, existing_schemas(target, [s.target for s in plan.schemas]))
         with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
             result = rewrite(archive.sql(archive.phase_entries("structure")), ctx, rename_columns=False)
         extensions = [sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e))

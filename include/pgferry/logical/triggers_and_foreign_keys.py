@@ -13,7 +13,7 @@ from psycopg import sql
 
 from include.pgferry.logical.common import INDEX_SESSION, endpoints, parallelism, wants
 from include.pgferry.logical.foreign_keys import KeyCheck, check_foreign_keys, check_order
-from include.pgferry.model import FOREIGN_KEY, TABLE_BUILDS, DdlStatement, PostData, QualifiedName
+from include.pgferry.model import FOREIGN_KEY, TABLE_BUILDS, DdlStatement, Plan, PostData
 from include.pgferry.pg.catalog import exists
 from include.pgferry.pg.ddl import DdlError, execute_in_transaction, execute_parallel
 
@@ -61,7 +61,8 @@ def triggers_and_foreign_keys(params: dict, state: dict, post_data: dict) -> dic
     # what foreign keys may reference (a partitioned table's primary key) is built first
     leftovers, index_warnings = _leftover_indexes_and_constraints(params, target_ep, post)
     statements, warnings = phase_statements(post, "final")
-    partitioned = {QualifiedName.target_of(r) for r in state["plan"]["relations"] if r["relkind"] == "p"}
+    plan = Plan.from_xcom(state["plan"])
+    partitioned = {r.target for r in plan.relations if r.relkind == "p"}
     checks: list[KeyCheck] = []
     todo = []
     with target_ep.connect(autocommit=True) as conn:
@@ -85,7 +86,7 @@ def triggers_and_foreign_keys(params: dict, state: dict, post_data: dict) -> dic
             else:
                 todo.append(s.sql)
         execute_in_transaction(conn, todo, "triggers and foreign keys")
-    failures = check_foreign_keys(target_ep, check_order(checks, state["plan"]), parallelism(params),
+    failures = check_foreign_keys(target_ep, check_order(checks, plan), parallelism(params),
                                   INDEX_SESSION["maintenance_work_mem"])
     if failures:
         raise DdlError("foreign keys left NOT VALID (or, on partitioned tables, not created) because rows break "

@@ -9,8 +9,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
-from include.pgferry.logical.selection import copy_columns, data_tables, relation_key
-from include.pgferry.model import KeyRange, Lane, QualifiedName, Unit
+from include.pgferry.model import KeyRange, Lane, Plan, Relation, Unit
 from include.pgferry.pg.catalog import fetch
 
 MIN_SPLIT_BYTES = 64 * 1024 * 1024
@@ -21,12 +20,11 @@ MIN_SPLIT_BYTES = 64 * 1024 * 1024
 SPLIT_TOLERANCE = 1.25
 
 
-def _unit(rel: dict, binary: bool, key_range: KeyRange | None, est_bytes: int, part: str = "") -> Unit:
-    columns = copy_columns(rel)
-    return Unit(id=relation_key(rel) + part, oid=rel["oid"], source=QualifiedName.source_of(rel),
-                target=QualifiedName.target_of(rel), columns=tuple(c["name"] for c in columns),
-                target_columns=tuple(c["target_name"] for c in columns),
-                binary=binary and all(c["binary_safe"] for c in columns), range=key_range, bytes=est_bytes)
+def _unit(rel: Relation, binary: bool, key_range: KeyRange | None, est_bytes: int, part: str = "") -> Unit:
+    columns = rel.copy_columns
+    return Unit(id=str(rel.source) + part, oid=rel.oid, source=rel.source, target=rel.target,
+                columns=tuple(c.name for c in columns), target_columns=tuple(c.target_name for c in columns),
+                binary=binary and all(c.binary_safe for c in columns), range=key_range, bytes=est_bytes)
 
 
 def deal_longest_first(units: list[Unit], lanes: int) -> list[list[Unit]]:
@@ -51,28 +49,28 @@ def split_parts(table_bytes: int, total_bytes: int, lanes: int, split_bytes: int
     return min(-(-table_bytes * 2 // share), 64)
 
 
-def plan_units(source: psycopg.Connection, plan: dict, lanes: int, binary_ok: bool,
+def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bool,
                split_bytes: int | None = None) -> list[Lane]:
     """Return `lanes` lanes of units (some may be empty when there are few units)."""
-    tables = data_tables(plan)
-    total = sum(t["bytes"] for t in tables) or 1
+    tables = plan.data_tables
+    total = sum(t.bytes for t in tables) or 1
     keys = {}
     for k in fetch(source, "list_split_keys"):
         keys.setdefault(k["table_oid"], k)
     units = []
     for rel in tables:
-        key = keys.get(rel["oid"])
-        parts = split_parts(rel["bytes"], total, lanes, split_bytes)
+        key = keys.get(rel.oid)
+        parts = split_parts(rel.bytes, total, lanes, split_bytes)
         if parts > 1 and key is not None:
             lo, hi = source.execute(sql.SQL("SELECT min({c}), max({c}) FROM ONLY {t}").format(
-                c=sql.Identifier(key["column"]), t=QualifiedName.source_of(rel).identifier)).fetchone()
+                c=sql.Identifier(key["column"]), t=rel.source.identifier)).fetchone()
             if lo is not None and hi > lo:
                 step = (hi - lo + parts) // parts
                 bounds = [lo + i * step for i in range(parts)] + [None]
                 bounds[0] = None   # open ends: rows outside min..max at copy time still belong to a unit
                 for i in range(parts):
                     units.append(_unit(rel, binary_ok, KeyRange(key["column"], bounds[i], bounds[i + 1]),
-                                       rel["bytes"] // parts, f" [{i + 1}/{parts}]"))
+                                       rel.bytes // parts, f" [{i + 1}/{parts}]"))
                 continue
-        units.append(_unit(rel, binary_ok, None, rel["bytes"]))
+        units.append(_unit(rel, binary_ok, None, rel.bytes))
     return [Lane(tuple(lane)) for lane in deal_longest_first(units, lanes)]

@@ -10,8 +10,7 @@ import logging
 
 from include.pgferry.logical import comparison
 from include.pgferry.logical.common import endpoints, parallelism, wants
-from include.pgferry.logical.selection import relation_key
-from include.pgferry.model import QualifiedName
+from include.pgferry.model import Plan
 from include.pgferry.report import publish
 from include.pgferry.report.model import build_report
 from include.pgferry.report.text import render_report
@@ -27,21 +26,21 @@ class ValidationFailed(RuntimeError):
 
 def validate(params: dict, state: dict, copy_results: list) -> dict:
     source_ep, target_ep = endpoints(params)
-    plan = state["plan"]
+    plan = Plan.from_xcom(state["plan"])
     tables = comparison.compare_tables(source_ep, target_ep, plan, parallelism(params), state.get("row_hash", "md5")) \
         if wants(params, "data") else []
     with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
-        src_seq = comparison.sequence_values(source, plan["sequences"], target_side=False)
-        tgt_seq = comparison.sequence_values(target, plan["sequences"], target_side=True) \
+        src_seq = comparison.sequence_values(source, plan.sequences, target_side=False)
+        tgt_seq = comparison.sequence_values(target, plan.sequences, target_side=True) \
             if wants(params, "structure") or wants(params, "data") else {}
         counters_now = comparison.write_counters(source, plan)
-        src_rel = [QualifiedName.source_of(r) for r in plan["relations"]]
-        tgt_rel = [QualifiedName.target_of(r) for r in plan["relations"]]
-        src_objects = comparison.object_counts(source, src_rel, [s["source"] for s in plan["schemas"] if s["whole"]])
-        for o in plan["left_out_objects"]:   # not created on purpose: they need a left-out column
-            src_objects[o["kind"]] -= 1
-        tgt_objects = comparison.object_counts(target, tgt_rel, [s["target"] for s in plan["schemas"] if s["whole"]])
-    by_oid = {str(r["oid"]): relation_key(r) for r in plan["relations"]}
+        src_objects = comparison.object_counts(source, [r.source for r in plan.relations],
+                                               [s.source for s in plan.schemas if s.whole])
+        for o in plan.left_out_objects:   # not created on purpose: they need a left-out column
+            src_objects[o.kind] -= 1
+        tgt_objects = comparison.object_counts(target, [r.target for r in plan.relations],
+                                               [s.target for s in plan.schemas if s.whole])
+    by_oid = {str(r.oid): str(r.source) for r in plan.relations}
     written = sorted(by_oid[o] for o, n in counters_now.items() if state["write_counters"].get(o) != n)
     report = build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written,
                           [r for lane in (copy_results or []) for r in (lane or [])])

@@ -27,7 +27,7 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.stream import RawStream
 
-from include.pgferry.model import (CONSTRAINT, EVENT_TRIGGER, FOREIGN_KEY, INDEX, OTHER, TRIGGER, DdlStatement,
+from include.pgferry.model import (CONSTRAINT, EVENT_TRIGGER, FOREIGN_KEY, INDEX, OTHER, TRIGGER, DdlStatement, Plan,
                                    QualifiedName)
 from include.pgferry.pg.endpoint import PgEndpoint, apply_settings
 from include.pgferry.pg.names import NameSyntaxError, display, quote_ident, split_qualified
@@ -50,20 +50,20 @@ class RenameContext:
     existing_target_schemas: set = field(default_factory=set)  # target schemas pgferry must not (re)create
 
     @classmethod
-    def from_plan(cls, plan: dict, existing_target_schemas=()) -> "RenameContext":
+    def from_plan(cls, plan: Plan, existing_target_schemas=()) -> "RenameContext":
         ctx = cls(existing_target_schemas=set(existing_target_schemas))
-        for s in plan["schemas"]:
-            if s["target"] != s["source"]:
-                ctx.schemas[s["source"]] = s["target"]
-        for r in plan["relations"]:
-            key = (r["schema"], r["name"])
-            if r["target_name"] != r["name"]:
-                ctx.tables[key] = r["target_name"]
-            cols = {c["name"]: c["target_name"] for c in r["columns"] if c["target_name"] != c["name"]}
+        for s in plan.schemas:
+            if s.target != s.source:
+                ctx.schemas[s.source] = s.target
+        for r in plan.relations:
+            key = (r.source.schema, r.source.name)
+            if r.target.name != r.source.name:
+                ctx.tables[key] = r.target.name
+            cols = {c.name: c.target_name for c in r.columns if c.target_name != c.name}
             if cols:
                 ctx.columns[key] = cols
-            if r["dropped_columns"]:
-                ctx.dropped[key] = set(r["dropped_columns"])
+            if r.dropped_columns:
+                ctx.dropped[key] = set(r.dropped_columns)
         return ctx
 
     @property
@@ -378,19 +378,18 @@ def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
     return Rewritten(statements, warnings, nodes)
 
 
-def column_rename_statements(plan: dict) -> list:
+def column_rename_statements(plan: Plan) -> list:
     """ALTER TABLE ... RENAME COLUMN for every renamed column, on the target (already renamed) tables.
     Partitions inherit the rename from their parent, so only top-level tables are renamed."""
     from psycopg import sql as psql
     out = []
-    for r in plan["relations"]:
-        if r["relkind"] not in ("r", "p") or r["is_partition"]:
+    for r in plan.relations:
+        if r.relkind not in ("r", "p") or r.is_partition:
             continue
-        for c in r["columns"]:
-            if c["target_name"] != c["name"]:
-                out.append(psql.SQL("ALTER TABLE {}.{} RENAME COLUMN {} TO {}").format(
-                    psql.Identifier(r["target_schema"]), psql.Identifier(r["target_name"]),
-                    psql.Identifier(c["name"]), psql.Identifier(c["target_name"])))
+        for c in r.columns:
+            if c.target_name != c.name:
+                out.append(psql.SQL("ALTER TABLE {} RENAME COLUMN {} TO {}").format(
+                    r.target.identifier, psql.Identifier(c.name), psql.Identifier(c.target_name)))
     return out
 
 
@@ -517,7 +516,7 @@ def _run(cmd: list[str], env: dict | None = None) -> str:
 class SchemaArchive:
     """A schema-only custom-format dump of the chosen schemas, minus unchosen relations and functions."""
 
-    def __init__(self, source: PgEndpoint, plan: dict, keep_owners: bool = True):
+    def __init__(self, source: PgEndpoint, plan: Plan, keep_owners: bool = True):
         self.plan = plan
         self._dir = tempfile.mkdtemp(prefix="pgferry-schema-")
         self.path = os.path.join(self._dir, "schema.dump")
@@ -525,11 +524,11 @@ class SchemaArchive:
                f"--file={self.path}"]
         if not keep_owners:
             cmd += ["--no-owner", "--no-privileges"]
-        if not plan.get("whole_database"):
-            for s in plan["schemas"]:
-                cmd.append(f"--schema={quote_ident(s['source'])}")   # quoted patterns match literally
-        for schema, name in plan["excluded_relations"]:
-            cmd.append(f"--exclude-table={quote_ident(schema)}.{quote_ident(name)}")
+        if not plan.whole_database:
+            for s in plan.schemas:
+                cmd.append(f"--schema={quote_ident(s.source)}")   # quoted patterns match literally
+        for q in plan.excluded_relations:
+            cmd.append(f"--exclude-table={quote_ident(q.schema)}.{quote_ident(q.name)}")
         _run(cmd + [f"--dbname={source.tool_conninfo('pgferry schema dump')}"], source.tool_env())
         self.entries = self._read_toc()
 
@@ -540,8 +539,8 @@ class SchemaArchive:
                 m = _LINE.match(line)
                 if m:
                     section_of[int(m.group(1))] = section
-        excluded_funcs = {f["oid"] for f in self.plan["excluded_functions"]}
-        excluded_tags = {(f["schema"], f"FUNCTION {f['name']}(") for f in self.plan["excluded_functions"]}
+        excluded_funcs = {f.oid for f in self.plan.excluded_functions}
+        excluded_tags = {(f.schema, f"FUNCTION {f.name}(") for f in self.plan.excluded_functions}
         entries = []
         for line in _run([tool("pg_restore"), "--list", self.path]).splitlines():
             m = _LINE.match(line)
