@@ -1,6 +1,6 @@
 """An Airflow that is already up, as users run it: `airflow standalone` (scheduler with LocalExecutor,
 dag-processor, api-server, triggerer) in its own process group, bound to 127.0.0.1 on free ports, started
-by tools.airflow_server like `make airflow` and the browser tests.
+by localstack.airflow_server like `make airflow` and the browser tests.
 """
 from __future__ import annotations
 

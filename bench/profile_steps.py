@@ -44,7 +44,8 @@ def main(argv=None):
     airflow_env.postgres_connection("bench_target", tgt.port, a.db)
     reset_target(tgt, src)
     t = time.monotonic()
-    from include.pgferry import logical
+    from include.pgferry.logical import (copy_lane, finalize, plan_lanes, precheck, sequences, structure,
+                                         triggers_and_foreign_keys, validate)
     print(f"import include.pgferry.logical: {time.monotonic() - t:.2f} s")
     params = {"source_conn_id": "bench_source", "target_conn_id": "bench_target", "parallelism": 2,
               "migration_types": ["structure", "data"], "keep_owners": True, "objects": [], "rename": {},
@@ -67,28 +68,28 @@ def main(argv=None):
         print(f"{name}: {times[name]:.2f} s", flush=True)
         return out
 
-    state = step("precheck", logical.precheck, params)
-    step("structure", logical.structure, params, state)
-    planned = step("plan_lanes", logical.plan_lanes, params, state)
+    state = step("precheck", precheck.precheck, params)
+    step("structure", structure.structure, params, state)
+    planned = step("plan_lanes", plan_lanes.plan_lanes, params, state)
     lanes, post_data = planned["lanes"], planned["post_data"]
     t0 = time.monotonic()
     if a.parallel:
         with ThreadPoolExecutor(len(lanes)) as pool:
-            copies = list(pool.map(lambda lane: logical.copy_lane(params, lane), lanes))
+            copies = list(pool.map(lambda lane: copy_lane.copy_lane(params, lane), lanes))
         times["copy_lanes (parallel)"] = round(time.monotonic() - t0, 2)
         print(f"copy_lanes (parallel): {times['copy_lanes (parallel)']:.2f} s")
     else:
-        copies = [step(f"copy_lane[{i}]", logical.copy_lane, params, lane) for i, lane in enumerate(lanes)]
+        copies = [step(f"copy_lane[{i}]", copy_lane.copy_lane, params, lane) for i, lane in enumerate(lanes)]
     for lane in copies:
         for u in lane:
             print(f"    {u['id']}: {u['rows']} rows {u['bytes'] / 1e6:.0f} MB {u['seconds']:.1f} s "
                   f"{u.get('mb_per_s')} MB/s index {u.get('index_seconds', 0):.1f} s")
-    step("sequences", logical.sequences, params, state)
-    step("triggers_and_foreign_keys", logical.triggers_and_foreign_keys, params, state, post_data)
-    step("finalize", logical.finalize, params, state, post_data)
+    step("sequences", sequences.sequences, params, state)
+    step("triggers_and_foreign_keys", triggers_and_foreign_keys.triggers_and_foreign_keys, params, state, post_data)
+    step("finalize", finalize.finalize, params, state, post_data)
     t_validate = time.monotonic()
     try:
-        step("validate", logical.validate, params, state, copies)
+        step("validate", validate.validate, params, state, copies)
     except RuntimeError as e:   # the report is published through the task context, absent here
         if "context" not in str(e):
             raise

@@ -262,7 +262,7 @@ def summarize(runs: list[dict], meta: dict) -> str:
 MEMCHECK_CHILD = r"""
 import json, os, sys, threading, time
 sys.path.insert(0, os.environ["BENCH_ROOT"])
-from include.pgferry import logical
+from include.pgferry.logical import copy_lane as logical
 unit = json.loads(os.environ["BENCH_UNIT"])
 peak = {"rss": 0}
 def watch():
@@ -309,9 +309,8 @@ def memory_check(src, tgt, gb: float, res: Path, logfile: Path, binary: bool = T
         c.execute("CREATE TABLE big (id bigint NOT NULL, grp int NOT NULL, ts timestamptz NOT NULL, "
                   "payload text NOT NULL, doc jsonb NOT NULL)")
     cols = ["id", "grp", "ts", "payload", "doc"]
-    unit = {"id": "public.big", "oid": oid, "schema": "public", "name": "big", "target_schema": "public",
-            "target_name": "big", "columns": cols, "target_columns": cols, "binary": binary, "range": None,
-            "bytes": size}
+    unit = {"id": "public.big", "oid": oid, "source": ["public", "big"], "target": ["public", "big"],
+            "columns": cols, "target_columns": cols, "binary": binary, "range": None, "bytes": size}
     env = {**os.environ, "BENCH_ROOT": str(ROOT), "BENCH_UNIT": json.dumps(unit), "PYTHONPATH": str(ROOT),
            "AIRFLOW_HOME": str(res / "airflow-memcheck"),
            "AIRFLOW_CONN_BENCH_SOURCE": json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": src.port,

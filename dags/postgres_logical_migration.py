@@ -2,7 +2,7 @@
 
 Thin wiring only: the tasks are built by include/pgferry/dag_factory.py (shared with the scheduled
 migrations of dags/scheduled_migrations.py), their Params come from include/pgferry/migration_params.py,
-and every step's logic lives in include/pgferry/logical.py, imported inside the task, so parsing this file
+and each step's logic lives in include/pgferry/logical/<task>.py, imported inside the task, so parsing this file
 touches no database and imports nothing heavy. (The words "airflow" and "dag" in this file also keep it
 visible to the dag-processor's safe-mode scan, which skips files that mention neither.)
 """

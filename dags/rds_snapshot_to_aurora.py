@@ -207,7 +207,7 @@ def rds_snapshot_to_aurora() -> None:
     def publish_endpoints(plan: dict[str, Any]) -> dict[str, Any]:
         """Writer/reader endpoints and port, and the connection to create for the logical migration DAG;
         the run's report (snapshot ids, endpoints, instances, settings) in the log, XCom and the UI."""
-        from include.pgferry import ui_report
+        from include.pgferry.report import snapshot as ui_report
         from include.pgferry.aws.endpoints import cluster_endpoints, next_step
         from include.pgferry.aws.hooks import rds_hook
 

@@ -9,7 +9,7 @@ class PgferryReportPlugin(AirflowPlugin):
 
     @property
     def fastapi_apps(self):
-        from include.pgferry.ui_report_app import app
+        from include.pgferry.report.app import app
         return [{"app": app, "url_prefix": "/pgferry", "name": "pgferry run report"}]
 
     external_views = [{

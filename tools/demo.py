@@ -14,7 +14,7 @@ from localstack import ROOT, stack
 
 
 def run_logical_migration() -> dict:
-    from include.pgferry.report import render_report
+    from include.pgferry.report.text import render_report
     from localstack.dagrun import load_dag, run_dag, xcom_value
 
     dag = load_dag("postgres_logical_migration")

@@ -63,7 +63,7 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
     Returns {"state", "run_id", "tasks": {task_id: state}} plus, on success, what publish_endpoints
     returned (writer_endpoint, reader_endpoint, port, instances, next_step, ...).
     With airflow_ready=False a throwaway Airflow home is configured and migrated first; otherwise the
-    caller has done that (tests.support.airflow_env.configure + migrate_db).
+    caller has done that (localstack.airflow_env.configure + migrate_db).
     """
     from localstack import airflow_env
 

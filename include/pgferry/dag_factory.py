@@ -1,7 +1,7 @@
 """The logical migration's task wiring, once, for the manual DAG and every scheduled one.
 
-Parse-time cheap: only airflow.sdk and pendulum are imported here; each task imports
-include.pgferry.logical when it runs.
+Parse-time cheap: only airflow.sdk and pendulum are imported here; each task imports its own module,
+include.pgferry.logical.<task id>, when it runs.
 """
 from __future__ import annotations
 
@@ -37,14 +37,14 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
         @task(retries=0)
         def precheck(params=None) -> dict:
             """Every check, then one failure listing all blocking findings; nothing is written anywhere."""
-            from include.pgferry import logical
-            return logical.precheck(params)
+            from include.pgferry.logical import precheck
+            return precheck.precheck(params)
 
         @task
         def structure(state: dict, params=None) -> dict:
             """pg_dump pre-data, filtered and renamed, restored in one transaction."""
-            from include.pgferry import logical
-            return logical.structure(params, state)
+            from include.pgferry.logical import structure
+            return structure.structure(params, state)
 
         @task
         def plan_lanes(state: dict, params=None) -> list:
@@ -53,8 +53,8 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
             of the later steps, from one schema dump."""
             from airflow.sdk import get_current_context
 
-            from include.pgferry import logical
-            planned = logical.plan_lanes(params, state)
+            from include.pgferry.logical import plan_lanes
+            planned = plan_lanes.plan_lanes(params, state)
             # Airflow maps only over a return value, so the statements travel under their own key
             get_current_context()["ti"].xcom_push(key="post_data", value=planned["post_data"])
             return planned["lanes"]
@@ -65,33 +65,33 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
             """Streams each unit of this lane with COPY; each unit first clears its own rows."""
             from airflow.sdk import get_current_context
 
-            from include.pgferry import logical
-            get_current_context()["lane_label"] = logical.lane_label(lane)
-            return logical.copy_lane(params, lane)
+            from include.pgferry.logical import copy_lane
+            get_current_context()["lane_label"] = copy_lane.lane_label(lane)
+            return copy_lane.copy_lane(params, lane)
 
         @task
         def sequences(state: dict, params=None) -> dict:
             """setval to the source's values, next to the copy lanes (a load never moves a sequence)."""
-            from include.pgferry import logical
-            return logical.sequences(params, state)
+            from include.pgferry.logical import sequences
+            return sequences.sequences(params, state)
 
         @task(trigger_rule="none_failed")
         def triggers_and_foreign_keys(state: dict, post_data: dict, params=None) -> dict:
             """Created last, as DTS does, after what indexes and constraints the lanes left; foreign keys are
             added NOT VALID, then validated on parallel sessions."""
-            from include.pgferry import logical
-            return logical.triggers_and_foreign_keys(params, state, post_data)
+            from include.pgferry.logical import triggers_and_foreign_keys
+            return triggers_and_foreign_keys.triggers_and_foreign_keys(params, state, post_data)
 
         @task(trigger_rule="none_failed")
         def finalize(state: dict, post_data: dict, params=None) -> dict:
-            from include.pgferry import logical
-            return logical.finalize(params, state, post_data)
+            from include.pgferry.logical import finalize
+            return finalize.finalize(params, state, post_data)
 
         @task(trigger_rule="none_failed", retries=0)
         def validate(state: dict, copies: list, params=None) -> dict:
             """Rows, checksums, sequences, objects by kind, and proof that the source took no writes."""
-            from include.pgferry import logical
-            return logical.validate(params, state, list(copies or []))
+            from include.pgferry.logical import validate
+            return validate.validate(params, state, list(copies or []))
 
         # Steps that do not need each other run side by side, so that fewer Airflow hops (each a task
         # start-up plus a scheduler loop) lie between trigger and cutover: the lanes are planned while the

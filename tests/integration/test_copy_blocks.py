@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.pgferry.data import copy as copying
+from include.pgferry.logical import copying
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from include.pgferry import logical
+from include.pgferry.logical.precheck import precheck
 from include.pgferry.checks.findings import PrecheckFailed
 from tests.integration.conftest import SQL
 from localstack import airflow_env
@@ -21,13 +21,13 @@ def pre_db(pg_source):
 
 def failing(params):
     with pytest.raises(PrecheckFailed) as info:
-        logical.precheck(params)
+        precheck(params)
     return info.value
 
 
 
 def test_a_clean_precheck_passes_and_records_the_source_write_counters(pre_db, connections, untouched):
-    state = logical.precheck(connections(pre_db))
+    state = precheck(connections(pre_db))
     assert {t["name"] for t in state["plan"]["relations"]} >= {"orders", "order_lines", "contacts"}
     assert state["write_counters"] and state["source_bytes"] > 0
     assert any("citext" in w["message"] for w in state["warnings"])   # will be created on the target
@@ -58,6 +58,9 @@ def test_source_user_without_select(pre_db, pg_source, connections, untouched):
     err = failing({**connections(pre_db, source_user=role), "objects": ["sales.orders", "sales.order_lines", "crm"]})
     assert "[source privileges] the source user lacks SELECT on sales.order_lines" in str(err)
     assert "sales.orders," not in str(err)
+    # who, on which database, and the statement that fixes it
+    assert f"(source user {role} on database {pre_db})" in str(err)
+    assert f'fix: GRANT SELECT ON "sales"."order_lines", "sales"."orders_id_seq" TO "{role}"' in str(err)
 
 
 def test_source_user_without_usage_on_pg_catalog(pg_source, connections, untouched):
@@ -69,6 +72,8 @@ def test_source_user_without_usage_on_pg_catalog(pg_source, connections, untouch
                       f"REVOKE USAGE ON SCHEMA pg_catalog FROM PUBLIC", dbname=db)
     err = failing(connections(db, source_user=role))
     assert "lacks USAGE on schema pg_catalog" in str(err)
+    assert f"the source user {role} cannot read the catalog" in str(err)
+    assert f'fix: GRANT USAGE ON SCHEMA pg_catalog TO "{role}"' in str(err)
 
 
 def test_target_user_without_create(pre_db, pg_target, target_db, connections, untouched):
@@ -78,6 +83,8 @@ def test_target_user_without_create(pre_db, pg_target, target_db, connections, u
     err = failing({**connections(pre_db, target_user=role), "keep_owners": False, "objects": ["sales.customers"]})
     assert "[target privileges] the target user lacks CREATE on the target database, needed to create schema(s) " \
            "sales" in str(err)
+    assert f"(target user {role} on database {target_db})" in str(err)
+    assert f'fix: GRANT CREATE ON DATABASE "{target_db}" TO "{role}"' in str(err)
 
 
 def test_target_too_small(pre_db, connections, untouched):
@@ -93,7 +100,7 @@ def test_c_language_functions_are_named_and_can_be_excluded(pg_source, connectio
     err = failing(connections(db))
     assert "[C-language functions] C-language functions cannot be migrated: app.c_levenshtein(text, text)" in str(err)
     assert "exclude" in str(err)
-    state = logical.precheck({**connections(db), "exclude": ["app.c_levenshtein"]})
+    state = precheck({**connections(db), "exclude": ["app.c_levenshtein"]})
     assert state["plan"]["excluded_functions"][0]["name"] == "c_levenshtein"
 
 
@@ -112,7 +119,7 @@ def test_owner_role_missing_on_the_target(pg_source, connections, untouched):
     pg_source.execute(f"CREATE SCHEMA app; CREATE TABLE app.t (x int); ALTER TABLE app.t OWNER TO {role}", dbname=db)
     err = failing(connections(db))
     assert f"[roles] role(s) {role} own or are granted migrated objects but do not exist on the target" in str(err)
-    logical.precheck({**connections(db), "keep_owners": False})   # the documented way out
+    precheck({**connections(db), "keep_owners": False})   # the documented way out
 
 
 def test_rename_collisions(pre_db, connections, untouched):
@@ -151,4 +158,4 @@ def test_data_only_into_tables_with_triggers_needs_a_user_who_can_switch_them_of
     assert "crm.contacts have triggers or foreign keys on the target" in str(err)
     assert pg_target.query("SELECT count(*) FROM crm.contacts", target_db) == [(0,)]
     # a user allowed to set session_replication_role passes
-    logical.precheck({**params, **connections(pre_db)})
+    precheck({**params, **connections(pre_db)})

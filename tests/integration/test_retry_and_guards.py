@@ -5,9 +5,11 @@ import time
 import psycopg
 import pytest
 
-from include.pgferry import logical
-from include.pgferry.data.plan import plan_units
-from include.pgferry.schema.apply import DdlError
+from include.pgferry.logical import (copy_lane, finalize, plan_lanes, precheck, sequences, structure,
+                                     triggers_and_foreign_keys, validate)
+from include.pgferry.logical.units import plan_units
+from include.pgferry.model import Plan
+from include.pgferry.pg.ddl import DdlError, describe_statement
 from tests.support.migration import data_rows
 
 pytestmark = pytest.mark.integration
@@ -36,8 +38,8 @@ def big_db(pg_source):
 
 
 def prepared(params):
-    state = logical.precheck(params)
-    logical.structure(params, state)
+    state = precheck.precheck(params)
+    structure.structure(params, state)
     return state
 
 
@@ -59,8 +61,8 @@ def test_a_copy_killed_mid_stream_and_retried_leaves_an_exact_copy(side, big_db,
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
     with psycopg.connect(pg_source.dsn(big_db)) as src:
-        lanes = plan_units(src, state["plan"], lanes=1, binary_ok=True, split_bytes=30 * 1024 * 1024)
-    lane = lanes[0]
+        lanes = plan_units(src, Plan.from_xcom(state["plan"]), lanes=1, binary_ok=True, split_bytes=30 * 1024 * 1024)
+    lane = lanes[0].to_xcom()
     assert sum(1 for u in lane if u["range"]) >= 3, "the big table must be cut into key ranges"
 
     killed = []
@@ -71,7 +73,7 @@ def test_a_copy_killed_mid_stream_and_retried_leaves_an_exact_copy(side, big_db,
     killer.start()
     try:
         with pytest.raises(psycopg.OperationalError):
-            logical.copy_lane(params, lane)
+            copy_lane.copy_lane(params, lane)
     finally:
         done.set()
         killer.join()
@@ -80,11 +82,11 @@ def test_a_copy_killed_mid_stream_and_retried_leaves_an_exact_copy(side, big_db,
     partial = pg_target.query("SELECT count(*) FROM app.events", target_db)[0][0]
     assert partial < BIG_ROWS
 
-    results = logical.copy_lane(params, lane)     # the retry: same lane, every unit clears its own rows first
+    results = copy_lane.copy_lane(params, lane)     # the retry: same lane, every unit clears its own rows first
     assert sum(r["rows"] for r in results if r["id"].startswith("app.events")) == BIG_ROWS
     assert data_rows(pg_target, target_db) == data_rows(pg_source, big_db)
     # and once more, as if the task were cleared after success: still no duplicate
-    logical.copy_lane(params, lane)
+    copy_lane.copy_lane(params, lane)
     assert pg_target.query("SELECT count(*) FROM app.tags", target_db) == [(40000,)]
     assert data_rows(pg_target, target_db) == data_rows(pg_source, big_db)
 
@@ -92,34 +94,34 @@ def test_a_copy_killed_mid_stream_and_retried_leaves_an_exact_copy(side, big_db,
 def test_every_step_can_run_twice(big_db, pg_source, pg_target, target_db, connections):
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
-    assert logical.structure(params, state)["skipped"] is True        # a retry after commit
+    assert structure.structure(params, state)["skipped"] is True        # a retry after commit
     copies = []
-    planned = logical.plan_lanes(params, state)
+    planned = plan_lanes.plan_lanes(params, state)
     for lane in planned["lanes"]:
-        copies.append(logical.copy_lane(params, lane))
-        copies[-1] = logical.copy_lane(params, lane)
+        copies.append(copy_lane.copy_lane(params, lane))
+        copies[-1] = copy_lane.copy_lane(params, lane)
     after_the_lanes(params, state, planned["post_data"])
     after_the_lanes(params, state, planned["post_data"])    # every step again, as if cleared
-    report = logical.validate(params, state, copies)
+    report = validate.validate(params, state, copies)
     assert report["ok"], report["problems"]
 
 
 def after_the_lanes(params, state, post_data):
     """The steps after the copy lanes, in the DAG's order (sequences run next to the lanes)."""
-    logical.sequences(params, state)
-    logical.triggers_and_foreign_keys(params, state, post_data)
-    logical.finalize(params, state, post_data)
+    sequences.sequences(params, state)
+    triggers_and_foreign_keys.triggers_and_foreign_keys(params, state, post_data)
+    finalize.finalize(params, state, post_data)
 
 
 def keys_step_after_losing_a_parent(params, pg_target, target_db, parents_table):
     """Load everything, delete parent 7 on the target, run the keys step: (state, post-data, its DdlError)."""
     state = prepared(params)
-    planned = logical.plan_lanes(params, state)
+    planned = plan_lanes.plan_lanes(params, state)
     for lane in planned["lanes"]:
-        logical.copy_lane(params, lane)
+        copy_lane.copy_lane(params, lane)
     pg_target.execute(f"DELETE FROM {parents_table} WHERE id = 7", dbname=target_db)
     with pytest.raises(DdlError) as err:
-        logical.triggers_and_foreign_keys(params, state, planned["post_data"])
+        triggers_and_foreign_keys.triggers_and_foreign_keys(params, state, planned["post_data"])
     return state, planned["post_data"], err
 
 
@@ -138,13 +140,13 @@ def test_writes_on_the_source_during_the_run_fail_validation_naming_the_table(bi
                                                                                target_db, connections):
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
-    planned = logical.plan_lanes(params, state)
-    copies = [logical.copy_lane(params, lane) for lane in planned["lanes"]]
+    planned = plan_lanes.plan_lanes(params, state)
+    copies = [copy_lane.copy_lane(params, lane) for lane in planned["lanes"]]
     after_the_lanes(params, state, planned["post_data"])
     pg_source.execute("UPDATE app.tags SET tag = tag WHERE event_id = 1", dbname=big_db)   # same content
     time.sleep(1.2)   # cumulative statistics reach the shared counters within a second of commit
-    with pytest.raises(logical.ValidationFailed) as err:
-        logical.validate(params, state, copies)
+    with pytest.raises(validate.ValidationFailed) as err:
+        validate.validate(params, state, copies)
     assert "the source took writes during the migration (no incremental sync in this mode): app.tags" in str(err.value)
     assert "app.events" not in str(err.value).split("mode):")[1]
 
@@ -152,27 +154,28 @@ def test_writes_on_the_source_during_the_run_fail_validation_naming_the_table(bi
 def test_a_lane_leaves_each_table_indexed_and_analyzed(big_db, pg_source, pg_target, target_db, connections):
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
-    planned = logical.plan_lanes(params, state)
-    results = [r for lane in planned["lanes"] for r in logical.copy_lane(params, lane)]
+    planned = plan_lanes.plan_lanes(params, state)
+    results = [r for lane in planned["lanes"] for r in copy_lane.copy_lane(params, lane)]
     assert pg_target.query("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'app.events'::regclass",
                            target_db) == [("app.events_pkey",)]
     analyzed = pg_target.query("SELECT DISTINCT tablename FROM pg_stats WHERE schemaname = 'app' ORDER BY 1", target_db)
     assert analyzed == [("events",), ("parents",), ("tags",)]   # foreign keys are validated with statistics
     assert all("analyze_seconds" in r for r in results if r["id"] in ("app.events", "app.tags"))
-    assert logical.finalize(params, state, planned["post_data"])["analyzed"] == 0     # nothing left for finalize to analyze
+    assert finalize.finalize(params, state, planned["post_data"])["analyzed"] == 0     # nothing left for finalize to analyze
 
 
 def test_an_index_that_cannot_be_built_fails_the_lane_naming_it(big_db, pg_source, pg_target, target_db, connections):
     params = {**connections(big_db), "objects": ["app"]}
     state = prepared(params)
-    lanes = logical.plan_lanes(params, state)["lanes"]
+    lanes = plan_lanes.plan_lanes(params, state)["lanes"]
     for lane in lanes:
         for unit in lane:
             if unit["id"] == "app.tags":   # tags holds duplicates: a unique index cannot exist on the target
-                unit["index_builds"] = ["CREATE UNIQUE INDEX tags_event_tag_key ON app.tags USING btree (event_id, tag);"]
+                unit["index_builds"] = [describe_statement(
+                    "CREATE UNIQUE INDEX tags_event_tag_key ON app.tags USING btree (event_id, tag)").to_xcom()]
     with pytest.raises(psycopg.errors.UniqueViolation, match="tags_event_tag_key"):
         for lane in lanes:
-            logical.copy_lane(params, lane)
+            copy_lane.copy_lane(params, lane)
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +203,6 @@ def test_a_broken_key_on_a_partitioned_table_is_named_and_added_once_the_rows_ar
     assert pg_target.query("SELECT count(*) FROM pg_constraint WHERE conname = 'kids_parent_id_fkey'", target_db) == [(0,)]
 
     pg_target.execute("INSERT INTO parents VALUES (7)", dbname=target_db)   # the fix, then the task's retry
-    assert logical.triggers_and_foreign_keys(params, state, post_data)["validated_foreign_keys"] == 1
+    assert triggers_and_foreign_keys.triggers_and_foreign_keys(params, state, post_data)["validated_foreign_keys"] == 1
     assert pg_target.query("SELECT convalidated FROM pg_constraint WHERE conname = 'kids_parent_id_fkey' "
                            "AND conrelid = 'kids'::regclass", target_db) == [(True,)]

@@ -30,8 +30,8 @@ def test_passwords_never_leave_the_connection(airflow_db, pg_source, pg_target, 
 
     # a failing connection names the endpoint, never the password
     airflow_env.postgres_connection("pgferry_target", 1, target_db, password=PASSWORD)
-    from include.pgferry import logical
+    from include.pgferry.logical import precheck
     from include.pgferry.checks.findings import PrecheckFailed
     with pytest.raises(PrecheckFailed) as info:
-        logical.precheck({"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target"})
+        precheck.precheck({"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target"})
     assert "127.0.0.1:1" in str(info.value) and PASSWORD not in str(info.value)

@@ -3,8 +3,8 @@ any value a copy could change differs, whichever hash the servers allow."""
 import psycopg
 import pytest
 
-from include.pgferry.connections import SESSION_OPTIONS
-from include.pgferry.data.validate import checksum_query, row_hash
+from include.pgferry.pg.endpoint import SESSION_OPTIONS
+from include.pgferry.logical.comparison import checksum_query, row_hash
 
 pytestmark = pytest.mark.integration
 

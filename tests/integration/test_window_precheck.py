@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import time_machine
 
-from include.pgferry import logical
+from include.pgferry.logical import precheck as logical
 from include.pgferry.checks.findings import PrecheckFailed
 from tests.integration.conftest import SQL
 

@@ -1,4 +1,4 @@
-from include.pgferry.selection import binary_copy_safe
+from include.pgferry.logical.selection import binary_copy_safe
 
 
 def col(type_oid, kind="b", base=0):

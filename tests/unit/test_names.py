@@ -1,6 +1,6 @@
 import pytest
 
-from include.pgferry.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
+from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
                                    parse_rename_key)
 
 
@@ -47,3 +47,9 @@ def test_rename_keys_and_new_names():
 def test_display_quotes_only_where_postgresql_needs_it():
     assert display("app", "orders") == "app.orders"
     assert display("Sales", "order lines") == '"Sales"."order lines"'
+
+
+def test_reserved_words_are_quoted():
+    assert display("select", "from") == '"select"."from"'
+    assert display("app", "user") == 'app."user"'
+    assert display("app", "name") == "app.name"     # a keyword PostgreSQL does not reserve

@@ -1,6 +1,5 @@
 """Renames and column choice are rewritten through PostgreSQL's own grammar (pglast), never by text search."""
-from include.pgferry.schema.rewrite import (RenameContext, as_not_valid_foreign_key, rewrite, split_statements,
-                                            statement_identity)
+from include.pgferry.pg.ddl import RenameContext, describe_statement, rewrite, split_statements
 
 
 def ctx(**kw):
@@ -78,11 +77,11 @@ def test_left_out_columns_vanish_from_the_table_and_what_needs_them_is_skipped_w
 
 def test_statement_identity_and_not_valid_foreign_keys():
     fk = "ALTER TABLE ONLY a.t ADD CONSTRAINT t_fk FOREIGN KEY (x) REFERENCES a.u(id)"
-    assert statement_identity(fk) == ("foreign key", "a", "t", "t_fk")
-    assert as_not_valid_foreign_key(fk).endswith("NOT VALID")
-    assert as_not_valid_foreign_key(fk + " NOT VALID") is None
-    assert statement_identity("CREATE UNIQUE INDEX i ON a.t USING btree (x)") == ("index", "a", "t", "i")
-    assert statement_identity("COMMENT ON TABLE a.t IS 'x'") is None
+    assert describe_statement(fk).identity == ("foreign key", "a", "t", "t_fk")
+    assert describe_statement(fk).not_valid_sql.endswith("NOT VALID")
+    assert describe_statement(fk + " NOT VALID").not_valid_sql is None
+    assert describe_statement("CREATE UNIQUE INDEX i ON a.t USING btree (x)").identity == ("index", "a", "t", "i")
+    assert describe_statement("COMMENT ON TABLE a.t IS 'x'").identity is None
 
 
 def test_split_statements_keeps_dollar_quoted_bodies_whole():

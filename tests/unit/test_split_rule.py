@@ -1,5 +1,5 @@
 """When a table is cut into key ranges: only when clearly above a lane's fair share."""
-from include.pgferry.data.plan import MIN_SPLIT_BYTES, SPLIT_TOLERANCE, split_parts
+from include.pgferry.logical.units import MIN_SPLIT_BYTES, SPLIT_TOLERANCE, split_parts
 
 GB = 1024 ** 3
 

@@ -1,5 +1,5 @@
 """Version rules that cannot be broken with the one PostgreSQL release installed here."""
-from include.pgferry.catalog import major_label, major_version, version_label
+from include.pgferry.pg.catalog import major_label, major_version, version_label
 from include.pgferry.checks.pg import version_findings
 
 

@@ -2,7 +2,9 @@
 
 The rules come from the DTS procedure (seed 003): supported versions, the privileges each side needs,
 room on the target, no C-language functions, nothing in the way on the target, and what the chosen
-objects depend on (roles, extensions, unchosen tables, rename collisions).
+objects depend on (roles, extensions, unchosen tables, rename collisions). A privilege or ownership
+finding names the user, the object and, as its `fix`, the statement that grants what is missing.
+Every catalog read is a file of sql/.
 """
 from __future__ import annotations
 
@@ -11,11 +13,13 @@ from dataclasses import dataclass
 
 import psycopg
 
-from include.pgferry.catalog import SourceCatalog, fetch, major_label, major_version, version_label
-from include.pgferry.names import display
 from include.pgferry.checks.findings import ERROR, WARNING, Finding, names_list
-from include.pgferry.schema.dump import tool_major_version
-from include.pgferry.selection import data_tables, relation_key, target_key
+from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, fetch_one, major_label,
+                                        major_version, version_label)
+from include.pgferry.pg.ddl import tool_major_version
+from include.pgferry.pg.endpoint import switch_off_triggers
+from include.pgferry.pg.names import display, quote_ident
 
 MIN_SOURCE_VERSION = 90200
 
@@ -25,7 +29,7 @@ class Context:
     source: psycopg.Connection
     target: psycopg.Connection
     catalog: SourceCatalog
-    plan: dict
+    plan: Plan
     structure: bool
     data: bool
     keep_owners: bool
@@ -33,12 +37,21 @@ class Context:
     target_host: str
 
 
-def _e(check, msg):
-    return Finding(ERROR, check, msg)
+def _e(check, msg, fix=""):
+    return Finding(ERROR, check, msg, fix)
 
 
-def _w(check, msg):
-    return Finding(WARNING, check, msg)
+def _w(check, msg, fix=""):
+    return Finding(WARNING, check, msg, fix)
+
+
+def grant(what: str, user: str) -> str:
+    """The statement that gives `user` the privilege `what` (already written as SQL: `USAGE ON SCHEMA "s"`)."""
+    return f"GRANT {what} TO {quote_ident(user)}"
+
+
+def _who(conn: psycopg.Connection, side: str) -> str:
+    return f"({side} user {display(conn.info.user)} on database {display(conn.info.dbname)})"
 
 
 def version_findings(source_num: int, target_num: int, pg_dump_major: int) -> list[Finding]:
@@ -64,64 +77,58 @@ def check_versions(ctx: Context) -> list[Finding]:
 def check_source_privileges(ctx: Context) -> list[Finding]:
     out = []
     c = ctx.source
-    if not c.execute("SELECT has_schema_privilege('pg_catalog', 'USAGE')").fetchone()[0]:
-        out.append(_e("source privileges", "the source user lacks USAGE on schema pg_catalog (needed to read the "
-                                           "structure): GRANT USAGE ON SCHEMA pg_catalog TO the migration user"))
-    oids = [r["oid"] for r in ctx.plan["relations"]] + [s["oid"] for s in ctx.plan["sequences"]]
-    names = {r["oid"]: relation_key(r) for r in ctx.plan["relations"]}
-    names.update({s["oid"]: display(s["schema"], s["name"]) for s in ctx.plan["sequences"]})
-    schemas = [s["source"] for s in ctx.plan["schemas"]]
-    no_usage = [s for s in schemas
-                if not c.execute("SELECT has_schema_privilege(%s, 'USAGE')", (s,)).fetchone()[0]]
+    user, who = c.info.user, _who(c, "source")
+    if not fetch_one(c, "show_catalog_usage")["usage"]:
+        out.append(_e("source privileges", f"the source user lacks USAGE on schema pg_catalog (needed to read the "
+                                           f"structure) {who}", grant("USAGE ON SCHEMA pg_catalog", user)))
+    names = {r.oid: r.source for r in ctx.plan.relations + ctx.plan.sequences}
+    oids = list(names)
+    schemas = sorted({s.source for s in ctx.plan.schemas})
+    rights = {r["schema"]: r for r in fetch(c, "list_schema_privileges", schemas=schemas)}
+    no_usage = [s for s in schemas if s in rights and not (rights[s]["usage"] or rights[s]["owned"])]
     if no_usage:
         out.append(_e("source privileges", f"the source user lacks USAGE on schema(s) "
-                                           f"{names_list(display(s) for s in no_usage)}"))
-    rows = c.execute("SELECT o, has_table_privilege(o::oid, 'SELECT') FROM unnest(%s::bigint[]) o",
-                     (oids,)).fetchall() if oids else []
-    missing = [names[o] for o, ok in rows if not ok]
+                                           f"{names_list(display(s) for s in no_usage)} {who}",
+                      grant("USAGE ON SCHEMA " + ", ".join(quote_ident(s) for s in no_usage), user)))
+    rows = fetch(c, "list_table_privileges", oids=oids) if oids else []
+    missing = sorted(names[r["oid"]] for r in rows if not r["select"])
     if missing:
-        out.append(_e("source privileges", f"the source user lacks SELECT on {names_list(missing)}: GRANT SELECT "
-                                           f"on every migrated table and sequence"))
+        out.append(_e("source privileges", f"the source user lacks SELECT on {names_list(str(m) for m in missing)}: "
+                                           f"GRANT SELECT on every migrated table and sequence {who}",
+                      grant("SELECT ON " + ", ".join(f"{quote_ident(m.schema)}.{quote_ident(m.name)}"
+                                                     for m in missing), user)))
     return out
-
-
-def _target_schemas(ctx: Context) -> dict[str, bool]:
-    """target schema -> exists already on the target"""
-    wanted = sorted({s["target"] for s in ctx.plan["schemas"]})
-    rows = ctx.target.execute("SELECT nspname FROM pg_namespace WHERE nspname = ANY(%s)", (wanted,)).fetchall()
-    existing = {r[0] for r in rows}
-    return {s: s in existing for s in wanted}
 
 
 def check_target_privileges(ctx: Context) -> list[Finding]:
     out = []
     t = ctx.target
-    schemas = _target_schemas(ctx)
-    if ctx.structure and not all(schemas.values()):
-        if not t.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0]:
-            new = [display(s) for s, exists in schemas.items() if not exists]
+    user, who = t.info.user, _who(t, "target")
+    wanted = sorted({s.target for s in ctx.plan.schemas})
+    rights = {r["schema"]: r for r in fetch(t, "list_schema_privileges", schemas=wanted)}
+    if ctx.structure and len(rights) < len(wanted):
+        db = fetch_one(t, "show_database_privileges")
+        if not db["create"]:
+            new = [display(s) for s in wanted if s not in rights]
             out.append(_e("target privileges", f"the target user lacks CREATE on the target database, needed to "
-                                               f"create schema(s) {names_list(new)}"))
-    for s, exists in schemas.items():
-        if not exists:
-            continue
-        usage, create, owner = t.execute(
-            "SELECT has_schema_privilege(%s, 'USAGE'), has_schema_privilege(%s, 'CREATE'), "
-            "pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = %s", (s, s, s)).fetchone()
-        lacking = [p for p, ok in (("USAGE", usage), ("CREATE", create)) if not ok and not owner]
+                                               f"create schema(s) {names_list(new)} {who}",
+                          grant(f"CREATE ON DATABASE {quote_ident(db['database'])}", user)))
+    for s, r in rights.items():
+        lacking = [p for p in ("usage", "create") if not r[p] and not r["owned"]]
         if ctx.structure and lacking:
-            out.append(_e("target privileges", f"the target user lacks {' and '.join(lacking)} on schema "
-                                               f"{display(s)} (or its ownership)"))
+            out.append(_e("target privileges", f"the target user lacks {' and '.join(p.upper() for p in lacking)} on "
+                                               f"schema {display(s)} (or its ownership; it is owned by "
+                                               f"{display(r['owner'])}) {who}",
+                          grant(f"{', '.join(p.upper() for p in lacking)} ON SCHEMA {quote_ident(s)}", user)
+                          + f", or ALTER SCHEMA {quote_ident(s)} OWNER TO {quote_ident(user)}"))
     return out
 
 
 def source_bytes(ctx: Context) -> int:
-    oids = [r["oid"] for r in ctx.plan["relations"]]
+    oids = [r.oid for r in ctx.plan.relations]
     if not oids:
         return 0
-    return int(ctx.source.execute(
-        "SELECT coalesce(sum(pg_total_relation_size(o::oid)), 0) FROM unnest(%s::bigint[]) o", (oids,)
-    ).fetchone()[0])
+    return int(fetch_one(ctx.source, "sum_relation_sizes", oids=oids)["bytes"])
 
 
 def _local_free_bytes(ctx: Context) -> int | None:
@@ -130,12 +137,12 @@ def _local_free_bytes(ctx: Context) -> int | None:
     if ctx.target_host not in ("localhost", "127.0.0.1", "::1") and not ctx.target_host.startswith("/"):
         return None
     try:
-        row = ctx.target.execute("SELECT setting FROM pg_settings WHERE name = 'data_directory'").fetchone()
+        row = fetch_one(ctx.target, "show_data_directory")
     except psycopg.Error:
         return None
-    if not row or not row[0] or not os.path.isdir(row[0]):
+    if not row or not row["data_directory"] or not os.path.isdir(row["data_directory"]):
         return None
-    st = os.statvfs(row[0])
+    st = os.statvfs(row["data_directory"])
     return st.f_bavail * st.f_frsize
 
 
@@ -152,13 +159,14 @@ def check_target_space(ctx: Context) -> list[Finding]:
     if need > free:
         return [_e("target space", f"the migrated objects take {need / 1e9:.2f} GB on the source but {where} "
                                    f"has only {free / 1e9:.2f} GB free: the target's storage must be larger than "
-                                   f"the source's data")]
+                                   f"the source's data",
+                   f"give the target at least {need / 1e9:.2f} GB free (or correct target_free_bytes)")]
     return []
 
 
 def check_c_functions(ctx: Context) -> list[Finding]:
-    schemas = {s["source"] for s in ctx.plan["schemas"]}
-    excluded = {f["oid"] for f in ctx.plan["excluded_functions"]}
+    schemas = {s.source for s in ctx.plan.schemas}
+    excluded = {f.oid for f in ctx.plan.excluded_functions}
     found = [f for f in ctx.catalog.functions
              if f["schema"] in schemas and f["language"] == "c" and f["oid"] not in excluded]
     if not found:
@@ -167,26 +175,25 @@ def check_c_functions(ctx: Context) -> list[Finding]:
     hint = ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found[:3])
     return [_e("C-language functions", f"C-language functions cannot be migrated: {names_list(named)}. Add them "
                                        f"to the exclude Param (for example {hint}) and install them on the target "
-                                       f"separately")]
+                                       f"separately",
+               "exclude: [" + ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found) + "]")]
 
 
 def check_existing_objects(ctx: Context) -> list[Finding]:
     rows = fetch(ctx.target, "list_target_objects")
     existing = {(r["kind"], r["schema"], r["name"]) for r in rows}
-    smap = {s["source"]: s["target"] for s in ctx.plan["schemas"]}
-    rels = [r for r in ctx.plan["relations"]] + [
-        {"target_schema": s["target_schema"], "target_name": s["target_name"]} for s in ctx.plan["sequences"]]
+    relations = {QualifiedName(r["schema"], r["name"]) for r in rows if r["kind"] == "relation"}
+    smap = {s.source: s.target for s in ctx.plan.schemas}
+    wanted = [r.target for r in ctx.plan.relations + ctx.plan.sequences]
     if not ctx.structure:   # data only: the tables must be there already
-        missing = [target_key(r) for r in data_tables(ctx.plan)
-                   if ("relation", r["target_schema"], r["target_name"]) not in existing]
+        missing = [str(r.target) for r in ctx.plan.data_tables if r.target not in relations]
         if missing:
             return [_e("target objects", f"migration_types has no structure, but the target lacks "
                                          f"{names_list(missing)}: create them or add structure")]
         return []
-    clash = sorted({display(r["target_schema"], r["target_name"]) for r in rels
-                    if ("relation", r["target_schema"], r["target_name"]) in existing})
-    whole = {s["source"] for s in ctx.plan["schemas"]}
-    excluded = {f["oid"] for f in ctx.plan["excluded_functions"]}
+    clash = sorted({str(q) for q in wanted if q in relations})
+    whole = {s.source for s in ctx.plan.schemas}
+    excluded = {f.oid for f in ctx.plan.excluded_functions}
     for f in ctx.catalog.functions:
         if f["schema"] in whole and f["oid"] not in excluded and \
                 ("function", smap[f["schema"]], f"{f['name']}({f['args']})") in existing:
@@ -201,19 +208,18 @@ def check_existing_objects(ctx: Context) -> list[Finding]:
 
 
 def check_extensions(ctx: Context) -> list[Finding]:
-    oids = {r["oid"] for r in ctx.plan["relations"]}
+    oids = {r.oid for r in ctx.plan.relations}
     needed = sorted({d["extension"] for d in ctx.catalog.extension_deps if d["table_oid"] in oids})
     if not needed:
         return []
-    rows = ctx.target.execute(
-        "SELECT name, installed_version IS NOT NULL FROM pg_available_extensions WHERE name = ANY(%s)",
-        (needed,)).fetchall()
-    available = dict(rows)
+    available = {r["name"]: r["installed"] for r in fetch(ctx.target, "list_available_extensions", names=needed)}
     out = []
     missing = [e for e in needed if e not in available]
     if missing:
         out.append(_e("extensions", f"the migrated tables use extension(s) {names_list(missing)}, which the "
-                                    f"target cannot create: install or allow them on the target first"))
+                                    f"target cannot create: install or allow them on the target first",
+                      f"install the package of {names_list(missing)} on the target server (or allow it on the "
+                      f"managed service), then CREATE EXTENSION there"))
     to_create = [e for e in needed if e in available and not available[e]]
     if to_create:
         out.append(_w("extensions", f"extension(s) {names_list(to_create)} will be created on the target"))
@@ -223,53 +229,49 @@ def check_extensions(ctx: Context) -> list[Finding]:
 def check_roles(ctx: Context) -> list[Finding]:
     if not ctx.keep_owners or not ctx.structure:
         return []
-    rel_oids = {r["oid"] for r in ctx.plan["relations"]} | {s["oid"] for s in ctx.plan["sequences"]}
-    schemas = {s["source"] for s in ctx.plan["schemas"]}
+    rel_oids = {r.oid for r in ctx.plan.relations + ctx.plan.sequences}
+    schemas = {s.source for s in ctx.plan.schemas}
     func_oids = {f["oid"] for f in ctx.catalog.functions if f["schema"] in schemas}
-    schema_oids = {r[0] for r in ctx.source.execute(
-        "SELECT oid::bigint FROM pg_namespace WHERE nspname = ANY(%s)", (sorted(schemas),)).fetchall()}
+    schema_oids = {r["oid"] for r in fetch(ctx.source, "list_schema_oids", schemas=sorted(schemas))}
     wanted = {}
     for r in fetch(ctx.source, "list_roles_used"):
         scope = {"relation": rel_oids, "function": func_oids, "schema": schema_oids}[r["on_kind"]]
         if r["oid"] in scope and r["role"]:
             wanted.setdefault(r["role"], set()).add(r["how"])
-    existing = {r[0] for r in ctx.target.execute("SELECT rolname FROM pg_roles").fetchall()}
+    existing = {r["role"] for r in fetch(ctx.target, "list_roles")}
     missing = sorted(set(wanted) - existing)
     if not missing:
         return []
     return [_e("roles", f"role(s) {names_list(display(m) for m in missing)} own or are granted migrated objects "
                         f"but do not exist on the target: create them there, or set keep_owners to false to "
-                        f"give everything to the target user")]
+                        f"give everything to the target user",
+               "; ".join(f"CREATE ROLE {quote_ident(m)}" for m in missing) + " (on the target), or keep_owners=false")]
 
 
 def check_rename_collisions(ctx: Context) -> list[Finding]:
     out = []
     seen: dict = {}
-    for r in ctx.plan["relations"]:
-        key = (r["target_schema"], r["target_name"])
-        seen.setdefault(key, []).append(relation_key(r))
-    for s in ctx.plan["sequences"]:
-        key = (s["target_schema"], s["target_name"])
-        seen.setdefault(key, []).append(display(s["schema"], s["name"]))
-    for (schema, name), sources in seen.items():
+    for r in ctx.plan.relations + ctx.plan.sequences:
+        seen.setdefault(r.target, []).append(str(r.source))
+    for target, sources in seen.items():
         if len(sources) > 1:
-            out.append(_e("rename collisions", f"{names_list(sources)} would all become {display(schema, name)}"))
-    for r in ctx.plan["relations"]:
+            out.append(_e("rename collisions", f"{names_list(sources)} would all become {target}"))
+    for r in ctx.plan.relations:
         cols: dict = {}
-        for c in r["columns"]:
-            cols.setdefault(c["target_name"], []).append(c["name"])
+        for c in r.columns:
+            cols.setdefault(c.target_name, []).append(c.name)
         for new, olds in cols.items():
             if len(olds) > 1:
                 out.append(_e("rename collisions", f"columns {names_list(display(o) for o in olds)} of "
-                                                   f"{relation_key(r)} would all be named {display(new)}"))
+                                                   f"{r.source} would all be named {display(new)}"))
     return out
 
 
 def check_dependencies(ctx: Context) -> list[Finding]:
     out = []
-    chosen = {r["oid"]: r for r in ctx.plan["relations"]}
+    chosen = {r.oid: r for r in ctx.plan.relations}
     by_oid = ctx.catalog.by_oid
-    fk_missing = sorted({f"{relation_key(chosen[fk['table_oid']])} -> "
+    fk_missing = sorted({f"{chosen[fk['table_oid']].source} -> "
                          f"{display(by_oid[fk['referenced_oid']]['schema'], by_oid[fk['referenced_oid']]['name'])}"
                          f" ({display(fk['name'])})"
                          for fk in ctx.catalog.foreign_keys
@@ -278,7 +280,7 @@ def check_dependencies(ctx: Context) -> list[Finding]:
     if fk_missing:
         out.append(_e("dependencies", f"foreign key(s) reference tables left out of objects: "
                                       f"{names_list(fk_missing)}. Add the referenced tables to objects"))
-    dropped = {(r["oid"], c) for r in ctx.plan["relations"] for c in r["dropped_columns"]}
+    dropped = {(r.oid, c) for r in ctx.plan.relations for c in r.dropped_columns}
     col_names = {(c["table_oid"], c["num"]): c["name"] for c in ctx.catalog.columns}
     view_problems = set()
     for d in ctx.catalog.dependencies:
@@ -286,13 +288,13 @@ def check_dependencies(ctx: Context) -> list[Finding]:
         if d["dep_kind"] != "view" or d["dep_oid"] not in chosen:
             continue
         if ref in by_oid and ref not in chosen and by_oid[ref]["relkind"] != "S" and ref != d["dep_oid"]:
-            view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses "
+            view_problems.add(f"{chosen[d['dep_oid']].source} uses "
                               f"{display(by_oid[ref]['schema'], by_oid[ref]['name'])}, which is not migrated")
         elif (ref, col_names.get((ref, d["column_num"]))) in dropped:
-            view_problems.add(f"{relation_key(chosen[d['dep_oid']])} uses column "
-                              f"{display(col_names[(ref, d['column_num'])])} of {relation_key(chosen[ref])}, "
+            view_problems.add(f"{chosen[d['dep_oid']].source} uses column "
+                              f"{display(col_names[(ref, d['column_num'])])} of {chosen[ref].source}, "
                               f"which is left out")
-    skipped = [f"{o['kind']} {display(o['name'])} on {o['table']}" for o in ctx.plan["left_out_objects"]]
+    skipped = [f"{o.kind} {display(o.name)} on {o.table}" for o in ctx.plan.left_out_objects]
     if view_problems:
         out.append(_e("dependencies", f"view(s) depend on objects that are not migrated: "
                                       f"{names_list(sorted(view_problems))}. Add them to objects or leave the "
@@ -306,12 +308,12 @@ def check_dependencies(ctx: Context) -> list[Finding]:
 def check_renamed_text(ctx: Context) -> list[Finding]:
     """Function bodies are text PostgreSQL does not rewrite: warn where they still use an old name (DTS warns
     the same: renaming can break objects that depend on the renamed one)."""
-    old = {s["source"] for s in ctx.plan["schemas"] if s["source"] != s["target"]}
-    old |= {r["name"] for r in ctx.plan["relations"] if r["target_name"] != r["name"]}
-    old |= {c["name"] for r in ctx.plan["relations"] for c in r["columns"] if c["target_name"] != c["name"]}
+    old = {s.source for s in ctx.plan.schemas if s.source != s.target}
+    old |= {r.source.name for r in ctx.plan.relations if r.target.name != r.source.name}
+    old |= {c.name for r in ctx.plan.relations for c in r.columns if c.target_name != c.name}
     if not old:
         return []
-    schemas = {s["source"] for s in ctx.plan["schemas"]}
+    schemas = {s.source for s in ctx.plan.schemas}
     hits = []
     for f in ctx.catalog.functions:
         if f["schema"] in schemas and f["language"] in ("sql", "plpgsql") and any(n in f["body"] for n in old):
@@ -324,50 +326,45 @@ def check_renamed_text(ctx: Context) -> list[Finding]:
 
 def can_switch_off_triggers(conn: psycopg.Connection) -> bool:
     """May this user set session_replication_role = replica (superuser, rds_superuser, or SET granted)?"""
-    try:
-        with conn.transaction(force_rollback=True):
-            conn.execute("SET LOCAL session_replication_role = replica")
-        return True
-    except psycopg.errors.InsufficientPrivilege:
-        return False
+    return switch_off_triggers(conn, probe_only=True)
 
 
 def check_data_only_triggers(ctx: Context) -> list[Finding]:
     """Loading into existing tables: their triggers and foreign keys must be switched off for the load."""
     if ctx.structure or not ctx.data or can_switch_off_triggers(ctx.target):
         return []
-    wanted = {(r["target_schema"], r["target_name"]) for r in data_tables(ctx.plan)}
-    rows = ctx.target.execute(
-        "SELECT DISTINCT n.nspname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgenabled <> 'D'").fetchall()
-    hit = sorted(display(*r) for r in rows if tuple(r) in wanted)
+    wanted = {r.target for r in ctx.plan.data_tables}
+    hit = sorted(str(QualifiedName(*k)) for k in enabled_triggers(ctx.target) if QualifiedName(*k) in wanted)
     if not hit:
         return []
+    user = ctx.target.info.user
     return [_e("target privileges", f"{names_list(hit)} have triggers or foreign keys on the target that would "
                                     f"act on every loaded row, and the target user may not set "
                                     f"session_replication_role = replica to switch them off during the load: use "
                                     f"a user allowed to (superuser, rds_superuser, or GRANT SET ON PARAMETER "
-                                    f"session_replication_role), or migrate structure and data together")]
+                                    f"session_replication_role), or migrate structure and data together "
+                                    f"{_who(ctx.target, 'target')}",
+               grant("SET ON PARAMETER session_replication_role", user) + " (PostgreSQL 15+), or add structure "
+               "to migration_types")]
 
 
 def check_unsupported_content(ctx: Context) -> list[Finding]:
     out = []
-    foreign = [relation_key(r) for r in ctx.plan["relations"] if r["relkind"] == "f"]
+    foreign = [str(r.source) for r in ctx.plan.relations if r.relkind == "f"]
     if foreign:
         out.append(_w("content", f"foreign table(s) {names_list(foreign)}: the definition moves, the data stays "
                                  f"where it lives"))
-    if ctx.source.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone()[0]:
+    if fetch_one(ctx.source, "count_large_objects")["n"]:
         out.append(_w("content", "the source has large objects (pg_largeobject); they are not migrated"))
     return out
 
 
 def check_write_activity(ctx: Context) -> list[Finding]:
-    rows = ctx.source.execute(
-        "SELECT pid, usename, application_name, state FROM pg_stat_activity WHERE datname = current_database() "
-        "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL").fetchall()
+    rows = fetch(ctx.source, "list_write_sessions")
     if not rows:
         return []
-    who = [f"pid {r[0]} ({r[1]}, {r[2] or 'no application name'}, {r[3]})" for r in rows]
+    who = [f"pid {r['pid']} ({r['user']}, {r['application_name'] or 'no application name'}, {r['state']})"
+           for r in rows]
     return [_w("write freeze", f"session(s) with open write transactions on the source: {names_list(who)}. "
                                f"Stop all writes before the load: this mode has no incremental sync, and "
                                f"validate fails if the source changes")]

@@ -1,1 +1,0 @@
-"""Data: work-unit planning, COPY streaming, validation."""

@@ -1,0 +1,21 @@
+"""What every task of the logical migration reads from its Params."""
+from __future__ import annotations
+
+from include.pgferry.pg.endpoint import PgEndpoint
+
+# the session of index builds and foreign key checks: memory for sorts, parallel build workers
+INDEX_SESSION = {"maintenance_work_mem": "256MB", "max_parallel_maintenance_workers": "2",
+                 "synchronous_commit": "off"}
+
+
+def endpoints(params: dict) -> tuple[PgEndpoint, PgEndpoint]:
+    return PgEndpoint.from_conn_id(params["source_conn_id"]), PgEndpoint.from_conn_id(params["target_conn_id"])
+
+
+def wants(params: dict, kind: str) -> bool:
+    """Is `kind` ("structure", "data") among the run's migration_types?"""
+    return kind in (params.get("migration_types") or ["structure", "data"])
+
+
+def parallelism(params: dict) -> int:
+    return int(params.get("parallelism", 2))

@@ -1,0 +1,138 @@
+"""Source-against-target checks: rows and content per table, sequences, objects by kind, write freeze.
+
+Content checksum: an order-independent sum of a 64-bit hash of each row over the migrated columns,
+computed in SQL on each side at the same time (each table read once per side; nothing row by row in
+Python). Both sessions render values the same way (UTC, ISO dates, extra_float_digits=3).
+
+The hash, by what both servers have:
+- "record" (PostgreSQL 14+): hash_record_extended over the row, each column hashed by its type's own
+  64-bit hash without rendering it as text, about 2.5x cheaper again than the text hash. Only types whose
+  hash tells apart every value a copy could change go in as they are (integers, text under the "C"
+  collation, bytea, uuid, dates and times, boolean, jsonb); the others are rendered as text first:
+  numeric and floats (1.0 and 1.00, 0 and -0 hash alike), interval ('1 day' and '24 hours'), arrays (the
+  hash ignores dimensions), enums (their hash is their OID, which differs between databases), domains and
+  every type without a hash function.
+- "hashtextextended" (PostgreSQL 11+): the row's text, hashed by the stable hash behind hash partitioning.
+- "md5": 64 bits of md5 of the row's text.
+jsonb is compared as PostgreSQL compares it (its stored form is already normalised; a number inside it
+hashes by value, so 1.0 and 1.00 in a jsonb document count as equal).
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+from psycopg import sql
+
+from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.pg.catalog import fetch
+from include.pgferry.pg.endpoint import PgEndpoint
+from include.pgferry.pg.parallel import run_longest_first
+
+
+HASHTEXTEXTENDED_SINCE = 110000
+HASH_RECORD_SINCE = 140000
+ROW_HASHES = {
+    "record": "hash_record_extended(ROW({row}), 0)",
+    "hashtextextended": "hashtextextended(ROW({row})::text, 0)",
+    "md5": "('x' || substr(md5(ROW({row})::text), 1, 16))::bit(64)::bigint",
+}
+# built-in types (pg_type OIDs, fixed since PostgreSQL 7) whose own hash is exact for copied values
+EXACT_HASH_TYPES = {16: "bool", 17: "bytea", 18: "char", 19: "name", 20: "int8", 21: "int2", 23: "int4", 26: "oid",
+                    1082: "date", 1083: "time", 1114: "timestamp", 1184: "timestamptz", 2950: "uuid", 3802: "jsonb"}
+TEXT_TYPES = {25: "text", 1042: "bpchar", 1043: "varchar"}   # hashed under "C": a column's collation may not be
+
+
+def row_hash(source_version: int, target_version: int) -> str:
+    oldest = min(source_version, target_version)
+    if oldest >= HASH_RECORD_SINCE:
+        return "record"
+    return "hashtextextended" if oldest >= HASHTEXTEXTENDED_SINCE else "md5"
+
+
+def _hashed_column(name: str, type_oid: int | None, hash_name: str) -> sql.Composable:
+    col = sql.Identifier(name)
+    if hash_name != "record":
+        return col
+    if type_oid in EXACT_HASH_TYPES:
+        return col
+    if type_oid in TEXT_TYPES:
+        return sql.SQL('{} COLLATE "C"').format(col)
+    return sql.SQL('{}::text COLLATE "C"').format(col)
+
+
+def checksum_query(schema: str, table: str, columns: list[tuple[str, int | None]],
+                   hash_name: str = "hashtextextended") -> sql.Composed:
+    """`columns`: (name on this side, source type OID); both sides hash the same expressions."""
+    row = sql.SQL(", ").join(_hashed_column(name, type_oid, hash_name) for name, type_oid in columns)
+    return sql.SQL("SELECT count(*), coalesce(sum(" + ROW_HASHES[hash_name] + "), 0)::text FROM ONLY {table}").format(
+        row=row, table=sql.Identifier(schema, table))
+
+
+def table_checksums(endpoint: PgEndpoint, jobs: list[tuple[str, sql.Composed, int]], workers: int) -> dict:
+    """Run checksum queries (key, query, bytes read), biggest first, over `workers` sessions:
+    {key: (rows, checksum)}."""
+    def session():
+        conn = endpoint.connect(autocommit=True, application_name="pgferry validate")
+        # one scan per session: parallel workers would only crowd the cores the other sessions use
+        conn.execute("SET max_parallel_workers_per_gather = 0")
+        return conn
+
+    def run(conn, job):
+        return tuple(conn.execute(job[1]).fetchone())
+
+    results = run_longest_first(jobs, workers, session, run, cost=lambda job: job[2])
+    return {job[0]: r for job, r in zip(jobs, results)}
+
+
+def compare_tables(source: PgEndpoint, target: PgEndpoint, plan: Plan, workers: int, hash_name: str) -> list[dict]:
+    """Rows and content checksum of every migrated table on both sides at once, biggest first."""
+    tables = plan.data_tables
+    src_jobs, tgt_jobs = [], []
+    for t in tables:
+        key = str(t.source)
+        src_jobs.append((key, checksum_query(t.source.schema, t.source.name,
+                                             [(c.name, c.type_oid) for c in t.columns], hash_name), t.bytes))
+        tgt_jobs.append((key, checksum_query(t.target.schema, t.target.name,
+                                             [(c.target_name, c.type_oid) for c in t.columns], hash_name), t.bytes))
+    with ThreadPoolExecutor(2) as pool:   # both sides at once
+        fs = pool.submit(table_checksums, source, src_jobs, workers)
+        ft = pool.submit(table_checksums, target, tgt_jobs, workers)
+        src, tgt = fs.result(), ft.result()
+    out = []
+    for t in sorted(tables, key=lambda t: str(t.source)):
+        key = str(t.source)
+        (srows, ssum), (trows, tsum) = src[key], tgt[key]
+        out.append({"table": key, "target": f"{t.target.schema}.{t.target.name}",
+                    "source_rows": srows, "target_rows": trows, "rows_match": srows == trows,
+                    "checksum_match": ssum == tsum, "ok": srows == trows and ssum == tsum})
+    return out
+
+
+def sequence_values(conn: psycopg.Connection, sequences, target_side: bool) -> dict:
+    """{"schema.name" on the source: (last_value, is_called)}, read on the source or the target side."""
+    out = {}
+    for s in sequences:
+        where = s.target if target_side else s.source
+        last, called = conn.execute(sql.SQL("SELECT last_value, is_called FROM {}").format(
+            where.identifier)).fetchone()
+        out[f"{s.source.schema}.{s.source.name}"] = (int(last), bool(called))
+    return out
+
+
+def write_counters(conn: psycopg.Connection, plan: Plan) -> dict:
+    """{table oid as str: writes} for the migrated tables (JSON keys are strings)."""
+    oids = {r.oid for r in plan.data_tables}
+    return {str(r["oid"]): int(r["writes"]) for r in fetch(conn, "list_write_counters") if r["oid"] in oids}
+
+
+def object_counts(conn: psycopg.Connection, relations: list[QualifiedName], schemas: list[str]) -> dict:
+    """Counts by kind of what belongs to the given relations and schemas."""
+    rows = fetch(conn, "count_objects")
+    rel_set = set(relations)
+    counts: dict[str, int] = {}
+    for r in rows:
+        scoped = QualifiedName(r["schema"], r["relation"]) in rel_set if r["relation"] is not None else r["schema"] in schemas
+        if scoped:
+            counts[r["kind"]] = counts.get(r["kind"], 0) + r["n"]
+    return dict(sorted(counts.items()))

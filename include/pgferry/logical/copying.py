@@ -1,0 +1,182 @@
+"""Streams one work unit from source to target: COPY ... TO STDOUT into COPY ... FROM STDIN.
+
+The target side runs in one transaction that first removes exactly the unit's rows (TRUNCATE for a
+whole table, which also allows COPY FREEZE; DELETE of the key range otherwise), so a retried or
+cleared unit never duplicates rows. Memory stays bounded: psycopg hands over one chunk at a time.
+"""
+from __future__ import annotations
+
+import logging
+import select
+import time
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import errors, pq, sql
+
+from include.pgferry.model import Unit
+from include.pgferry.pg import catalog
+from include.pgferry.pg.endpoint import apply_settings, switch_off_triggers
+
+log = logging.getLogger(__name__)
+
+TARGET_SESSION = {"synchronous_commit": "off"}  # the load is redone on failure anyway
+PROGRESS_EVERY_S = 10.0
+WRITE_BATCH = 256 * 1024    # bytes handed to the target per write call
+DRAIN_ROWS = 512            # rows taken from libpq between two looks at the block size (less per-row Python)
+
+
+def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH):
+    """Yield the data of a running COPY TO STDOUT in blocks of about `batch` bytes.
+
+    psycopg's own iteration goes through its wait machinery once per row, which costs more client CPU
+    than the rest of the transfer. This drains whatever libpq already holds with one call per row, runs
+    of up to DRAIN_ROWS rows between two looks at the block size, and waits on the socket only when the
+    buffer is empty. A run never takes more than libpq has buffered (non-blocking reads do not touch the
+    socket), so a block stays within `batch` plus about one buffer: memory is flat in table size. It runs
+    inside psycopg's `cursor.copy()` block, which keeps owning the statement, its errors and its cleanup.
+    """
+    pgconn = conn.pgconn
+    get_copy_data = pgconn.get_copy_data
+    buf = bytearray()
+    while True:
+        for _ in range(DRAIN_ROWS):
+            nbytes, data = get_copy_data(1)
+            if nbytes <= 0:
+                break
+            buf += data
+        if len(buf) >= batch:
+            yield bytes(buf)
+            buf.clear()
+        if nbytes == 0:            # nothing buffered: wait for the socket, then read what arrived
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        elif nbytes < 0:           # -1: the server ended the COPY; -2: libpq error
+            break
+    if buf:
+        yield bytes(buf)
+    if nbytes == -2:
+        raise errors.OperationalError(pgconn.get_error_message())
+    # every result up to libpq's last, so the connection is idle again, then the server's error if any
+    error = None
+    while (res := pgconn.get_result()) is not None:
+        if res.status != pq.ExecStatus.COMMAND_OK and error is None:
+            error = errors.error_from_result(res, encoding=conn.info.encoding)
+    if error is not None:
+        raise error
+
+
+@dataclass
+class UnitResult:
+    id: str
+    table: str      # the source table, as the report names it
+    rows: int
+    bytes: int
+    seconds: float
+
+    def as_dict(self):
+        return {"id": self.id, "table": self.table, "rows": self.rows, "bytes": self.bytes,
+                "seconds": round(self.seconds, 3),
+                "mb_per_s": round(self.bytes / 1e6 / self.seconds, 1) if self.seconds > 0 else None}
+
+
+def _range_condition(unit: Unit, column_name: str) -> sql.Composable:
+    r = unit.range
+    col = sql.Identifier(column_name)
+    parts = []
+    if r.lo is not None:
+        parts.append(sql.SQL("{} >= {}").format(col, sql.Literal(r.lo)))
+    if r.hi is not None:
+        parts.append(sql.SQL("{} < {}").format(col, sql.Literal(r.hi)))
+    return sql.SQL(" AND ").join(parts) if parts else sql.SQL("true")
+
+
+def source_copy_statement(unit: Unit) -> sql.Composed:
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in unit.columns)
+    fmt = sql.SQL(" (FORMAT binary)") if unit.binary else sql.SQL("")
+    if unit.range is None:
+        return sql.SQL("COPY {} ({}) TO STDOUT{}").format(unit.source.identifier, cols, fmt)
+    return sql.SQL("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}").format(
+        cols, unit.source.identifier, _range_condition(unit, unit.range.column), fmt)
+
+
+def target_copy_statement(unit: Unit, freeze: bool) -> sql.Composed:
+    cols = sql.SQL(", ").join(sql.Identifier(c) for c in unit.target_columns)
+    opts = []
+    if unit.binary:
+        opts.append(sql.SQL("FORMAT binary"))
+    if freeze:
+        opts.append(sql.SQL("FREEZE"))
+    with_opts = sql.SQL(" ({})").format(sql.SQL(", ").join(opts)) if opts else sql.SQL("")
+    return sql.SQL("COPY {} ({}) FROM STDIN{}").format(unit.target.identifier, cols, with_opts)
+
+
+def _is_referenced(target: psycopg.Connection, unit: Unit) -> bool:
+    """TRUNCATE fails when a foreign key points at the table (a unit cleared after the FK step)."""
+    row = catalog.fetch_one(target, "count_referencing_foreign_keys", schema=unit.target.schema,
+                            table=unit.target.name)
+    return row["n"] > 0
+
+
+def clear_unit(target: psycopg.Connection, unit: Unit) -> bool:
+    """Remove the unit's rows inside the open transaction; True when COPY FREEZE is allowed after it."""
+    table = unit.target.identifier
+    if unit.range is not None:
+        target.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(
+            table, _range_condition(unit, unit.target_range_column)))
+        return False
+    if _is_referenced(target, unit):
+        target.execute(sql.SQL("DELETE FROM ONLY {}").format(table))
+        return False
+    target.execute(sql.SQL("TRUNCATE ONLY {}").format(table))
+    return True
+
+
+def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit) -> UnitResult:
+    """Copy one unit; `target` must not be in a transaction (the unit gets its own)."""
+    t0 = time.monotonic()
+    rows = nbytes = 0
+    last_report = t0
+    with target.transaction():
+        freeze = clear_unit(target, unit)
+        with source.cursor() as scur, target.cursor() as tcur:
+            with scur.copy(source_copy_statement(unit)), \
+                    tcur.copy(target_copy_statement(unit, freeze)) as inp:
+                for chunk in copy_out_blocks(source):
+                    inp.write(chunk)
+                    nbytes += len(chunk)
+                    now = time.monotonic()
+                    if now - last_report >= PROGRESS_EVERY_S:
+                        last_report = now
+                        rate = nbytes / 1e6 / (now - t0)
+                        eta = (unit.bytes - nbytes) / 1e6 / rate if rate > 0 and unit.bytes > nbytes else 0
+                        log.info("  %s: %.1f MB, %.1f MB/s, about %.0f s left", unit.id, nbytes / 1e6, rate, eta)
+            rows = tcur.rowcount
+    return UnitResult(unit.id, unit.table, rows, nbytes, time.monotonic() - t0)
+
+
+def open_target_session(conn: psycopg.Connection) -> bool:
+    """Session settings for loading; True when triggers and foreign keys are off for this session.
+
+    In a full migration the target has no triggers or foreign keys while it loads. They exist when only
+    data is migrated, or when a copy is retried after the trigger step: then the session must run with
+    session_replication_role = replica (superuser, rds_superuser, or SET granted on the parameter) so that
+    the load neither fires triggers nor checks keys row by row."""
+    apply_settings(conn, TARGET_SESSION)
+    return switch_off_triggers(conn)
+
+
+class TriggersInTheWay(RuntimeError):
+    pass
+
+
+def check_no_triggers(conn: psycopg.Connection, unit: Unit):
+    """Refuse to load a table whose triggers or foreign keys would fire, when they cannot be switched off."""
+    rows = catalog.enabled_triggers(conn).get((unit.target.schema, unit.target.name), [])
+    if rows:
+        names = ", ".join(sorted({"foreign keys" if r["internal"] else r["name"] for r in rows}))
+        raise TriggersInTheWay(
+            f"{unit.target.schema}.{unit.target.name} has {names} on the target, which would act on every "
+            f"loaded row, and the target user may not set session_replication_role = replica to switch them off "
+            f"for the load: migrate structure and data together, or use a user allowed to set it "
+            f"(superuser, rds_superuser, or GRANT SET ON PARAMETER session_replication_role)")

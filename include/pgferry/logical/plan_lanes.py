@@ -1,0 +1,67 @@
+"""Task `plan_lanes`: the copy lanes, and the post-data statements of the later steps.
+
+Both read only the source, so this runs while the structure is restored. The post-data statements come
+from one schema dump and are described once here, from the parse trees the rewrite already holds
+(what each creates, on which table); the lanes, the keys step and finalize read those fields and never
+parse the SQL again.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from include.pgferry.logical.common import endpoints, parallelism, wants
+from include.pgferry.logical.units import plan_units
+from include.pgferry.model import TABLE_BUILDS, Lane, Plan, PostData, QualifiedName
+from include.pgferry.pg.ddl import RenameContext, SchemaArchive, rewrite
+
+log = logging.getLogger("pgferry")
+
+POST_DATA_PHASES = ("indexes", "final", "event_triggers")
+
+
+def plan_lanes(params: dict, state: dict) -> dict:
+    """{"lanes": [lane, ...], "post_data": {phase: {statements, warnings}}}, both in their XCom forms."""
+    post_data = post_data_statements(params, state) if wants(params, "structure") else PostData()
+    if not wants(params, "data"):
+        log.info("data not in migration_types: nothing to copy")
+        return {"lanes": [], "post_data": post_data.to_xcom()}
+    source_ep, _ = endpoints(params)
+    with source_ep.connect(autocommit=True) as source:
+        lanes = plan_units(source, Plan.from_xcom(state["plan"]), parallelism(params), state["binary_copy"])
+    lanes = [lane for lane in lanes if lane.units]
+    if post_data:
+        lanes = attach_index_builds(post_data, lanes)
+    for i, lane in enumerate(lanes):
+        log.info("lane %d: %d unit(s), %.1f MB: %s", i, len(lane.units), lane.bytes / 1e6,
+                 ", ".join(u.id for u in lane.units[:8]) + (" ..." if len(lane.units) > 8 else ""))
+    return {"lanes": [lane.to_xcom() for lane in lanes], "post_data": post_data.to_xcom()}
+
+
+def post_data_statements(params: dict, state: dict) -> PostData:
+    """Each post-data phase's statements, renamed and described, from one schema dump."""
+    source_ep, _ = endpoints(params)
+    plan = Plan.from_xcom(state["plan"])
+    # post-data holds no schema statements, so which target schemas exist does not change its text
+    ctx = RenameContext.from_plan(plan)
+    phases = {}
+    with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
+        for phase in POST_DATA_PHASES:
+            result = rewrite(archive.sql(archive.phase_entries(phase)), ctx, rename_columns=True)
+            phases[phase] = (tuple(result.described()), tuple(result.warnings))
+    return PostData(phases)
+
+
+def attach_index_builds(post_data: PostData, lanes: list[Lane]) -> list[Lane]:
+    """Give each unit the index and constraint builds of its table, so a lane builds them as soon as the
+    table is loaded, while other lanes still copy (the keys step then only finds leftovers)."""
+    by_table: dict[QualifiedName, list] = {}
+    for s in post_data.statements("indexes"):
+        if s.kind in TABLE_BUILDS:
+            by_table.setdefault(s.table, []).append(s)
+    parts: dict[QualifiedName, int] = {}
+    for lane in lanes:
+        for u in lane.units:
+            parts[u.target] = parts.get(u.target, 0) + 1
+    return [Lane(tuple(replace(u, index_builds=tuple(by_table.get(u.target, ())), table_parts=parts[u.target])
+                       for u in lane.units)) for lane in lanes]

@@ -1,0 +1,59 @@
+"""Task `structure`: pg_dump's pre-data, filtered and renamed, restored on the target in one transaction.
+
+A retry after the commit finds every relation there and skips itself; a target that holds only some of
+them was changed by someone else since precheck, and is refused.
+"""
+from __future__ import annotations
+
+import logging
+
+from psycopg import sql
+
+from include.pgferry.logical.common import endpoints, wants
+from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.pg.catalog import existing_schemas, fetch
+from include.pgferry.pg.ddl import (DdlError, RenameContext, SchemaArchive, column_rename_statements,
+                                    execute_in_transaction, rewrite)
+
+log = logging.getLogger("pgferry")
+
+
+def _existing_relations(conn, wanted: set[QualifiedName]) -> set[QualifiedName]:
+    rows = fetch(conn, "list_existing_relations", schemas=sorted({q.schema for q in wanted}))
+    return {QualifiedName(r["schema"], r["name"]) for r in rows} & wanted
+
+
+def _needed_extensions(source_ep, plan: Plan) -> list[str]:
+    with source_ep.connect(autocommit=True) as source:
+        rows = fetch(source, "list_column_type_extensions", oids=[r.oid for r in plan.relations])
+    return sorted(r["extension"] for r in rows)
+
+
+def structure(params: dict, state: dict) -> dict:
+    if not wants(params, "structure"):
+        log.info("structure not in migration_types: using the tables already on the target")
+        return {"statements": 0, "skipped": True}
+    source_ep, target_ep = endpoints(params)
+    plan = Plan.from_xcom(state["plan"])
+    wanted = {r.target for r in plan.relations}
+    with target_ep.connect(application_name="pgferry structure") as target:
+        existing = _existing_relations(target, wanted)
+        if existing and existing == wanted:
+            log.info("the target already holds all %d relations: an earlier try committed the structure", len(wanted))
+            return {"statements": 0, "skipped": True}
+        if existing:
+            raise DdlError(f"the target holds some but not all of the migrated relations "
+                           f"({', '.join(sorted(str(e) for e in existing)[:10])}): something else created "
+                           f"them since precheck; drop them and clear this task")
+        ctx = RenameContext.from_plan(plan, existing_schemas(target, [s.target for s in plan.schemas]))
+        with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
+            result = rewrite(archive.sql(archive.phase_entries("structure")), ctx, rename_columns=False)
+        extensions = [sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e))
+                      for e in _needed_extensions(source_ep, plan)]
+        statements = extensions + result.statements + column_rename_statements(plan)
+        target.execute("SET check_function_bodies = false")
+        execute_in_transaction(target, statements, "structure")
+    for w in result.warnings:
+        log.warning("structure: %s", w)
+    log.info("structure: %d statement(s) applied in one transaction", len(statements))
+    return {"statements": len(statements), "warnings": result.warnings, "skipped": False}

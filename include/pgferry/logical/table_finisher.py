@@ -1,0 +1,99 @@
+"""Index and constraint builds, and ANALYZE, right after a table's load, by the copy lane that loaded it.
+
+The lane hands a loaded table to its own finisher: one more target session, in a thread of the lane's
+task, that builds the table's indexes and constraints and analyzes it while the lane goes on copying
+the next table (as pgcopydb's index jobs do). The statistics are there before foreign keys are
+validated, so their check queries get good plans, and finalize has nothing left to analyze.
+
+A table cut into key ranges is loaded by several lanes; the lane that finishes the last range builds
+its indexes. Lanes find out who is last through session advisory locks on the target: each lane holds
+a shared lock on the table while it has ranges of it to load, and after its last range releases it
+and tries the exclusive lock, which only the last lane still loading can get. If a lane starts its
+ranges late (fewer Airflow slots than lanes), indexes may be built early and the late ranges load into
+indexed tables: slower, never wrong.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import psycopg
+from psycopg import sql
+
+from include.pgferry.model import DdlStatement, QualifiedName
+from include.pgferry.pg.catalog import exists
+from include.pgferry.pg.endpoint import PgEndpoint, apply_settings
+from include.pgferry.pg.names import quote_ident
+
+log = logging.getLogger("pgferry")
+
+LOCK_CLASS = 0x70676672   # 'pgfr': the first key of pgferry's advisory locks
+
+
+def lock_key(table: QualifiedName) -> tuple[int, str]:
+    """The advisory lock of one target table: pgferry's class and the table's always-quoted name, which
+    tells apart "a.b"."c" and "a"."b.c" (a plain schema.table string would not)."""
+    return (LOCK_CLASS, f"{quote_ident(table.schema)}.{quote_ident(table.name)}")
+
+
+def announce_part_loading(conn: psycopg.Connection, table: QualifiedName):
+    conn.execute("SELECT pg_advisory_lock_shared(%s, hashtext(%s))", lock_key(table))
+
+
+def last_part_loaded(conn: psycopg.Connection, table: QualifiedName) -> bool:
+    conn.execute("SELECT pg_advisory_unlock_shared(%s, hashtext(%s))", lock_key(table))
+    got = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", lock_key(table)).fetchone()[0]
+    if got:
+        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", lock_key(table))
+    return got
+
+
+def build(conn: psycopg.Connection, statements: list[DdlStatement], session: dict) -> float:
+    """Run the builds that do not exist yet (a retried lane skips what its first try built)."""
+    t0 = time.monotonic()
+    apply_settings(conn, session)
+    for s in statements:
+        if s.identity and exists(conn, s.identity):
+            continue
+        conn.execute(s.sql)
+    return time.monotonic() - t0
+
+
+class TableFinisher:
+    """Builds indexes and constraints, then ANALYZEs, each table handed over, one table at a time on its
+    own target session, in a background thread; `wait` returns when all are done and re-raises the first
+    failure. Leaving the `with` block early (the lane failed) drops what has not started."""
+
+    def __init__(self, target: PgEndpoint, session: dict):
+        self._target, self._session = target, session
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="pgferry-finisher")
+        self._conn: psycopg.Connection | None = None
+        self._futures: list[Future] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._conn is not None:
+            self._conn.close()
+
+    def submit(self, table: QualifiedName, statements: list[DdlStatement], result: dict):
+        """Finish `table` (target schema, name); timings go into `result` (the unit's result dict)."""
+        self._futures.append(self._pool.submit(self._finish, table, statements, result))
+
+    def wait(self):
+        for f in self._futures:
+            f.result()
+
+    def _finish(self, table: QualifiedName, statements: list[DdlStatement], result: dict):
+        if self._conn is None:
+            self._conn = self._target.connect(autocommit=True, application_name="pgferry index build")
+        if statements:
+            result["index_seconds"] = round(build(self._conn, statements, self._session), 3)
+            log.info("built %d index(es)/constraint(s) of %s in %.1f s", len(statements), table,
+                     result["index_seconds"])
+        t0 = time.monotonic()
+        self._conn.execute(sql.SQL("ANALYZE {}").format(table.identifier))
+        result["analyze_seconds"] = round(time.monotonic() - t0, 3)

@@ -1,0 +1,76 @@
+"""Cuts the data into work units of similar size and deals them to copy lanes, largest first.
+
+A unit is a whole table (or partition), or a key range of a big table with a single-column integer
+key. Lanes are the mapped copy tasks: `parallelism` of them, each working through its units in turn,
+so that all lanes finish at about the same time (longest-processing-time-first assignment).
+"""
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from include.pgferry.model import KeyRange, Lane, Plan, Relation, Unit
+from include.pgferry.pg.catalog import fetch
+
+MIN_SPLIT_BYTES = 64 * 1024 * 1024
+# A whole table loads with TRUNCATE + COPY FREEZE; a table cut into ranges loads without FREEZE, and its
+# first reader (foreign key validation, validate, autovacuum) then rewrites every page to set hint bits.
+# A table up to this much above a lane's fair share therefore stays whole: a slightly uneven finish costs
+# less than that second pass.
+SPLIT_TOLERANCE = 1.25
+
+
+def _unit(rel: Relation, binary: bool, key_range: KeyRange | None, est_bytes: int, part: str = "") -> Unit:
+    columns = rel.copy_columns
+    return Unit(id=str(rel.source) + part, oid=rel.oid, source=rel.source, target=rel.target,
+                columns=tuple(c.name for c in columns), target_columns=tuple(c.target_name for c in columns),
+                binary=binary and all(c.binary_safe for c in columns), range=key_range, bytes=est_bytes)
+
+
+def deal_longest_first(units: list[Unit], lanes: int) -> list[list[Unit]]:
+    """Biggest unit first, each to the lane with the least work so far (every unit counts at least one
+    page, so many empty tables still spread)."""
+    out: list[list[Unit]] = [[] for _ in range(max(1, lanes))]
+    loads = [0] * len(out)
+    for u in sorted(units, key=lambda u: -u.bytes):
+        i = loads.index(min(loads))
+        out[i].append(u)
+        loads[i] += max(u.bytes, 8192)
+    return out
+
+
+def split_parts(table_bytes: int, total_bytes: int, lanes: int, split_bytes: int | None = None) -> int:
+    """Into how many key ranges a table is cut: 1 unless it is clearly bigger than a lane's fair share
+    (or than `split_bytes`), then pieces of about half a share, so that the pieces still deal out evenly."""
+    share = split_bytes or max(MIN_SPLIT_BYTES, total_bytes // max(lanes, 1))
+    threshold = split_bytes or int(share * SPLIT_TOLERANCE)
+    if table_bytes <= threshold:
+        return 1
+    return min(-(-table_bytes * 2 // share), 64)
+
+
+def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bool,
+               split_bytes: int | None = None) -> list[Lane]:
+    """Return `lanes` lanes of units (some may be empty when there are few units)."""
+    tables = plan.data_tables
+    total = sum(t.bytes for t in tables) or 1
+    keys = {}
+    for k in fetch(source, "list_split_keys"):
+        keys.setdefault(k["table_oid"], k)
+    units = []
+    for rel in tables:
+        key = keys.get(rel.oid)
+        parts = split_parts(rel.bytes, total, lanes, split_bytes)
+        if parts > 1 and key is not None:
+            lo, hi = source.execute(sql.SQL("SELECT min({c}), max({c}) FROM ONLY {t}").format(
+                c=sql.Identifier(key["column"]), t=rel.source.identifier)).fetchone()
+            if lo is not None and hi > lo:
+                step = (hi - lo + parts) // parts
+                bounds = [lo + i * step for i in range(parts)] + [None]
+                bounds[0] = None   # open ends: rows outside min..max at copy time still belong to a unit
+                for i in range(parts):
+                    units.append(_unit(rel, binary_ok, KeyRange(key["column"], bounds[i], bounds[i + 1]),
+                                       rel.bytes // parts, f" [{i + 1}/{parts}]"))
+                continue
+        units.append(_unit(rel, binary_ok, None, rel.bytes))
+    return [Lane(tuple(lane)) for lane in deal_longest_first(units, lanes)]

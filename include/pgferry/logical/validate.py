@@ -1,0 +1,56 @@
+"""Task `validate`: source against target, after renames, and proof that the source took no writes.
+
+Per table row counts and content checksums, sequences, objects by kind, and the source's write
+counters against those precheck read. The report goes to the task log, to XCom and to the run's
+"Run report" tab (report/), also when validation fails; a good run's rate feeds the window estimates.
+"""
+from __future__ import annotations
+
+import logging
+
+from include.pgferry.logical import comparison
+from include.pgferry.logical.common import endpoints, parallelism, wants
+from include.pgferry.model import Plan
+from include.pgferry.report import publish
+from include.pgferry.report.model import build_report
+from include.pgferry.report.text import render_report
+
+log = logging.getLogger("pgferry")
+
+
+class ValidationFailed(RuntimeError):
+    def __init__(self, problems, text):
+        super().__init__("validation failed:\n  " + "\n  ".join(problems))
+        self.text = text
+
+
+def validate(params: dict, state: dict, copy_results: list) -> dict:
+    source_ep, target_ep = endpoints(params)
+    plan = Plan.from_xcom(state["plan"])
+    tables = comparison.compare_tables(source_ep, target_ep, plan, parallelism(params), state.get("row_hash", "md5")) \
+        if wants(params, "data") else []
+    with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
+        src_seq = comparison.sequence_values(source, plan.sequences, target_side=False)
+        tgt_seq = comparison.sequence_values(target, plan.sequences, target_side=True) \
+            if wants(params, "structure") or wants(params, "data") else {}
+        counters_now = comparison.write_counters(source, plan)
+        src_objects = comparison.object_counts(source, [r.source for r in plan.relations],
+                                               [s.source for s in plan.schemas if s.whole])
+        for o in plan.left_out_objects:   # not created on purpose: they need a left-out column
+            src_objects[o.kind] -= 1
+        tgt_objects = comparison.object_counts(target, [r.target for r in plan.relations],
+                                               [s.target for s in plan.schemas if s.whole])
+    by_oid = {str(r.oid): str(r.source) for r in plan.relations}
+    written = sorted(by_oid[o] for o, n in counters_now.items() if state["write_counters"].get(o) != n)
+    report = build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written,
+                          [r for lane in (copy_results or []) for r in (lane or [])])
+    text = render_report(report)
+    for line in text.splitlines():
+        log.info("%s", line)
+    publish.publish(report, text)   # XCom, shown in the run's "Run report" tab, also when it failed
+    if report["ok"] and wants(params, "data"):   # the measured rate feeds the window estimates
+        from include.pgferry.schedule import throughput
+        throughput.record(state["source_bytes"], report["elapsed_seconds"])
+    if not report["ok"]:
+        raise ValidationFailed(report["problems"], text)
+    return report

@@ -1,0 +1,364 @@
+"""The typed pieces of a logical migration's plan, each with a stable XCom form (plain JSON).
+
+Tasks share only XCom, so what one task decides travels as JSON; these classes parse it once, at the
+task's edge (`from_xcom`), and the code inside works on typed values. `to_xcom` gives the JSON back.
+
+- QualifiedName: a schema-qualified object name (the source's or the target's side of a relation).
+- DdlStatement: one post-data statement with what it creates (kind, table, name), found by pglast
+  once (pg.ddl.describe_statement, when the lanes are planned); later steps read these fields instead
+  of parsing the SQL again.
+- Column, Relation, Sequence, SchemaMove, Plan: what the precheck decided moves, under which names.
+- Unit: one piece of work for a copy lane (a whole table or a key range of one).
+- Lane: the units one mapped copy task works through, biggest first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from psycopg import sql
+
+from include.pgferry.pg.names import display
+
+
+@dataclass(frozen=True, order=True)
+class QualifiedName:
+    schema: str
+    name: str
+
+    def __str__(self) -> str:
+        return display(self.schema, self.name)
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    def to_xcom(self) -> list[str]:
+        return [self.schema, self.name]
+
+    @classmethod
+    def from_xcom(cls, value) -> QualifiedName:
+        schema, name = value
+        return cls(schema, name)
+
+    @classmethod
+    def source_of(cls, obj: dict) -> QualifiedName:
+        """Where a plan relation or sequence lives on the source."""
+        return cls(obj["schema"], obj["name"])
+
+    @classmethod
+    def target_of(cls, obj: dict) -> QualifiedName:
+        """Where a plan relation or sequence (or a unit) goes on the target, after renames."""
+        return cls(obj["target_schema"], obj["target_name"])
+
+
+DATA_RELKINDS = ("r",)           # relations with rows of their own (partitions included)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    target_name: str
+    type: str
+    type_oid: int | None
+    binary_safe: bool
+    generated: str        # "s": a stored generated column (the target computes it again)
+    identity: str
+
+    @property
+    def copied(self) -> bool:
+        return self.generated != "s"
+
+    def to_xcom(self) -> dict:
+        return {"name": self.name, "target_name": self.target_name, "type": self.type, "type_oid": self.type_oid,
+                "binary_safe": self.binary_safe, "generated": self.generated, "identity": self.identity}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Column:
+        return cls(d["name"], d["target_name"], d.get("type", ""), d.get("type_oid"), d.get("binary_safe", True),
+                   d.get("generated", ""), d.get("identity", ""))
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A migrated table, partition, view, materialized view or foreign table."""
+    oid: int
+    source: QualifiedName
+    target: QualifiedName
+    relkind: str
+    bytes: int = 0
+    is_partition: bool = False
+    parent_oid: int | None = None
+    est_rows: int = 0
+    owner: str | None = None
+    populated: bool = True
+    columns: tuple[Column, ...] = ()
+    dropped_columns: tuple[str, ...] = ()   # left out by a column list
+
+    @property
+    def has_data(self) -> bool:
+        """Rows of its own: ordinary tables and partitions (partitioned parents hold none)."""
+        return self.relkind in DATA_RELKINDS
+
+    @property
+    def copy_columns(self) -> tuple[Column, ...]:
+        """Columns COPY moves: generated columns are computed again by the target."""
+        return tuple(c for c in self.columns if c.copied)
+
+    def to_xcom(self) -> dict:
+        return {"oid": self.oid, "schema": self.source.schema, "name": self.source.name, "relkind": self.relkind,
+                "is_partition": self.is_partition, "parent_oid": self.parent_oid,
+                "target_schema": self.target.schema, "target_name": self.target.name, "bytes": self.bytes,
+                "est_rows": self.est_rows, "owner": self.owner, "populated": self.populated,
+                "columns": [c.to_xcom() for c in self.columns], "dropped_columns": list(self.dropped_columns)}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Relation:
+        return cls(oid=d["oid"], source=QualifiedName.source_of(d), target=QualifiedName.target_of(d),
+                   relkind=d["relkind"], bytes=d.get("bytes", 0), is_partition=d.get("is_partition", False),
+                   parent_oid=d.get("parent_oid"), est_rows=d.get("est_rows", 0), owner=d.get("owner"),
+                   populated=d.get("populated", True),
+                   columns=tuple(Column.from_xcom(c) for c in d.get("columns") or ()),
+                   dropped_columns=tuple(d.get("dropped_columns") or ()))
+
+
+@dataclass(frozen=True)
+class Sequence:
+    oid: int
+    source: QualifiedName
+    target: QualifiedName
+    owner_table_oid: int | None = None
+    owner_column: str | None = None
+
+    def to_xcom(self) -> dict:
+        return {"oid": self.oid, "schema": self.source.schema, "name": self.source.name,
+                "target_schema": self.target.schema, "target_name": self.target.name,
+                "owner_table_oid": self.owner_table_oid, "owner_column": self.owner_column}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Sequence:
+        return cls(d["oid"], QualifiedName.source_of(d), QualifiedName.target_of(d), d.get("owner_table_oid"),
+                   d.get("owner_column"))
+
+
+@dataclass(frozen=True)
+class SchemaMove:
+    source: str
+    target: str
+    whole: bool      # every object of the schema moves (not only chosen tables)
+
+    def to_xcom(self) -> dict:
+        return {"source": self.source, "target": self.target, "whole": self.whole}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> SchemaMove:
+        return cls(d["source"], d["target"], d["whole"])
+
+
+@dataclass(frozen=True)
+class ExcludedFunction:
+    oid: int
+    schema: str
+    name: str
+    args: str
+
+    def to_xcom(self) -> dict:
+        return {"oid": self.oid, "schema": self.schema, "name": self.name, "args": self.args}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> ExcludedFunction:
+        return cls(d["oid"], d["schema"], d["name"], d["args"])
+
+
+@dataclass(frozen=True)
+class LeftOutObject:
+    """An index, constraint, trigger or policy not created because it needs a left-out column."""
+    kind: str
+    name: str
+    table: str
+
+    def to_xcom(self) -> dict:
+        return {"kind": self.kind, "name": self.name, "table": self.table}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> LeftOutObject:
+        return cls(d["kind"], d["name"], d["table"])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What moves, under which names: the precheck's decision, which every later task reads."""
+    source_version_num: int = 0
+    schemas: tuple[SchemaMove, ...] = ()
+    relations: tuple[Relation, ...] = ()
+    sequences: tuple[Sequence, ...] = ()
+    excluded_relations: tuple[QualifiedName, ...] = ()   # what pg_dump leaves out of the chosen schemas
+    excluded_functions: tuple[ExcludedFunction, ...] = ()
+    renamed: bool = False
+    left_out_objects: tuple[LeftOutObject, ...] = ()
+    whole_database: bool = False     # no objects given: database-level objects come along too
+
+    @property
+    def data_tables(self) -> tuple[Relation, ...]:
+        """Relations whose rows are copied."""
+        return tuple(r for r in self.relations if r.has_data)
+
+    def to_xcom(self) -> dict:
+        return {"source_version_num": self.source_version_num, "schemas": [s.to_xcom() for s in self.schemas],
+                "relations": [r.to_xcom() for r in self.relations], "sequences": [s.to_xcom() for s in self.sequences],
+                "excluded_relations": [q.to_xcom() for q in self.excluded_relations],
+                "excluded_functions": [f.to_xcom() for f in self.excluded_functions], "renamed": self.renamed,
+                "left_out_objects": [o.to_xcom() for o in self.left_out_objects],
+                "whole_database": self.whole_database}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Plan:
+        return cls(source_version_num=d.get("source_version_num", 0),
+                   schemas=tuple(SchemaMove.from_xcom(s) for s in d.get("schemas") or ()),
+                   relations=tuple(Relation.from_xcom(r) for r in d.get("relations") or ()),
+                   sequences=tuple(Sequence.from_xcom(s) for s in d.get("sequences") or ()),
+                   excluded_relations=tuple(QualifiedName.from_xcom(q) for q in d.get("excluded_relations") or ()),
+                   excluded_functions=tuple(ExcludedFunction.from_xcom(f) for f in d.get("excluded_functions") or ()),
+                   renamed=d.get("renamed", False),
+                   left_out_objects=tuple(LeftOutObject.from_xcom(o) for o in d.get("left_out_objects") or ()),
+                   whole_database=d.get("whole_database", False))
+
+
+# What a post-data statement creates; OTHER for everything else (partition index attachments, view
+# rules, comments, grants, ...), which is run in dump order and never skipped.
+INDEX, CONSTRAINT, FOREIGN_KEY, TRIGGER, EVENT_TRIGGER, OTHER = (
+    "index", "constraint", "foreign key", "trigger", "event trigger", "other")
+TABLE_BUILDS = (INDEX, CONSTRAINT)   # built by the lane that loaded the table
+
+
+@dataclass(frozen=True)
+class DdlStatement:
+    kind: str
+    table: QualifiedName | None      # the table an index, constraint or trigger belongs to
+    name: str | None                 # the object's own name (index, constraint, trigger, event trigger)
+    sql: str
+    references: QualifiedName | None = None          # a foreign key's referenced table
+    columns: tuple[str, ...] = ()                    # a foreign key's referencing columns
+    referenced_columns: tuple[str, ...] = ()         # ... and the referenced ones (empty: its primary key)
+    not_valid_sql: str | None = None                 # the same ADD FOREIGN KEY, NOT VALID (None: it is already)
+
+    @property
+    def identity(self) -> tuple | None:
+        """(kind, schema, table, name): how the target's catalog finds what the statement created."""
+        if self.kind in (INDEX, CONSTRAINT, FOREIGN_KEY, TRIGGER) and self.table and self.name:
+            return (self.kind, self.table.schema, self.table.name, self.name)
+        return None
+
+    def to_xcom(self) -> dict:
+        return {"kind": self.kind, "table": self.table.to_xcom() if self.table else None, "name": self.name,
+                "sql": self.sql, "references": self.references.to_xcom() if self.references else None,
+                "columns": list(self.columns), "referenced_columns": list(self.referenced_columns),
+                "not_valid_sql": self.not_valid_sql}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> DdlStatement:
+        return cls(kind=d["kind"], table=QualifiedName.from_xcom(d["table"]) if d.get("table") else None,
+                   name=d.get("name"), sql=d["sql"],
+                   references=QualifiedName.from_xcom(d["references"]) if d.get("references") else None,
+                   columns=tuple(d.get("columns") or ()), referenced_columns=tuple(d.get("referenced_columns") or ()),
+                   not_valid_sql=d.get("not_valid_sql"))
+
+
+@dataclass(frozen=True)
+class KeyRange:
+    """Rows of a unit: `column` >= lo and < hi; an open end (None) takes everything beyond it."""
+    column: str
+    lo: int | None
+    hi: int | None
+
+    def to_xcom(self) -> dict:
+        return {"column": self.column, "lo": self.lo, "hi": self.hi}
+
+    @classmethod
+    def from_xcom(cls, d: dict | None) -> KeyRange | None:
+        return cls(d["column"], d["lo"], d["hi"]) if d else None
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str                          # how logs and the UI name it: the source table, plus " [i/n]" for a range
+    oid: int                         # the source table's oid
+    source: QualifiedName
+    target: QualifiedName
+    columns: tuple[str, ...]         # copied columns on the source ...
+    target_columns: tuple[str, ...]  # ... and their names on the target, in the same order
+    binary: bool
+    range: KeyRange | None
+    bytes: int
+    index_builds: tuple[DdlStatement, ...] = ()   # the table's index and constraint builds
+    table_parts: int = 1             # how many units the table was cut into (over all lanes)
+
+    @property
+    def table(self) -> str:
+        """The source table as the report names it."""
+        return str(self.source)
+
+    @property
+    def target_range_column(self) -> str:
+        return self.target_columns[self.columns.index(self.range.column)]
+
+    def to_xcom(self) -> dict:
+        return {"id": self.id, "oid": self.oid, "source": self.source.to_xcom(), "target": self.target.to_xcom(),
+                "columns": list(self.columns), "target_columns": list(self.target_columns), "binary": self.binary,
+                "range": self.range.to_xcom() if self.range else None, "bytes": self.bytes,
+                "index_builds": [s.to_xcom() for s in self.index_builds], "table_parts": self.table_parts}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Unit:
+        return cls(id=d["id"], oid=d["oid"], source=QualifiedName.from_xcom(d["source"]),
+                   target=QualifiedName.from_xcom(d["target"]), columns=tuple(d["columns"]),
+                   target_columns=tuple(d["target_columns"]), binary=d["binary"], range=KeyRange.from_xcom(d["range"]),
+                   bytes=d["bytes"], index_builds=tuple(DdlStatement.from_xcom(s) for s in d.get("index_builds") or ()),
+                   table_parts=d.get("table_parts", 1))
+
+
+@dataclass(frozen=True)
+class Lane:
+    """What one mapped copy task loads, in order; its XCom form is the list of its units."""
+    units: tuple[Unit, ...] = field(default_factory=tuple)
+
+    @property
+    def label(self) -> str:
+        """How the UI names the mapped task: its biggest unit and how many follow."""
+        if not self.units:
+            return "empty"
+        return self.units[0].id + (f" + {len(self.units) - 1} more" if len(self.units) > 1 else "")
+
+    @property
+    def bytes(self) -> int:
+        return sum(u.bytes for u in self.units)
+
+    def to_xcom(self) -> list[dict]:
+        return [u.to_xcom() for u in self.units]
+
+    @classmethod
+    def from_xcom(cls, units) -> Lane:
+        return cls(tuple(Unit.from_xcom(u) for u in units or ()))
+
+
+@dataclass(frozen=True)
+class PostData:
+    """The post-data statements of the steps after the lanes, by phase, with the rewrite's warnings."""
+    phases: dict = field(default_factory=dict)    # phase -> (tuple[DdlStatement, ...], tuple[str, ...])
+
+    def statements(self, phase: str) -> tuple[DdlStatement, ...]:
+        return self.phases.get(phase, ((), ()))[0]
+
+    def warnings(self, phase: str) -> tuple[str, ...]:
+        return self.phases.get(phase, ((), ()))[1]
+
+    def __bool__(self) -> bool:
+        return bool(self.phases)
+
+    def to_xcom(self) -> dict:
+        return {p: {"statements": [s.to_xcom() for s in st], "warnings": list(w)}
+                for p, (st, w) in self.phases.items()}
+
+    @classmethod
+    def from_xcom(cls, d: dict | None) -> PostData:
+        return cls({p: (tuple(DdlStatement.from_xcom(s) for s in v["statements"]), tuple(v["warnings"]))
+                    for p, v in (d or {}).items()})

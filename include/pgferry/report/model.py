@@ -1,0 +1,146 @@
+"""The run reports' model: what each DAG's report holds, as typed JSON (it travels through XCom and the
+UI reads it back), and how it is built from what the tasks measured."""
+from __future__ import annotations
+
+import time
+from typing import Any, TypedDict
+
+
+class TableCheck(TypedDict):
+    table: str              # the source table
+    target: str             # its name on the target
+    source_rows: int
+    target_rows: int
+    rows_match: bool
+    checksum_match: bool
+    ok: bool
+    bytes: int | None       # what its copy moved, seconds it took, and the rate (None: not copied)
+    copy_seconds: float | None
+    mb_per_s: float | None
+
+
+class SequenceCheck(TypedDict):
+    sequence: str
+    source: Any             # (last_value, is_called)
+    target: Any
+    ok: bool
+
+
+class ObjectCount(TypedDict):
+    kind: str
+    source: int
+    target: int
+    ok: bool
+
+
+class SourceWrites(TypedDict):
+    tables_written: list[str]
+    proof: str
+
+
+class LogicalReport(TypedDict):
+    ok: bool
+    problems: list[str]
+    source: str
+    target: str
+    elapsed_seconds: float
+    tables: list[TableCheck]
+    sequences: list[SequenceCheck]
+    objects: list[ObjectCount]
+    source_writes: SourceWrites
+    warnings: list[str]
+
+
+class SnapshotReport(TypedDict):
+    kind: str
+    ok: bool
+    db_cluster_identifier: str | None
+    source: dict
+    snapshots: dict
+    region: str | None
+    status: str | None
+    writer_endpoint: str | None
+    reader_endpoint: str | None
+    port: int | None
+    storage_encrypted: bool | None
+    instances: list[dict]
+    settings: dict
+    next_step: dict
+
+
+def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies) -> LogicalReport:
+    """The logical migration's verdict: per table (with what its copy took, summed over its units),
+    sequences, objects by kind and the source's write counters; every difference becomes a problem."""
+    copy_by_table: dict[str, dict] = {}
+    for c in copies:
+        agg = copy_by_table.setdefault(c["table"], {"bytes": 0, "seconds": 0.0, "rows": 0})
+        agg["bytes"] += c["bytes"]
+        agg["seconds"] += c["seconds"]
+        agg["rows"] += c["rows"]
+    for t in tables:
+        agg = copy_by_table.get(t["table"], {})
+        t["bytes"] = agg.get("bytes")
+        t["copy_seconds"] = round(agg["seconds"], 2) if agg else None
+        t["mb_per_s"] = round(agg["bytes"] / 1e6 / agg["seconds"], 1) if agg and agg["seconds"] > 0 else None
+    sequences = [{"sequence": k, "source": v, "target": tgt_seq.get(k), "ok": tgt_seq.get(k) == v}
+                 for k, v in sorted(src_seq.items())]
+    kinds = sorted(set(src_objects) | set(tgt_objects))
+    objects = [{"kind": k, "source": src_objects.get(k, 0), "target": tgt_objects.get(k, 0),
+                "ok": src_objects.get(k, 0) == tgt_objects.get(k, 0)} for k in kinds]
+    problems = []
+    problems += [f"table {t['table']}: rows {t['source_rows']} on the source, {t['target_rows']} on the target"
+                 for t in tables if not t["rows_match"]]
+    problems += [f"table {t['table']}: content checksum differs" for t in tables
+                 if t["rows_match"] and not t["checksum_match"]]
+    problems += [f"sequence {s['sequence']}: source {s['source']}, target {s['target']}" for s in sequences
+                 if not s["ok"]]
+    problems += [f"{o['kind']}: {o['source']} on the source, {o['target']} on the target" for o in objects
+                 if not o["ok"]]
+    if written:
+        problems.append(f"the source took writes during the migration (no incremental sync in this mode): "
+                        f"{', '.join(written)}")
+    elapsed = time.time() - state["started_at"]
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "source": state["source"], "target": state["target"],
+        "elapsed_seconds": round(elapsed, 1),
+        "tables": tables, "sequences": sequences, "objects": objects,
+        "source_writes": {"tables_written": written, "proof": "pg_stat_all_tables insert/update/delete counters "
+                                                               "unchanged since precheck" if not written else
+                          "counters moved"},
+        "warnings": [w["message"] for w in state.get("warnings", []) if w["level"] == "warning"],
+    }
+
+
+SNAPSHOT_SETTINGS = ("engine", "engine_version", "db_instance_class", "port", "db_subnet_group_name",
+                     "vpc_security_group_ids", "availability_zone", "publicly_accessible",
+                     "auto_minor_version_upgrade", "encrypted_at_rest", "restore_kms_key_id")
+
+
+def snapshot_report(plan: dict, endpoints: dict | None) -> SnapshotReport:
+    """What the snapshot migration did, from its precheck plan and its published endpoints (no secrets)."""
+    plan = plan or {}
+    endpoints = endpoints or {}
+    return {
+        "kind": "snapshot",
+        "ok": bool(endpoints.get("writer_endpoint")),
+        "db_cluster_identifier": endpoints.get("db_cluster_identifier") or plan.get("db_cluster_identifier"),
+        "source": {"db_instance_identifier": plan.get("source_db_instance_identifier"),
+                   "region": plan.get("source_region")},
+        "snapshots": {"source_snapshot": plan.get("source_snapshot_identifier"),
+                      "snapshot_given": plan.get("snapshot_given"),
+                      "copied_to_target_region": plan.get("copy_needed"),
+                      "restored_from": plan.get("target_snapshot_identifier")},
+        "region": endpoints.get("region") or plan.get("target_region"),
+        "status": endpoints.get("status"),
+        "writer_endpoint": endpoints.get("writer_endpoint"),
+        "reader_endpoint": endpoints.get("reader_endpoint"),
+        "port": endpoints.get("port") or plan.get("port"),
+        "storage_encrypted": endpoints.get("storage_encrypted"),
+        "instances": endpoints.get("instances") or [],
+        "settings": {k: plan.get(k) for k in SNAPSHOT_SETTINGS if k in plan},
+        "next_step": endpoints.get("next_step") or {},
+    }
+
+

@@ -1,0 +1,62 @@
+"""The run reports as plain text: the task log's form (and the XCom a person reads at a glance)."""
+from __future__ import annotations
+
+from include.pgferry.report.model import LogicalReport, SnapshotReport
+
+
+def text_table(headers, rows) -> list[str]:
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(headers)]
+    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return out
+
+
+def render_report(r: LogicalReport) -> str:
+    ok_tables = sum(1 for t in r["tables"] if t["ok"])
+    lines = [f"pgferry validation: {'OK' if r['ok'] else 'FAILED'} -- {r['source']} -> {r['target']}, "
+             f"{r['elapsed_seconds']} s since precheck",
+             f"tables: {ok_tables}/{len(r['tables'])} identical (rows and content checksum)"]
+    if r["tables"]:
+        lines += text_table(["table", "rows", "MB", "copy s", "MB/s", "verdict"],
+                        [[t["table"], t["target_rows"], f"{(t['bytes'] or 0) / 1e6:.1f}",
+                          t["copy_seconds"] if t["copy_seconds"] is not None else "-",
+                          t["mb_per_s"] if t["mb_per_s"] is not None else "-",
+                          "ok" if t["ok"] else ("ROWS DIFFER" if not t["rows_match"] else "CONTENT DIFFERS")]
+                         for t in r["tables"]])
+    lines.append("objects by kind:")
+    lines += text_table(["kind", "source", "target", "verdict"],
+                    [[o["kind"], o["source"], o["target"], "ok" if o["ok"] else "DIFFERS"] for o in r["objects"]])
+    if r["sequences"]:
+        bad = [s for s in r["sequences"] if not s["ok"]]
+        lines.append(f"sequences: {len(r['sequences']) - len(bad)}/{len(r['sequences'])} at the source's value")
+    lines.append("source writes during the run: " + ("none (" + r["source_writes"]["proof"] + ")"
+                                                    if not r["source_writes"]["tables_written"] else
+                                                    ", ".join(r["source_writes"]["tables_written"])))
+    for w in r["warnings"]:
+        lines.append(f"warning: {w}")
+    for p in r["problems"]:
+        lines.append(f"PROBLEM: {p}")
+    return "\n".join(lines)
+
+
+def render_snapshot_report(r: SnapshotReport) -> str:
+    s = r["snapshots"]
+    lines = [f"pgferry snapshot migration: {'cluster available' if r['ok'] else 'not finished'} -- "
+             f"{r['source']['db_instance_identifier']} ({r['source']['region']}) -> Aurora cluster "
+             f"{r['db_cluster_identifier']} ({r['region']})",
+             f"snapshot: {s['source_snapshot']} ({'given' if s['snapshot_given'] else 'taken by this run'})"
+             + (f", copied to {r['region']} as {s['restored_from']}" if s["copied_to_target_region"] else ""),
+             f"writer endpoint: {r['writer_endpoint'] or '-'}:{r['port']}",
+             f"reader endpoint: {r['reader_endpoint'] or '-'}:{r['port']}"]
+    if r["instances"]:
+        lines += text_table(["instance", "role", "class", "zone", "status"],
+                        [[i["db_instance_identifier"], i["role"], i["db_instance_class"], i["availability_zone"],
+                          i["status"]] for i in r["instances"]])
+    lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items()))
+    step = r.get("next_step") or {}
+    if step.get("command"):
+        lines += ["next step: create the connection the logical migration DAG uses as its target:",
+                  f"  {step['command']}", f"  (password: {step['password']})", f"  then {step['then']}"]
+    return "\n".join(lines)

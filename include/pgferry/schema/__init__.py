@@ -1,1 +1,0 @@
-"""Structure: pg_dump/pg_restore driving, statement rewriting for renames and column choice."""
