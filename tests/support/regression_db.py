@@ -287,7 +287,9 @@ def start_cluster(fixture: RegressionFixture, root: Path, name: str = "regressio
     with open(datadir / "postgresql.auto.conf", "a") as conf:  # later lines win
         conf.write(f"port = {port}\nunix_socket_directories = '{root}'\n")
     (datadir / "postmaster.pid").unlink(missing_ok=True)
-    _chown_postgres(root)
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    _chown_postgres(datadir)
     (root / f"{name}.port").write_text(str(port))
     cluster = PgCluster(root, name, port=port)
     cluster.start()
