@@ -135,3 +135,14 @@ def test_schema_blocks_ignore_dump_specific_lines():
     dump_b = dump_a.replace("abc", "xyz").replace("15.20", "15.18")
     assert schema_blocks(dump_a) == schema_blocks(dump_b)
     assert list(schema_blocks(dump_a)) == ["(preamble)", "TABLE public.t"]
+
+
+def test_owner_change_shows_both_header_lines(pair):
+    pair[2]("CREATE ROLE cmp_view_owner; ALTER VIEW public.cheap OWNER TO cmp_view_owner")
+    try:
+        result = compare(pair)
+        detail = {d.name: d.detail for d in result.differences}["VIEW public.cheap"]
+        assert "-- Name: cheap; Type: VIEW; Schema: public; Owner: postgres" in detail
+        assert "+-- Name: cheap; Type: VIEW; Schema: public; Owner: cmp_view_owner" in detail
+    finally:
+        pair[2]("ALTER VIEW public.cheap OWNER TO postgres; DROP ROLE cmp_view_owner")

@@ -108,7 +108,7 @@ def schema_blocks(dump: str) -> dict[str, list[str]]:
                 key = f"{base} #{n}"
             blocks[key] = []
         if (not line.strip() or line.startswith("\\restrict") or line.startswith("\\unrestrict")
-                or line.startswith("-- Dumped ") or line == "--"):
+                or line.startswith("-- Dumped ") or line == "--" or line == "-- PostgreSQL database dump complete"):
             continue
         blocks[key].append(line)
     return blocks
@@ -123,8 +123,8 @@ def compare_schema(source_dump: str, target_dump: str) -> tuple[int, list[Differ
         elif key not in src:
             diffs.append(Difference("schema", key, "only in target"))
         elif src[key] != tgt[key]:
-            delta = [l for l in difflib.unified_diff(src[key], tgt[key], "source", "target", n=0, lineterm="")
-                     if not l.startswith(("---", "+++", "@@"))]
+            delta = [l for l in list(difflib.unified_diff(src[key], tgt[key], n=0, lineterm=""))[2:]
+                     if not l.startswith("@@")]  # [2:]: the ---/+++ file header
             diffs.append(Difference("schema", key, "differs: " + " | ".join(delta[:8])
                                     + (f" | ... ({len(delta) - 8} more lines)" if len(delta) > 8 else "")))
     return len(src) - 1, diffs
