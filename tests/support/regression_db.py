@@ -250,6 +250,13 @@ def _load(directory: Path) -> RegressionFixture | None:
     return RegressionFixture(**data)
 
 
+def _check_server_can_read(directory: Path):
+    # the server (the `postgres` user when we are root) reads the test data and loads build/lib/*.so from here
+    if os.geteuid() == 0 and _run(["runuser", "-u", "postgres", "--", "test", "-x", str(directory)], 30).returncode:
+        raise RuntimeError(f"the postgres OS user cannot enter {directory} (a parent folder is private): set "
+                           "PGFERRY_REGRESSION_CACHE to a folder it can read, e.g. /var/tmp/pgferry-regression")
+
+
 def ensure_fixture(cache: Path = CACHE) -> RegressionFixture:
     """The cached regression database for the installed server, built first when there is none."""
     installed = installed_version()
@@ -258,6 +265,7 @@ def ensure_fixture(cache: Path = CACHE) -> RegressionFixture:
     if found:
         return found
     directory.mkdir(parents=True, exist_ok=True)
+    _check_server_can_read(directory)
     with open(directory / ".lock", "w") as lock:
         deadline = time.monotonic() + LOCK_TIMEOUT_S
         while True:  # another test process may be building it right now
