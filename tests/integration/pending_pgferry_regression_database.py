@@ -14,7 +14,7 @@ from tests.integration.test_regression_database import regression_cluster, regre
 from tests.support import airflow_env, regression_db
 from tests.support.compare import compare_databases
 from tests.support.migration import load_dag, run_dag, unique_db, xcom_value
-from tests.support.pgcluster import pg_bindir
+from tests.support.regression_db import pg_bindir  # the one import of the cluster helpers is there
 
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun, pytest.mark.regression]
 

@@ -5,7 +5,7 @@ import pytest
 from tests.support import regression_db
 from tests.support.compare import compare_databases
 from tests.support.migration import unique_db
-from tests.support.pgcluster import pg_bindir
+from tests.support.regression_db import pg_bindir  # the one import of the cluster helpers is there
 
 pytestmark = [pytest.mark.integration, pytest.mark.regression]
 
