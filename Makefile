@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres browser test test-unit demo airflow stop clean bench
+.PHONY: setup venv postgres browser regress-deps test test-unit demo airflow stop clean bench
 
 setup: venv postgres
 
@@ -39,7 +39,22 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
-test: setup browser
+# The regression database fixture (tests/support/regression_db.py): Debian's postgresql-15 source package
+# (needs a deb-src line), pg_regress from postgresql-server-dev-15, gcc/make to compile regress.so.
+regress-deps:
+	@grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/ || { \
+	  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb-src\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+	    | $(if $(filter 0,$(shell id -u)),,sudo) tee /etc/apt/sources.list.d/pgferry-deb-src.sources >/dev/null && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq; }
+	@if ! test -x /usr/lib/postgresql/15/lib/pgxs/src/test/regress/pg_regress || ! test -f /usr/include/postgresql/15/server/postgres.h \
+	    || ! command -v dpkg-source >/dev/null \
+	    || ! command -v gcc >/dev/null || ! command -v make >/dev/null; then \
+	  echo "installing postgresql-server-dev-15 dpkg-dev gcc make"; \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq \
+	    postgresql-server-dev-15 dpkg-dev gcc make >/dev/null; \
+	fi
+
+test: setup browser regress-deps
 	$(VENV)/bin/pytest
 
 test-unit: setup
