@@ -11,9 +11,11 @@ gets a Param that migrates the rest of the database around them, use it here ins
 import pytest
 
 from tests.integration.test_regression_database import regression_cluster, regression_fixture  # noqa: F401
-from tests.support import airflow_env, regression_db
+from localstack import airflow_env
+from tests.support import regression_db
 from tests.support.compare import compare_databases
-from tests.support.migration import load_dag, run_dag, unique_db, xcom_value
+from localstack.dagrun import load_dag, run_dag, xcom_value
+from tests.support.migration import unique_db
 from tests.support.regression_db import pg_bindir  # the one import of the cluster helpers is there
 
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun, pytest.mark.regression]

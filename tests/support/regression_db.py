@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The one import of the cluster helpers (moving to localstack/pgcluster.py): change it here only.
-from tests.support.pgcluster import PgCluster, free_port, pg_bindir
+from localstack.pgcluster import PgCluster, pg_bindir
+from localstack.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("PGFERRY_REGRESSION_CACHE", ROOT / ".cache" / "regression"))
