@@ -67,8 +67,9 @@ def _abort(sock: socket.socket):
 class _Flow:
     """One client connection and its server connection, with what each direction holds in transit."""
 
-    def __init__(self, client: socket.socket, server: socket.socket):
+    def __init__(self, client: socket.socket, server: socket.socket, blackholed: dict):
         self.client, self.server = client, server
+        self.blackholed = dict(blackholed)
         # per direction: deque of (release_at, bytes), bytes held, sender at EOF, receiver shut for writing
         self.queue = {d: collections.deque() for d in BOTH}
         self.held = {d: 0 for d in BOTH}
@@ -110,10 +111,18 @@ class TcpProxy:
         self._thread.start()
 
     # -- commands (any thread) ---------------------------------------------------------------------------
-    def blackhole(self, direction: str | None = None):
-        """Stop forwarding `direction` (default both); sockets stay open, held bytes stay held."""
+    def blackhole(self, direction: str | None = None, existing_only: bool = False):
+        """Stop forwarding `direction` (default both); sockets stay open, held bytes stay held.
+        `existing_only`: only the flows open now (a NAT that lost their state); new connections pass, as a
+        client's reconnect through a fresh NAT mapping does."""
         dirs = _directions(direction)
-        self._command(lambda: self._blackholed.update({d: True for d in dirs}))
+
+        def apply():
+            for flow in self._flows:
+                flow.blackholed.update({d: True for d in dirs})
+            if not existing_only:
+                self._blackholed.update({d: True for d in dirs})
+        self._command(apply)
 
     def delay(self, seconds: float, direction: str | None = None):
         """Hold every chunk read from now on `seconds` before delivering it (order is kept)."""
@@ -129,16 +138,19 @@ class TcpProxy:
         def apply():
             self._blackholed.update({d: False for d in dirs})
             self._delay.update({d: 0.0 for d in dirs})
+            for flow in self._flows:
+                flow.blackholed.update({d: False for d in dirs})
         self._command(apply)
 
-    def reset(self, side: str = "both", timeout: float = 5.0) -> int:
+    def reset(self, side: str = "both", timeout: float = 5.0, blackholed_only: bool = False) -> int:
         """RST every open flow on `side` ('client', 'server' or 'both'); the other side, if spared, gets a
-        FIN. New connections are still accepted. Returns how many flows were reset."""
+        FIN. `blackholed_only`: only flows blackholed now (e.g. to end, as a server's own keepalives would,
+        the backends a blackhole orphaned). New connections are still accepted. Returns how many flows."""
         if side not in ("client", "server", "both"):
             raise ValueError(f"side must be 'client', 'server' or 'both', not {side!r}")
 
         def apply():
-            flows = list(self._flows)
+            flows = [f for f in self._flows if not blackholed_only or any(f.blackholed.values())]
             for flow in flows:
                 self._drop(flow, abort_client=side in ("client", "both"), abort_server=side in ("server", "both"))
             return len(flows)
@@ -195,10 +207,11 @@ class TcpProxy:
         while not self._stop.is_set():
             self._run_commands()
             with self._lock:
-                blackholed, delay = dict(self._blackholed), dict(self._delay)
+                delay = dict(self._delay)
             now = time.monotonic()
             readers, writers, wake = [self._listener], [], LOOP_TICK
             for flow in self._flows:
+                blackholed = flow.blackholed
                 for d in BOTH:
                     if not blackholed[d] and not flow.eof[d] and flow.held[d] < MAX_PENDING:
                         readers.append(flow.src(d))
@@ -218,7 +231,7 @@ class TcpProxy:
                         if flow.src(d) in readable and not flow.eof[d]:
                             self._read(flow, d, now + delay[d])
                     for d in BOTH:
-                        if flow.dst(d) in writable and not blackholed[d]:
+                        if flow.dst(d) in writable and not flow.blackholed[d]:
                             self._write(flow, d, now)
                         if flow.eof[d] and not flow.queue[d] and not flow.shut[d]:
                             flow.dst(d).shutdown(socket.SHUT_WR)
@@ -244,7 +257,7 @@ class TcpProxy:
             s.setblocking(False)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
-            self._flows.append(_Flow(client, server))
+            self._flows.append(_Flow(client, server, self._blackholed))
             self._accepted += 1
 
     def _read(self, flow: _Flow, d: str, release_at: float):

@@ -234,3 +234,21 @@ def test_close_stops_the_thread_and_the_listener(echo):
         assert c.recv(1) == b""
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+
+
+def test_blackhole_of_existing_flows_lets_new_connections_through(proxy, echo):
+    with client(proxy) as old:
+        old.sendall(b"a")
+        assert recv_exactly(old, 1) == b"a"
+        proxy.blackhole(existing_only=True)
+        old.sendall(b"lost")
+        assert nothing_arrives(old)
+        with client(proxy) as new:                    # a reconnect gets through
+            new.sendall(b"fresh")
+            assert recv_exactly(new, 5) == b"fresh"
+            assert proxy.reset(blackholed_only=True) == 1    # ends the old flow only
+            new.sendall(b"still")
+            assert recv_exactly(new, 5) == b"still"
+        old.settimeout(BOUND)
+        with pytest.raises(ConnectionResetError):
+            old.recv(1)
