@@ -97,20 +97,46 @@ class Fleet:
     def alive(self) -> dict[str, bool]:
         return {name: p.poll() is None for name, p in self.processes.items()}
 
-    def stop(self):
-        """Workers first (so no task is left half-run by a vanished scheduler), then the Airflow parts, the
-        broker, the metadata database. Every process group, SIGKILL after a grace."""
-        order = [w["name"] for w in self.workers] + ["scheduler", "triggerer", "dag-processor", "api-server",
-                                                     "redis"]
-        for name in order:
-            proc = self.processes.get(name)
-            if proc is not None:
-                airflow_server.stop(proc.pid, grace=15)
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
+    def stop(self, grace: float = 15):
+        """Workers first (so no task is left half-run by a vanished scheduler), then the Airflow parts, then
+        the broker, then the metadata database. Each step signals every process group at once (SIGTERM,
+        SIGKILL after `grace`)."""
+        steps = [[w["name"] for w in self.workers], ["scheduler", "triggerer", "dag-processor", "api-server"],
+                 ["redis"]]
+        for names in steps:
+            _stop_groups([self.processes[n] for n in names if n in self.processes], grace)
         self.metadata.destroy()
+
+
+def _stop_groups(procs: list[subprocess.Popen], grace: float):
+    """SIGTERM the process groups led by `procs`, reap them, SIGKILL what is left after `grace` seconds."""
+    live = [p for p in procs if p.poll() is None]
+    for p in live:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while live and time.monotonic() < deadline:
+        live = [p for p in live if p.poll() is None or _group_alive(p.pid)]
+        time.sleep(0.2)
+    for p in live:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 def _spawn(fleet: Fleet, name: str, cmd: list[str], env: dict, cwd: Path) -> subprocess.Popen:
