@@ -23,7 +23,7 @@ import time
 import pytest
 
 from tests.faults.conftest import DAG_ID, SCHEMA, fingerprints
-from tests.support.fault_harness import LocalAirflow, copy_backends, wait_for_copy
+from tests.support.fault_harness import COPY_OUT, LocalAirflow, copy_backends, wait_for_copy
 from tests.support.migration import unique_db
 from tests.support.tcp_proxy import TcpProxy
 
@@ -119,6 +119,27 @@ def test_a_blackholed_target_fails_the_lane_within_the_default_bound(local_airfl
         proxy.reset(blackholed_only=True)
         finishes_identical(api, run_id, pg_target, target, source_fingerprints)
     print(f"blackholed lane failed {failed_at - cut_at:.0f} s after the cut (pgferry's defaults)")
+
+
+@pytest.mark.product_fix_pending
+def test_a_blackholed_source_fails_the_lane_within_the_default_bound(local_airflow, pg_source, pg_target,
+                                                                    faults_source, source_fingerprints, target):
+    """The source blackholed while a lane reads its COPY: the lane's client only waits to read, so on this
+    proxy (whose kernel answers keepalives) only pgferry's own no-progress bound or the task's execution
+    timeout can end it; then the retry finishes with an identical target."""
+    api = local_airflow.api
+    with TcpProxy(pg_source.port) as proxy:
+        api.put_connection("net_source_proxied", conn_type="postgres", host=proxy.host, port=proxy.port,
+                           schema=faults_source, login="postgres")
+        api.postgres_connection("net_target_direct", "127.0.0.1", pg_target.port, target)
+        run_id = api.trigger(DAG_ID, {**conf("net_target_direct"), "source_conn_id": "net_source_proxied"})
+        wait_for_copy(pg_source, faults_source, START_BOUND, poll=0.05, pattern=COPY_OUT)
+        proxy.blackhole(existing_only=True)
+        cut_at = time.monotonic()
+        failed_at = lane_fails_within(api, run_id, DEFAULT_BOUND)
+        proxy.reset(blackholed_only=True)
+        finishes_identical(api, run_id, pg_target, target, source_fingerprints)
+    print(f"lane reading a blackholed source failed {failed_at - cut_at:.0f} s after the cut")
 
 
 def test_a_sixty_second_outage_is_ridden_out(local_airflow, pg_source, pg_target, faults_source,

@@ -51,6 +51,13 @@ class AirflowApi:
     def postgres_connection(self, conn_id: str, host: str, port: int, dbname: str, user: str = "postgres"):
         self.put_connection(conn_id, conn_type="postgres", host=host, port=port, schema=dbname, login=user)
 
+    def delete_pool(self, name: str):
+        """Remove a pool (e.g. to reproduce an Airflow where `pgferry_copy` was never created)."""
+        self.request("DELETE", f"/pools/{name}")
+
+    def pools(self) -> dict[str, dict]:
+        return {p["name"]: p for p in self.get("/pools?limit=100")["pools"]}
+
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> dict:
         deadline = time.monotonic() + timeout
         while True:

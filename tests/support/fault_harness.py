@@ -26,9 +26,9 @@ from tools import airflow_server  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "faults"
 DAG_ID = "postgres_logical_migration"
-# the copy statement a lane's target session runs (include/pgferry/data/copy.py)
+# the copy statements of a lane's sessions (include/pgferry/data/copy.py): into the target, out of the source
 COPY_IN = "COPY %FROM STDIN%"
-
+COPY_OUT = "COPY %TO STDOUT%"
 
 class LocalAirflow:
     def __init__(self, env: dict | None = None, settings: dict | None = None, name: str = "local-airflow"):
@@ -65,19 +65,20 @@ class LocalAirflow:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
-def copy_backends(cluster, dbname: str) -> list[tuple]:
-    """(pid, state, wait_event) of every target session running a COPY FROM STDIN into `dbname`."""
+def copy_backends(cluster, dbname: str, pattern: str = COPY_IN) -> list[tuple]:
+    """(pid, state, wait_event) of every session on `dbname` running a COPY like `pattern` (COPY_IN: a lane
+    writing into the target; COPY_OUT: a lane reading the source)."""
     return cluster.query("SELECT pid, state, wait_event FROM pg_stat_activity WHERE datname = %s "
                          "AND query ILIKE %s AND pid <> pg_backend_pid() ORDER BY pid",
-                         params=(dbname, COPY_IN))
+                         params=(dbname, pattern))
 
 
-def wait_for_copy(cluster, dbname: str, timeout: float, poll: float = 0.2) -> list[tuple]:
-    """Until a lane's COPY into `dbname` is under way (seen from the server); returns its sessions."""
+def wait_for_copy(cluster, dbname: str, timeout: float, poll: float = 0.2, pattern: str = COPY_IN) -> list[tuple]:
+    """Until a lane's COPY on `dbname` is under way (seen from the server); returns its sessions."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = copy_backends(cluster, dbname)
+        found = copy_backends(cluster, dbname, pattern)
         if found:
             return found
         time.sleep(poll)
-    raise TimeoutError(f"no COPY into {dbname} within {timeout:.0f} s")
+    raise TimeoutError(f"no COPY like {pattern!r} on {dbname} within {timeout:.0f} s")
