@@ -79,3 +79,30 @@ stop:
 
 clean: stop
 	rm -rf $(STACK)
+
+# The CeleryExecutor fleet (localstack/fleet.py): the celery provider pinned in requirements-fleet.txt (celery<5.7)
+# and Debian's redis-server (the fleet runs its own on a free port; the machine's Redis is never used).
+.PHONY: fleet-deps fleet test-faults
+fleet-deps: venv $(VENV)/.fleet-installed
+	@command -v redis-server >/dev/null || { echo "installing Debian's redis-server"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq redis-server >/dev/null; }
+$(VENV)/.fleet-installed: requirements-fleet.txt requirements.txt
+	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
+	  $(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt -r requirements-fleet.txt; \
+	else \
+	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-fleet.txt; \
+	fi
+	@touch $@
+
+# a fleet by hand: PostgreSQL metadata, Redis, api-server, scheduler, dag-processor, triggerer, two workers
+# (under .stack/fleet; Ctrl-C stops every part)
+fleet: setup fleet-deps
+	$(PY) -m localstack.fleet $(STACK)/fleet
+
+# the fault suite alone (TCP proxy, network faults under a real scheduler, the fleet)
+test-faults: setup fleet-deps
+	$(VENV)/bin/pytest -m faults
+
+# the full suite includes the fleet test: it needs the fleet's packages
+test: fleet-deps
