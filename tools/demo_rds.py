@@ -101,7 +101,7 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
 
 def _start_moto() -> tuple[subprocess.Popen, str]:
     ready = Path(tempfile.mkdtemp(prefix="pgferry-demo-moto-")) / "ready.json"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.moto_rds", "--port", "0", "--ready-file", str(ready)],
+    proc = subprocess.Popen([sys.executable, "-m", "localstack.moto_rds", "--port", "0", "--ready-file", str(ready)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     deadline = time.monotonic() + 60

@@ -86,7 +86,7 @@ def start_moto(state: dict):
     ready = STACK / "moto.ready"
     ready.unlink(missing_ok=True)
     log = open(STACK / "moto.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.moto_rds", "--port", str(state["moto_port"]),
+    proc = subprocess.Popen([sys.executable, "-m", "localstack.moto_rds", "--port", str(state["moto_port"]),
                              "--ready-file", str(ready)], cwd=ROOT, stdout=log, stderr=log,
                             start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     deadline = time.time() + 60

@@ -1,4 +1,4 @@
-"""A patched moto server (tests/support/moto_rds.py) on a free loopback port, and helpers to drive it.
+"""A patched moto server (localstack/moto_rds.py) on a free loopback port, and helpers to drive it.
 
 The DAG runs reach it through the real amazon provider and boto3/aiobotocore: only the AWS
 connection's `endpoint_url` points at it.
@@ -28,10 +28,10 @@ REGIONS = ("us-east-1", "us-west-2")
 
 @pytest.fixture(scope="session")
 def moto_server():
-    """Start `python -m tests.support.moto_rds --port 0` in its own process group; yield its endpoint."""
+    """Start `python -m localstack.moto_rds --port 0` in its own process group; yield its endpoint."""
     ready = Path(tempfile.mkdtemp(prefix="pgferry-moto-")) / "ready.json"
     log = open(ready.with_name("moto.log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.moto_rds", "--port", "0", "--ready-file", str(ready)],
+    proc = subprocess.Popen([sys.executable, "-m", "localstack.moto_rds", "--port", "0", "--ready-file", str(ready)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from include.pgferry.aws.precheck import SOURCE_TAG
-from tests.support.moto_rds import COPY_PENDING_TAG, SNAPSHOT_FINAL_TAG, SNAPSHOT_PENDING_TAG
+from localstack.moto_rds import COPY_PENDING_TAG, SNAPSHOT_FINAL_TAG, SNAPSHOT_PENDING_TAG
 
 pytestmark = [pytest.mark.aws, pytest.mark.dagrun]
 

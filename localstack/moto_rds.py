@@ -1,7 +1,9 @@
 """moto's RDS, extended where it falls short of what the snapshot-to-Aurora DAG needs.
 
-Test support only: product code never imports this. `install()` patches moto in this process;
-`python -m tests.support.moto_rds --port N` starts a patched moto server (the local stack and the
+Part of the local stack (localstack/), shared by the tests and `make demo`; not product code, which
+never imports it. This is the brief's "extend moto in test support code": the local stack package is
+where test support that `make demo` also needs lives. `install()` patches moto in this process;
+`python -m localstack.moto_rds --port N` starts a patched moto server (the local stack and the
 test fixture run it that way, in its own process group, so it is stopped with one killpg).
 Every gap patched here is listed in README.md, "moto gaps, filled in test support".
 
@@ -258,7 +260,7 @@ def serve(host: str, port: int, ready_file: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.moto_rds",
+    parser = argparse.ArgumentParser(prog="python -m localstack.moto_rds",
                                      description="moto server with the RDS extensions pgferry's tests need")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed as JSON on stdout)")
