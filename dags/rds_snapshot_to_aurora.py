@@ -132,7 +132,8 @@ def rds_snapshot_to_aurora() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
         from include.pgferry.aws.hooks import kms_client, rds_hook
-        from include.pgferry.aws.precheck import PrecheckFailed, build_plan
+        from include.pgferry.checks.aws import plan_snapshot_migration
+        from include.pgferry.checks.findings import PrecheckFailed
 
         context = get_current_context()
         params = dict(context["params"])
@@ -141,16 +142,13 @@ def rds_snapshot_to_aurora() -> None:
         conn_id = params["aws_conn_id"]
         stamp = context["dag_run"].run_after.strftime("%Y%m%d%H%M%S")
         try:
-            plan = build_plan(params, run_stamp=stamp, run_id=context["run_id"],
-                              source_rds=rds_hook(conn_id, source_region).conn,
-                              target_rds=rds_hook(conn_id, target_region).conn,
-                              target_kms=kms_client(conn_id, target_region))
+            plan = plan_snapshot_migration(params, run_stamp=stamp, run_id=context["run_id"],
+                                           source_rds=rds_hook(conn_id, source_region).conn,
+                                           target_rds=rds_hook(conn_id, target_region).conn,
+                                           target_kms=kms_client(conn_id, target_region))
         except PrecheckFailed as failed:
-            for note in failed.notes:
-                log.info("note: %s", note)
+            # Bad input does not get better with retries.
             raise AirflowFailException(str(failed)) from None
-        for note in plan.notes:
-            log.info("note: %s", note)
         for found in plan.resuming:
             log.info("continuing with %s, left by an earlier run of this migration", found)
         delay = int(params["poll_interval_seconds"])

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from include.pgferry.aws.precheck import SOURCE_TAG
+from include.pgferry.aws.hooks import SOURCE_TAG
 from localstack.moto_rds import COPY_PENDING_TAG, SNAPSHOT_FINAL_TAG, SNAPSHOT_PENDING_TAG
 
 pytestmark = [pytest.mark.aws, pytest.mark.dagrun]
@@ -72,7 +72,7 @@ def assert_nothing_created(aws, before, dr, output, *messages):
     assert {t: s for t, s in states(dr).items() if t != "precheck"} == {t: "upstream_failed" for t in ALL_TASKS - {"precheck"}}
     assert aws.inventory() == before
     out = output()
-    assert "nothing was created in AWS" in out
+    assert "nothing was written to AWS" in out
     for message in messages:
         assert message in out, message
 

@@ -1,7 +1,8 @@
 """The AWS snapshot path: RDS PostgreSQL -> Aurora PostgreSQL (dags/rds_snapshot_to_aurora.py).
 
-One concern per module: `identifiers`, `versions`, `encryption`, `storage` (pure rules);
-`precheck` (reads AWS, checks every rule, returns the plan); `operators` (create-if-absent RDS
-operators), `sensors`, `triggers` (waits); `endpoints` (what the migration hands over); `hooks`
-(provider hooks built on first use, so importing this package stays cheap at DAG parse time).
+One concern per module: `identifiers`, `versions`, `encryption`, `storage` (pure rules); `plan`
+(the typed request and plan); `hooks` (hooks, `find_*`, `create_or_find`, "is it ours");
+`operators` (create-or-find RDS operators on the provider's AwsBaseOperator), `sensors`,
+`triggers` (waits); `endpoints` (what the migration hands over). The precheck's checks are in
+include/pgferry/checks/aws.py, on the framework both DAGs share.
 """

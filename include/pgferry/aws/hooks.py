@@ -1,17 +1,38 @@
-"""Amazon provider hooks, built on first use.
+"""RDS lookups for the snapshot path, in one place: hooks, `find_*`, `create_or_find`, "is it ours".
 
-Operators here derive from `airflow.sdk` classes and import the amazon provider only when a task
-runs, so parsing the DAG file does not pay for boto3 and the provider (~0.5 s per parse).
+Every task and the precheck look resources up through these functions, so "absent", "already
+exists" and "made by this migration" mean the same thing everywhere. Provider imports are inside
+the functions: the precheck and tests call them with plain boto3 clients too.
 """
 from __future__ import annotations
 
-from functools import cached_property
+import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from include.pgferry.aws.identifiers import snapshot_name_from
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.rds import RdsHook
 
-AWS_TEMPLATE_FIELDS = ("aws_conn_id", "region_name")
+log = logging.getLogger(__name__)
+
+# Tags pgferry puts on what it creates. SOURCE_TAG marks a cluster (and pgferry's snapshots) as made
+# from that source instance; SNAPSHOT_TAG records the snapshot ARN a cluster was restored from;
+# MADE_TAG marks a snapshot or copy pgferry itself made (only those are ever cleaned up).
+SOURCE_TAG = "pgferry:source-db-instance"
+SNAPSHOT_TAG = "pgferry:restored-from-snapshot"
+RUN_TAG = "pgferry:dag-run"
+MADE_TAG = "pgferry:made-by"
+# Tags that say which run made a thing; never part of "is it ours".
+RUN_SPECIFIC_TAGS = frozenset({RUN_TAG})
+
+SNAPSHOT_NOT_FOUND = ("DBSnapshotNotFound", "DBSnapshotNotFoundFault")
+CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault", "DBClusterNotFound")
+INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
+SNAPSHOT_EXISTS = ("DBSnapshotAlreadyExists", "DBSnapshotAlreadyExistsFault")
+CLUSTER_EXISTS = ("DBClusterAlreadyExistsFault", "DBClusterAlreadyExists")
+INSTANCE_EXISTS = ("DBInstanceAlreadyExists", "DBInstanceAlreadyExistsFault")
 
 
 def rds_hook(aws_conn_id: str | None, region_name: str | None, verify: bool | str | None = None,
@@ -27,33 +48,90 @@ def kms_client(aws_conn_id: str | None, region_name: str | None) -> Any:
     return AwsBaseHook(aws_conn_id=aws_conn_id, region_name=region_name, client_type="kms").conn
 
 
-class RdsHookMixin:
-    """`aws_conn_id`, `region_name`, `verify`, `botocore_config` and a lazily built `hook`, as the
-    provider's AwsBaseHookMixin offers, without importing the provider at DAG parse time."""
-
-    aws_conn_id: str | None
-    region_name: str | None
-    verify: bool | str | None
-    botocore_config: dict[str, Any] | None
-
-    def _init_aws(self, aws_conn_id: str | None, region_name: str | None, verify: bool | str | None,
-                  botocore_config: dict[str, Any] | None) -> None:
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-        self.verify = verify
-        self.botocore_config = botocore_config
-
-    @cached_property
-    def hook(self) -> RdsHook:
-        return rds_hook(self.aws_conn_id, self.region_name, self.verify, self.botocore_config)
-
-    def trigger_kwargs(self) -> dict[str, Any]:
-        """What every AwsBaseWaiterTrigger needs to rebuild the same hook in the triggerer."""
-        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify,
-                "botocore_config": self.botocore_config}
-
-
 def error_code(exc: BaseException) -> str:
     """The AWS error code of a botocore ClientError ('' for anything else)."""
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+def same_identifier(a: str | None, b: str | None) -> bool:
+    """RDS stores identifiers in lower case: compare them so."""
+    return (a or "").lower() == (b or "").lower()
+
+
+def snapshot_lookup(identifier: str) -> dict[str, Any]:
+    """DescribeDBSnapshots arguments for one snapshot by name or ARN: RDS finds its own snapshots by
+    name, and an automated (`rds:`) one only with SnapshotType="automated"."""
+    name = snapshot_name_from(identifier)
+    kwargs: dict[str, Any] = {"DBSnapshotIdentifier": name}
+    if name.startswith("rds:"):
+        kwargs["SnapshotType"] = "automated"
+    return kwargs
+
+
+def _find(describe: Callable[..., dict[str, Any]], result_key: str, not_found: tuple[str, ...],
+          **kwargs: Any) -> dict[str, Any] | None:
+    try:
+        found = describe(**kwargs)[result_key]
+    except Exception as exc:
+        if error_code(exc) in not_found:
+            return None
+        raise
+    return found[0] if found else None
+
+
+def find_snapshot(conn: Any, identifier: str) -> dict[str, Any] | None:
+    """A DB snapshot by name or ARN (of this client's Region), automated ones included; None when absent."""
+    return _find(conn.describe_db_snapshots, "DBSnapshots", SNAPSHOT_NOT_FOUND, **snapshot_lookup(identifier))
+
+
+def find_cluster(conn: Any, identifier: str) -> dict[str, Any] | None:
+    return _find(conn.describe_db_clusters, "DBClusters", CLUSTER_NOT_FOUND, DBClusterIdentifier=identifier)
+
+
+def find_instance(conn: Any, identifier: str) -> dict[str, Any] | None:
+    return _find(conn.describe_db_instances, "DBInstances", INSTANCE_NOT_FOUND, DBInstanceIdentifier=identifier)
+
+
+def cluster_instances(conn: Any, cluster_identifier: str) -> list[dict[str, Any]]:
+    return conn.describe_db_instances(
+        Filters=[{"Name": "db-cluster-id", "Values": [cluster_identifier]}])["DBInstances"]
+
+
+def create_or_find(what: str, find: Callable[[], dict[str, Any] | None], create: Callable[[], dict[str, Any]],
+                   exists_codes: tuple[str, ...]) -> tuple[dict[str, Any], bool]:
+    """(resource, created): the resource found, else created; an "already exists" answer to the
+    create (a race with another try) counts as found."""
+    found = find()
+    if found is not None:
+        return found, False
+    log.info("creating %s", what)
+    try:
+        return create(), True
+    except Exception as exc:
+        if error_code(exc) not in exists_codes:
+            raise
+        found = find()
+        if found is None:
+            raise
+        return found, False
+
+
+def tag_map(resource: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in resource.get("TagList", []) or []}
+
+
+def ownership_differences(resource: dict[str, Any], wanted_tags: list[dict[str, str]] | dict[str, str]
+                          ) -> dict[str, tuple[str | None, str]]:
+    """pgferry's tags that `resource` lacks or holds with another value: {key: (has, wanted)}.
+    Empty means "made by this same migration" (the run tag aside)."""
+    from airflow.providers.amazon.aws.utils.tags import format_tags
+
+    have = tag_map(resource)
+    return {t["Key"]: (have.get(t["Key"]), t["Value"]) for t in format_tags(wanted_tags)
+            if t["Key"].startswith("pgferry:") and t["Key"] not in RUN_SPECIFIC_TAGS and have.get(t["Key"]) != t["Value"]}
+
+
+def is_ours(resource: dict[str, Any], source_db_instance_arn: str) -> bool:
+    """Whether a cluster (or snapshot) was made by pgferry from this source instance."""
+    return bool(source_db_instance_arn) and tag_map(resource).get(SOURCE_TAG) == source_db_instance_arn

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator
+from airflow.providers.amazon.aws.hooks.rds import RdsHook
+from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
+from airflow.providers.amazon.aws.utils import validate_execute_complete_event
+from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.pgferry.aws.hooks import AWS_TEMPLATE_FIELDS, RdsHookMixin, error_code
+from include.pgferry.aws.hooks import cluster_instances, find_cluster, find_snapshot
 
 # States from which a snapshot, cluster or instance never becomes available on its own.
 SNAPSHOT_FAILED_STATES = frozenset({"failed", "deleted", "deleting", "incompatible-restore",
@@ -30,7 +33,18 @@ def _int(value: Any) -> int:
     return int(value)
 
 
-class RdsSnapshotAvailableSensor(RdsHookMixin, BaseSensorOperator):
+class RdsSensor(AwsBaseSensor[RdsHook]):
+    """The provider's AWS base sensor on RdsHook, plus what every trigger needs to rebuild that hook."""
+
+    aws_hook_class = RdsHook
+    ui_color = "#eeaa88"
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify,
+                "botocore_config": self.botocore_config}
+
+
+class RdsSnapshotAvailableSensor(RdsSensor):
     """Wait for DB snapshot `db_snapshot_identifier` in `region_name` to be `available`.
 
     Used twice in the DAG: for the snapshot of the source, and as "copy finished" for the copy in
@@ -43,16 +57,12 @@ class RdsSnapshotAvailableSensor(RdsHookMixin, BaseSensorOperator):
     :param waiter_max_attempts: polls before giving up
     """
 
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "db_snapshot_identifier", "waiter_delay",
-                                      "waiter_max_attempts")
-    ui_color = "#eeaa88"
+    template_fields: Sequence[str] = aws_template_fields("db_snapshot_identifier", "waiter_delay",
+                                                         "waiter_max_attempts")
 
     def __init__(self, *, db_snapshot_identifier: str, purpose: str = "snapshot", deferrable: bool = True,
-                 waiter_delay: int | str = 30, waiter_max_attempts: int | str = 2880,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 verify: bool | str | None = None, botocore_config: dict | None = None, **kwargs: Any) -> None:
+                 waiter_delay: int | str = 30, waiter_max_attempts: int | str = 2880, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._init_aws(aws_conn_id, region_name, verify, botocore_config)
         self.db_snapshot_identifier = db_snapshot_identifier
         self.purpose = purpose
         self.deferrable = deferrable
@@ -60,14 +70,12 @@ class RdsSnapshotAvailableSensor(RdsHookMixin, BaseSensorOperator):
         self.waiter_max_attempts = waiter_max_attempts
 
     def _describe(self) -> dict[str, Any]:
-        try:
-            return self.hook.conn.describe_db_snapshots(DBSnapshotIdentifier=self.db_snapshot_identifier)["DBSnapshots"][0]
-        except Exception as exc:
-            if error_code(exc) in ("DBSnapshotNotFound", "DBSnapshotNotFoundFault"):
-                raise AirflowFailException(
-                    f"{self.purpose} {self.db_snapshot_identifier} does not exist in {self.region_name}: "
-                    "clear the task that creates it") from exc
-            raise
+        snapshot = find_snapshot(self.hook.conn, self.db_snapshot_identifier)
+        if snapshot is None:
+            raise AirflowFailException(
+                f"{self.purpose} {self.db_snapshot_identifier} does not exist in {self.region_name}: "
+                "clear the task that creates it")
+        return snapshot
 
     def _fail(self, snapshot: dict[str, Any], detail: str = "") -> None:
         raise AirflowFailException(
@@ -101,8 +109,7 @@ class RdsSnapshotAvailableSensor(RdsHookMixin, BaseSensorOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
-        if event is None:
-            raise AirflowFailException("trigger error: no event")
+        event = validate_execute_complete_event(event)
         if event.get("status") != "success":
             # Say what state it ended in, not only the waiter's words.
             self._fail(self._describe(), str(event.get("message", "")))
@@ -121,7 +128,7 @@ class ClusterState:
                 and all(s == "available" for s in self.instance_status.values()))
 
 
-class AuroraClusterAvailableSensor(RdsHookMixin, BaseSensorOperator):
+class AuroraClusterAvailableSensor(RdsSensor):
     """Wait until a DB cluster and each of `db_instance_identifiers` in it are `available`.
 
     Deferred in two stages: the provider's RdsDbAvailableTrigger(db_type="cluster") for the cluster,
@@ -129,16 +136,13 @@ class AuroraClusterAvailableSensor(RdsHookMixin, BaseSensorOperator):
     synchronous look, so an already-available cluster costs one describe.
     """
 
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "db_cluster_identifier", "db_instance_identifiers",
-                                      "waiter_delay", "waiter_max_attempts")
-    ui_color = "#eeaa88"
+    template_fields: Sequence[str] = aws_template_fields("db_cluster_identifier", "db_instance_identifiers",
+                                                         "waiter_delay", "waiter_max_attempts")
 
     def __init__(self, *, db_cluster_identifier: str, db_instance_identifiers: Sequence[str] | str = (),
                  deferrable: bool = True, waiter_delay: int | str = 30, waiter_max_attempts: int | str = 2880,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 verify: bool | str | None = None, botocore_config: dict | None = None, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._init_aws(aws_conn_id, region_name, verify, botocore_config)
         self.db_cluster_identifier = db_cluster_identifier
         self.db_instance_identifiers = db_instance_identifiers
         self.deferrable = deferrable
@@ -147,15 +151,10 @@ class AuroraClusterAvailableSensor(RdsHookMixin, BaseSensorOperator):
 
     def _state(self) -> ClusterState:
         conn = self.hook.conn
-        try:
-            cluster = conn.describe_db_clusters(DBClusterIdentifier=self.db_cluster_identifier)["DBClusters"][0]
-        except Exception as exc:
-            if error_code(exc) in ("DBClusterNotFoundFault", "DBClusterNotFound"):
-                raise AirflowFailException(
-                    f"DB cluster {self.db_cluster_identifier} does not exist in {self.region_name}") from exc
-            raise
-        instances = conn.describe_db_instances(
-            Filters=[{"Name": "db-cluster-id", "Values": [self.db_cluster_identifier]}])["DBInstances"]
+        cluster = find_cluster(conn, self.db_cluster_identifier)
+        if cluster is None:
+            raise AirflowFailException(f"DB cluster {self.db_cluster_identifier} does not exist in {self.region_name}")
+        instances = cluster_instances(conn, self.db_cluster_identifier)
         state = ClusterState(str(cluster.get("Status", "")).lower(),
                              {i["DBInstanceIdentifier"]: str(i.get("DBInstanceStatus", "")).lower() for i in instances})
         state.missing = [i for i in self.db_instance_identifiers if i not in state.instance_status]
@@ -200,8 +199,7 @@ class AuroraClusterAvailableSensor(RdsHookMixin, BaseSensorOperator):
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=delay * attempts))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
-        if event is None:
-            raise AirflowFailException("trigger error: no event")
+        event = validate_execute_complete_event(event)
         if event.get("status") != "success":
             self._state()  # names a failed state when there is one
             raise AirflowFailException(f"waiting for DB cluster {self.db_cluster_identifier}: {event.get('message')}")
