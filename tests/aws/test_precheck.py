@@ -115,11 +115,7 @@ def test_cluster_name_used_by_someone_else_is_refused_ours_is_continued(aws):
     [problem] = problems_of(aws, db_cluster_identifier="taken")
     assert "must be unique in the Region, and a DB cluster of that name already exists in us-east-1" in problem
 
-    rds.restore_db_cluster_from_snapshot(DBClusterIdentifier="ours", SnapshotIdentifier="manual-1",
-                                         Engine="aurora-postgresql",
-                                         Tags=[{"Key": SOURCE_TAG, "Value": source["DBInstanceArn"]}])
-    rds.create_db_instance(DBInstanceIdentifier="ours-1", DBClusterIdentifier="ours", Engine="aurora-postgresql",
-                           DBInstanceClass="db.r6g.large")
+    aws.restore_as_pgferry("ours", "manual-1", source["DBInstanceArn"], instances=1)
     resumed = plan(aws, db_cluster_identifier="ours", replica_count=1)
     assert [r.split(" (")[0] for r in resumed.resuming] == ["DB cluster ours", "DB instance ours-1"]
 

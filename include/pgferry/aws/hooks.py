@@ -121,17 +121,44 @@ def tag_map(resource: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in resource.get("TagList", []) or []}
 
 
-def ownership_differences(resource: dict[str, Any], wanted_tags: list[dict[str, str]] | dict[str, str]
-                          ) -> dict[str, tuple[str | None, str]]:
-    """pgferry's tags that `resource` lacks or holds with another value: {key: (has, wanted)}.
-    Empty means "made by this same migration" (the run tag aside)."""
-    from airflow.providers.amazon.aws.utils.tags import format_tags
-
-    have = tag_map(resource)
-    return {t["Key"]: (have.get(t["Key"]), t["Value"]) for t in format_tags(wanted_tags)
-            if t["Key"].startswith("pgferry:") and t["Key"] not in RUN_SPECIFIC_TAGS and have.get(t["Key"]) != t["Value"]}
-
-
 def is_ours(resource: dict[str, Any], source_db_instance_arn: str) -> bool:
-    """Whether a cluster (or snapshot) was made by pgferry from this source instance."""
-    return bool(source_db_instance_arn) and tag_map(resource).get(SOURCE_TAG) == source_db_instance_arn
+    """Whether a cluster (or snapshot) was made by pgferry from this source instance: the one answer
+    to "is it ours", for the precheck and the operators alike."""
+    return bool(source_db_instance_arn) and same_identifier(tag_map(resource).get(SOURCE_TAG), source_db_instance_arn)
+
+
+def restored_from(cluster: dict[str, Any]) -> str:
+    """The snapshot ARN pgferry recorded on a cluster it restored ('' when there is none)."""
+    return tag_map(cluster).get(SNAPSHOT_TAG, "")
+
+
+def same_snapshot(a: str, b: str) -> bool:
+    """Snapshot names or ARNs naming the same snapshot (an ARN's Region counts only when both are ARNs)."""
+    if a.startswith("arn:") and b.startswith("arn:"):
+        return same_identifier(a, b)
+    return same_identifier(snapshot_name_from(a), snapshot_name_from(b))
+
+
+def copy_source_arn(copy: dict[str, Any]) -> str:
+    """What a snapshot copy was copied from, as an ARN when RDS says enough to make one ('' for a snapshot
+    that is no copy)."""
+    source = copy.get("SourceDBSnapshotIdentifier") or ""
+    if source.startswith("arn:") or not source:
+        return source
+    arn = copy.get("DBSnapshotArn", "")
+    parts = arn.split(":")
+    region = copy.get("SourceRegion") or (parts[3] if len(parts) > 3 else "")
+    return f"arn:{parts[1]}:rds:{region}:{parts[4]}:snapshot:{source}" if len(parts) > 4 else source
+
+
+def is_copy_of(copy: dict[str, Any], source_snapshot_arn: str) -> bool:
+    """A reused copy must be a copy of exactly this source snapshot, never a same-named other one."""
+    return bool(source_snapshot_arn) and same_identifier(copy_source_arn(copy), source_snapshot_arn)
+
+
+def snapshot_arn(of_arn: str, region: str, snapshot_name: str) -> str:
+    """The ARN of snapshot `snapshot_name` in `region`, in the partition and account of ARN `of_arn`."""
+    parts = of_arn.split(":")
+    if snapshot_name.startswith("arn:") or len(parts) < 5:
+        return snapshot_name
+    return f"arn:{parts[1]}:rds:{region}:{parts[4]}:snapshot:{snapshot_name}"
