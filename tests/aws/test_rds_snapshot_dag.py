@@ -28,7 +28,14 @@ def dag():
 
 # Every param, every time: under dag.test() all runs of a process share the DAG's Param objects and
 # Airflow 3.3 resolves a run's conf into them, so a key left out would take the previous run's value.
-DEFAULTS = {"snapshot_identifier": "", "source_region": "us-east-1", "target_region": "",
+# The DAG's own defaults, then the ones these tests use.
+def _param_defaults() -> dict:
+    from dags.rds_snapshot_to_aurora import param_defaults
+
+    return param_defaults()
+
+
+DEFAULTS = {**_param_defaults(), "snapshot_identifier": "", "source_region": "us-east-1", "target_region": "",
             "db_instance_class": "db.r6g.large", "vpc_security_group_ids": [], "db_subnet_group_name": "",
             "publicly_accessible": False, "availability_zone": "", "port": 5432, "kms_key_id": "",
             "auto_minor_version_upgrade": True, "replica_count": 0, "max_wait_hours": 24}

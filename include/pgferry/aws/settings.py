@@ -87,7 +87,8 @@ def _kms(wanted: Any, have: Any) -> bool:
 CLUSTER_FIELDS: dict[str, tuple[str, Reader, Same]] = {
     "Port": ("port", lambda c: c.get("Port"), lambda w, h: int(w) == int(h or 0)),
     "EngineVersion": ("engine version", lambda c: c.get("EngineVersion"), _eq),
-    "KmsKeyId": ("KMS key", lambda c: c.get("KmsKeyId") if c.get("StorageEncrypted") else None, _kms),
+    # an unencrypted cluster has no key: "" (a difference), not "unknown"
+    "KmsKeyId": ("KMS key", lambda c: (c.get("KmsKeyId") or "") if c.get("StorageEncrypted") else "", _kms),
     "DBSubnetGroupName": ("subnet group", lambda c: c.get("DBSubnetGroup"), _same_text),
     "VpcSecurityGroupIds": ("security groups",
                             lambda c: [g["VpcSecurityGroupId"] for g in c.get("VpcSecurityGroups", [])], _same_set),
