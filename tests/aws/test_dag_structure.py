@@ -65,14 +65,15 @@ def test_readme_documents_every_param():
         assert f"`{name}`" in readme, name
 
 
-# What parsing the DAG file must not load. boto3/botocore do load: the provider's AwsBaseOperator,
-# which the operators build on, imports them with its hook module (~0.4 s, measured).
-HEAVY_AT_PARSE = ("aiobotocore", "airflow.providers.amazon.aws.operators.rds", "airflow.providers.amazon.aws.sensors.rds",
+# What parsing the DAG file must not load: boto3 and botocore (the provider's hook modules import them),
+# the provider's AWS hooks, RDS operators, sensors, triggers and waiters, our trigger and checks.
+HEAVY_AT_PARSE = ("boto3", "botocore", "aiobotocore", "airflow.providers.amazon.aws.hooks",
+                  "airflow.providers.amazon.aws.operators", "airflow.providers.amazon.aws.sensors",
                   "airflow.providers.amazon.aws.triggers", "airflow.providers.amazon.aws.waiters",
                   "include.pgferry.aws.triggers", "include.pgferry.checks", "psycopg")
 
 
-def test_parsing_loads_no_trigger_waiter_or_async_aws_module():
+def test_parsing_loads_no_aws_sdk_provider_hook_trigger_or_check_module():
     """Deterministic stand-in for a parse-time budget: which modules a parse loads, not how long it takes."""
     code = ("import sys, airflow.sdk; before = set(sys.modules); import dags.rds_snapshot_to_aurora; "
             "print(sorted(set(sys.modules) - before))")

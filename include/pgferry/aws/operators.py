@@ -7,7 +7,7 @@ first looks the resource up (aws/hooks.py `create_or_find`): present from an ear
 copy of exactly this source snapshot; a cluster of this source, restored from this snapshot, with
 these settings; instances in this cluster with these settings); otherwise the task fails naming
 every difference. Style follows the provider's operators/rds.py: identifiers templated, the
-provider's AwsBaseOperator, waits deferred with an `execute_complete` that checks the event.
+hook and AWS fields as the provider's AwsBaseOperator has them, waits deferred with an `execute_complete` that checks the event.
 """
 from __future__ import annotations
 
@@ -15,10 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.rds import RdsHook
-from airflow.providers.amazon.aws.operators.base_aws import AwsBaseOperator
-from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
-from airflow.providers.amazon.aws.utils.tags import format_tags
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.pgferry.aws.hooks import (
@@ -27,12 +24,15 @@ from include.pgferry.aws.hooks import (
     SNAPSHOT_EXISTS,
     SNAPSHOT_TAG,
     SOURCE_TAG,
+    RdsHookParams,
+    aws_template_fields,
     copy_source_arn,
     create_or_find,
     error_code,
     find_cluster,
     find_instance,
     find_snapshot,
+    format_tags,
     is_copy_of,
     is_ours,
     restored_from,
@@ -57,15 +57,10 @@ QUOTA_CODES = frozenset({"SnapshotQuotaExceeded", "SnapshotQuotaExceededFault", 
                          "CopySnapshotQuotaExceeded", "LimitExceeded", "LimitExceededException"})
 
 
-class RdsOperator(AwsBaseOperator[RdsHook]):
-    """The provider's AWS base operator on RdsHook, plus what every trigger needs to rebuild that hook."""
+class RdsOperator(RdsHookParams, BaseOperator):
+    """An operator with the AWS connection fields and a lazily built RdsHook (aws/hooks.RdsHookParams)."""
 
-    aws_hook_class = RdsHook
     ui_color = "#eeaa88"
-
-    def trigger_kwargs(self) -> dict[str, Any]:
-        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify,
-                "botocore_config": self.botocore_config}
 
 
 def _wanted_tag(tags: Any, key: str) -> str:

@@ -13,13 +13,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.rds import RdsHook
-from airflow.providers.amazon.aws.sensors.base_aws import AwsBaseSensor
-from airflow.providers.amazon.aws.utils import validate_execute_complete_event
-from airflow.providers.amazon.aws.utils.mixins import aws_template_fields
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from include.pgferry.aws.hooks import cluster_instances, find_cluster, find_snapshot
+from include.pgferry.aws.hooks import (
+    RdsHookParams,
+    aws_template_fields,
+    cluster_instances,
+    find_cluster,
+    find_snapshot,
+    validate_event,
+)
 from include.pgferry.aws.states import Verdict, cluster_verdict, snapshot_verdict
 
 # The task's own deferral timeout comes after the trigger's last look, so the trigger reports the
@@ -43,8 +47,7 @@ class AvailabilityWait:
         raise NotImplementedError
 
     def trigger_kwargs(self) -> dict[str, Any]:
-        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name,  # type: ignore[attr-defined]
-                "verify": self.verify, "botocore_config": self.botocore_config}  # type: ignore[attr-defined]
+        raise NotImplementedError  # RdsHookParams has it
 
     def judged(self) -> Verdict:
         verdict = self.verdict()
@@ -64,7 +67,7 @@ class AvailabilityWait:
 
     def check_event(self, event: dict[str, Any] | None) -> None:
         """The trigger's verdict, as the task's outcome."""
-        event = validate_execute_complete_event(event)
+        event = validate_event(event)
         status = event.get("status")
         if status == "failed":
             raise AirflowFailException(event.get("message"))
@@ -78,10 +81,9 @@ class AvailabilityWait:
             raise AirflowException(f"unexpected trigger event: {event}")
 
 
-class RdsSensor(AwsBaseSensor[RdsHook], AvailabilityWait):
-    """The provider's AWS base sensor on RdsHook, with the look-then-defer wait."""
+class RdsSensor(RdsHookParams, AvailabilityWait, BaseSensorOperator):
+    """A sensor with the AWS connection fields, a lazily built RdsHook and the look-then-defer wait."""
 
-    aws_hook_class = RdsHook
     ui_color = "#eeaa88"
 
     def __init__(self, *, deferrable: bool = True, waiter_delay: int | str = 30,

@@ -44,7 +44,7 @@ from include.pgferry.aws.settings import (
     instance_request,
     restore_request,
 )
-from include.pgferry.aws.states import CLUSTER_FAILED
+from include.pgferry.aws.states import CLUSTER_FAILED, SNAPSHOT_FAILED
 from include.pgferry.aws.storage import storage_findings, wait_attempts, wait_budget_hours
 from include.pgferry.aws.versions import TARGET_ENGINE, choose_aurora_version, source_engine_problems
 from include.pgferry.checks.findings import Finding, check_name, error, log_findings, raise_if_blocking, run_checks, warning
@@ -298,6 +298,11 @@ def check_existing_copy(ctx: SnapshotContext) -> list[Finding]:
                       f"a snapshot named {copy_id!r} (the copy's name) already exists in {region} and is not a copy of "
                       f"{source}: it is of DB instance {existing.get('DBInstanceIdentifier')!r}, source {origin}",
                       f"delete or rename snapshot {copy_id} in {region}, or choose another snapshot_identifier")]
+    status = str(existing.get("Status", "")).lower()
+    if status in SNAPSHOT_FAILED:
+        return [error(check_name(check_existing_copy),
+                      f"snapshot copy {copy_id} in {region} (from an earlier run) is {status!r}",
+                      f"aws rds delete-db-snapshot --db-snapshot-identifier {copy_id} --region {region}, then run again")]
     ctx.resuming.append(f"snapshot copy {copy_id} ({existing.get('Status')})")
     return []
 
