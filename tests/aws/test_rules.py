@@ -267,3 +267,17 @@ def test_identifiers_are_lower_cased_and_the_change_recorded():
         "shop-db", "aurora", "nightly-1")
     assert req.normalised == {"source_db_instance_identifier": ("Shop-DB", "shop-db"),
                               "snapshot_identifier": ("Nightly-1", "nightly-1")}
+
+
+def test_the_trigger_rebuilds_from_its_serialized_form():
+    """The triggerer rebuilds a trigger from serialize(): class path and kwargs must round-trip."""
+    import importlib
+
+    from include.pgferry.aws.triggers import RdsAvailableTrigger
+
+    trigger = RdsAvailableTrigger(kind="cluster", identifier="aur", instance_ids=["aur-1"], waiter_delay=5,
+                                  waiter_max_attempts=7, aws_conn_id="aws_x", region_name="us-west-2")
+    path, kwargs = trigger.serialize()
+    module, name = path.rsplit(".", 1)
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert rebuilt.serialize() == (path, kwargs) and path == "include.pgferry.aws.triggers.RdsAvailableTrigger"
