@@ -77,7 +77,11 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
 
     from dags.rds_snapshot_to_aurora import rds_snapshot_to_aurora_dag
 
-    dag_run = rds_snapshot_to_aurora_dag.test(run_conf=RUN_CONF)
+    from dags.rds_snapshot_to_aurora import param_defaults
+
+    # Every Param spelled out (the DAG's defaults, then the demo's): dag.test() runs in one process share
+    # the DAG's Param objects, so a Param left out would keep an earlier run's value.
+    dag_run = rds_snapshot_to_aurora_dag.test(run_conf={**param_defaults(), **RUN_CONF})
     result: dict[str, Any] = {
         "state": str(getattr(dag_run.state, "value", dag_run.state)), "run_id": dag_run.run_id,
         "tasks": {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}}
@@ -101,7 +105,7 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
 
 def _start_moto() -> tuple[subprocess.Popen, str]:
     ready = Path(tempfile.mkdtemp(prefix="pgferry-demo-moto-")) / "ready.json"
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.moto_rds", "--port", "0", "--ready-file", str(ready)],
+    proc = subprocess.Popen([sys.executable, "-m", "localstack.moto_rds", "--port", "0", "--ready-file", str(ready)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     deadline = time.monotonic() + 60

@@ -1,4 +1,4 @@
-"""A patched moto server (tests/support/moto_rds.py) on a free loopback port, and helpers to drive it.
+"""A patched moto server (localstack/moto_rds.py) on a free loopback port, and helpers to drive it.
 
 The DAG runs reach it through the real amazon provider and boto3/aiobotocore: only the AWS
 connection's `endpoint_url` points at it.
@@ -28,10 +28,10 @@ REGIONS = ("us-east-1", "us-west-2")
 
 @pytest.fixture(scope="session")
 def moto_server():
-    """Start `python -m tests.support.moto_rds --port 0` in its own process group; yield its endpoint."""
+    """Start `python -m localstack.moto_rds --port 0` in its own process group; yield its endpoint."""
     ready = Path(tempfile.mkdtemp(prefix="pgferry-moto-")) / "ready.json"
     log = open(ready.with_name("moto.log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.moto_rds", "--port", "0", "--ready-file", str(ready)],
+    proc = subprocess.Popen([sys.executable, "-m", "localstack.moto_rds", "--port", "0", "--ready-file", str(ready)],
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
@@ -89,6 +89,32 @@ class MotoAws:
             DBInstanceIdentifier=identifier, Engine="postgres", EngineVersion=version, DBInstanceClass="db.m5.large",
             AllocatedStorage=allocated_gib, MasterUsername="app_admin", MasterUserPassword="not-a-real-secret-1",
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()], **kwargs)["DBInstance"]
+
+
+    def restore_as_pgferry(self, cluster_id: str, snapshot: str, source_arn: str, *, region: str = "us-east-1",
+                           instances: int = 1, engine_version: str = "", **params) -> dict:
+        """A cluster and instances exactly as restore_cluster and create_*_instance(s) send them for a
+        run with the default params (plus `params`): what a first try leaves behind."""
+        from include.pgferry.aws.hooks import RUN_TAG, SNAPSHOT_TAG, SOURCE_TAG
+        from include.pgferry.aws.plan import MigrationRequest
+        from include.pgferry.aws.settings import instance_request, restore_request
+
+        rds = self.rds(region)
+        req = MigrationRequest.from_params({"source_db_instance_identifier": "src", "db_cluster_identifier": cluster_id,
+                                            "source_region": region, **params})
+        arn = rds.describe_db_snapshots(DBSnapshotIdentifier=snapshot)["DBSnapshots"][0]["DBSnapshotArn"]
+        tags = [{"Key": SOURCE_TAG, "Value": source_arn}, {"Key": RUN_TAG, "Value": "manual__earlier"}]
+        cluster = rds.restore_db_cluster_from_snapshot(**restore_request(
+            db_cluster_identifier=cluster_id, snapshot_arn=arn, engine="aurora-postgresql",
+            engine_version=engine_version, port=req.port, tags=[*tags, {"Key": SNAPSHOT_TAG, "Value": arn}],
+            settings=req.cluster_settings()))["DBCluster"]
+        for n in range(1, instances + 1):
+            rds.create_db_instance(**instance_request(
+                db_instance_identifier=f"{cluster_id}-{n}", db_cluster_identifier=cluster_id,
+                engine="aurora-postgresql", db_instance_class=req.db_instance_class,
+                publicly_accessible=req.publicly_accessible, auto_minor_version_upgrade=req.auto_minor_version_upgrade,
+                promotion_tier=n - 1, tags=tags, settings=req.instance_settings()))
+        return cluster
 
 
 @pytest.fixture(scope="session")

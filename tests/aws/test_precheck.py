@@ -1,9 +1,11 @@
-"""build_plan against the moto server through boto3: every rule, all problems at once, nothing written."""
+"""plan_snapshot_migration (checks/aws.py) against the moto server through boto3: every rule, all problems at once, nothing written."""
 from __future__ import annotations
 
 import pytest
 
-from include.pgferry.aws.precheck import SOURCE_TAG, PrecheckFailed, build_plan
+from include.pgferry.aws.hooks import SOURCE_TAG
+from include.pgferry.checks.aws import plan_snapshot_migration
+from include.pgferry.checks.findings import PrecheckFailed
 
 pytestmark = pytest.mark.aws
 
@@ -20,7 +22,7 @@ def params(**overrides):
 def plan(aws, **overrides):
     p = params(**overrides)
     target = p["target_region"] or p["source_region"]
-    return build_plan(p, run_stamp="20260101000000", run_id="manual__test", source_rds=aws.rds(p["source_region"]),
+    return plan_snapshot_migration(p, run_stamp="20260101000000", run_id="manual__test", source_rds=aws.rds(p["source_region"]),
                       target_rds=aws.rds(target), target_kms=aws.client("kms", target))
 
 
@@ -29,8 +31,9 @@ def problems_of(aws, **overrides) -> list[str]:
     with pytest.raises(PrecheckFailed) as failed:
         plan(aws, **overrides)
     assert aws.inventory() == before, "precheck must not create anything"
-    assert "nothing was created in AWS" in str(failed.value)
-    return failed.value.problems
+    assert "nothing was written to AWS" in str(failed.value)
+    # the blocking findings' messages (without their fixes), as the checks word them
+    return [f.message for f in failed.value.findings if f.blocking]
 
 
 def test_a_valid_request_gives_the_plan(aws):
@@ -112,11 +115,7 @@ def test_cluster_name_used_by_someone_else_is_refused_ours_is_continued(aws):
     [problem] = problems_of(aws, db_cluster_identifier="taken")
     assert "must be unique in the Region, and a DB cluster of that name already exists in us-east-1" in problem
 
-    rds.restore_db_cluster_from_snapshot(DBClusterIdentifier="ours", SnapshotIdentifier="manual-1",
-                                         Engine="aurora-postgresql",
-                                         Tags=[{"Key": SOURCE_TAG, "Value": source["DBInstanceArn"]}])
-    rds.create_db_instance(DBInstanceIdentifier="ours-1", DBClusterIdentifier="ours", Engine="aurora-postgresql",
-                           DBInstanceClass="db.r6g.large")
+    aws.restore_as_pgferry("ours", "manual-1", source["DBInstanceArn"], instances=1)
     resumed = plan(aws, db_cluster_identifier="ours", replica_count=1)
     assert [r.split(" (")[0] for r in resumed.resuming] == ["DB cluster ours", "DB instance ours-1"]
 

@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from include.pgferry.aws.precheck import SOURCE_TAG
-from tests.support.moto_rds import COPY_PENDING_TAG, SNAPSHOT_FINAL_TAG, SNAPSHOT_PENDING_TAG
+from include.pgferry.aws.hooks import SOURCE_TAG
+from localstack.moto_rds import COPY_PENDING_TAG, SNAPSHOT_FINAL_TAG, SNAPSHOT_PENDING_TAG
 
 pytestmark = [pytest.mark.aws, pytest.mark.dagrun]
 
-ALL_TASKS = {"precheck", "create_snapshot", "snapshot_available", "copy_needed", "copy_snapshot", "copy_finished",
+ALL_TASKS = {"precheck", "snapshot_needed", "create_snapshot", "snapshot_available", "copy_needed", "copy_snapshot", "copy_finished",
              "restore_cluster", "create_primary_instance", "create_replicas", "cluster_available",
-             "publish_endpoints"}
+             "publish_endpoints", "clean_up_snapshots"}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,14 @@ def dag():
 
 # Every param, every time: under dag.test() all runs of a process share the DAG's Param objects and
 # Airflow 3.3 resolves a run's conf into them, so a key left out would take the previous run's value.
-DEFAULTS = {"snapshot_identifier": "", "source_region": "us-east-1", "target_region": "",
+# The DAG's own defaults, then the ones these tests use.
+def _param_defaults() -> dict:
+    from dags.rds_snapshot_to_aurora import param_defaults
+
+    return param_defaults()
+
+
+DEFAULTS = {**_param_defaults(), "snapshot_identifier": "", "source_region": "us-east-1", "target_region": "",
             "db_instance_class": "db.r6g.large", "vpc_security_group_ids": [], "db_subnet_group_name": "",
             "publicly_accessible": False, "availability_zone": "", "port": 5432, "kms_key_id": "",
             "auto_minor_version_upgrade": True, "replica_count": 0, "max_wait_hours": 24}
@@ -72,7 +79,7 @@ def assert_nothing_created(aws, before, dr, output, *messages):
     assert {t: s for t, s in states(dr).items() if t != "precheck"} == {t: "upstream_failed" for t in ALL_TASKS - {"precheck"}}
     assert aws.inventory() == before
     out = output()
-    assert "nothing was created in AWS" in out
+    assert "nothing was written to AWS" in out
     for message in messages:
         assert message in out, message
 
@@ -180,7 +187,9 @@ def test_whole_dag_across_regions_and_again(dag, airflow_db, aws, output):
     again = dag.test(run_conf=run)
     assert again.state == "success", states(again)
     assert aws.inventory() == after_first
-    assert xcom(again, "copy_snapshot")["created"] is False
+    # the cluster is there and ours: no new snapshot, no copy (issue 12)
+    assert {t: states(again)[t] for t in ("snapshot_needed", "create_snapshot", "copy_snapshot")} == {
+        "snapshot_needed": "success", "create_snapshot": "skipped", "copy_snapshot": "skipped"}
     assert xcom(again, "restore_cluster")["created"] is False
     assert [i["created"] for i in xcom(again, "create_primary_instance") + xcom(again, "create_replicas")] == [
         False, False, False]
@@ -253,12 +262,7 @@ def test_retried_restore_and_instance_creation_continue(dag, airflow_db, aws, ou
     rds = aws.rds()
     rds.create_db_snapshot(DBInstanceIdentifier="src", DBSnapshotIdentifier="manual-1")
     # Exactly what restore_cluster and create_primary_instance send, as a first try would have.
-    rds.restore_db_cluster_from_snapshot(
-        DBClusterIdentifier="aurora-one", Engine="aurora-postgresql", EngineVersion="13.7",
-        SnapshotIdentifier="arn:aws:rds:us-east-1:123456789012:snapshot:manual-1",
-        Tags=[{"Key": SOURCE_TAG, "Value": source["DBInstanceArn"]}])
-    rds.create_db_instance(DBInstanceIdentifier="aurora-one-1", DBClusterIdentifier="aurora-one",
-                           Engine="aurora-postgresql", DBInstanceClass="db.r6g.large")
+    aws.restore_as_pgferry("aurora-one", "manual-1", source["DBInstanceArn"], engine_version="13.7", instances=1)
     manual_snapshots = lambda: [s["DBSnapshotIdentifier"]  # noqa: E731
                                 for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]]
     assert manual_snapshots() == ["manual-1"]
@@ -266,8 +270,7 @@ def test_retried_restore_and_instance_creation_continue(dag, airflow_db, aws, ou
     dr = dag.test(run_conf=conf(aws, snapshot_identifier="manual-1", replica_count=1))
 
     assert dr.state == "success", states(dr)
-    assert xcom(dr, "create_snapshot") == {"db_snapshot_identifier": "manual-1", "created": False,
-                                           "db_snapshot_arn": "arn:aws:rds:us-east-1:123456789012:snapshot:manual-1"}
+    assert states(dr)["create_snapshot"] == "skipped"  # the cluster exists: no snapshot taken or looked for
     assert xcom(dr, "restore_cluster")["created"] is False
     assert [(i["db_instance_identifier"], i["created"]) for i in xcom(dr, "create_primary_instance")] == [
         ("aurora-one-1", False)]
@@ -317,7 +320,8 @@ def test_copy_waits_for_another_copy_into_the_same_region(dag, airflow_db, aws, 
 
     assert dr.state == "success", states(dr)
     out = output()
-    assert "AWS allows one snapshot copy into us-west-2 at a time; waiting 1s for other-1 (copying)" in out
+    assert ("max_copies_in_flight_per_region allows one snapshot copy into us-west-2 at a time; waiting for "
+            "other-1 (copying); next try in 1s") in out
     assert deferred(out, "copy_snapshot")
     assert xcom(dr, "copy_snapshot")["created"] is True
 

@@ -37,6 +37,48 @@ def cluster_endpoints(conn: Any, db_cluster_identifier: str, region: str) -> dic
     }
 
 
+def observed_settings(conn: Any, db_cluster_identifier: str) -> dict[str, Any]:
+    """The cluster's settings as RDS reports them (DescribeDBClusters / DescribeDBInstances), under the
+    plan's names, so the run report shows what exists, never what was asked for."""
+    from include.pgferry.aws.hooks import cluster_instances, find_cluster, restored_from
+
+    cluster = find_cluster(conn, db_cluster_identifier) or {}
+    instances = {i["DBInstanceIdentifier"]: i for i in cluster_instances(conn, db_cluster_identifier)}
+    writer = next((m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", []) if m.get("IsClusterWriter")),
+                  "")
+    primary = instances.get(writer) or (instances[sorted(instances)[0]] if instances else {})
+    return {
+        "engine": cluster.get("Engine", ""), "engine_version": cluster.get("EngineVersion", ""),
+        "db_instance_class": primary.get("DBInstanceClass", ""), "port": cluster.get("Port"),
+        "db_subnet_group_name": cluster.get("DBSubnetGroup", ""),
+        "vpc_security_group_ids": [g["VpcSecurityGroupId"] for g in cluster.get("VpcSecurityGroups", [])],
+        "availability_zone": primary.get("AvailabilityZone", ""),
+        "publicly_accessible": primary.get("PubliclyAccessible"),
+        "auto_minor_version_upgrade": primary.get("AutoMinorVersionUpgrade"),
+        "encrypted_at_rest": bool(cluster.get("StorageEncrypted")),
+        "restore_kms_key_id": cluster.get("KmsKeyId", "") if cluster.get("StorageEncrypted") else "",
+        "deletion_protection": cluster.get("DeletionProtection"),
+        "storage_type": cluster.get("StorageType"),
+        "backup_retention_period": cluster.get("BackupRetentionPeriod"),
+        "iam_database_authentication": cluster.get("IAMDatabaseAuthenticationEnabled"),
+        "cloudwatch_logs_exports": cluster.get("EnabledCloudwatchLogsExports", []),
+        "copy_tags_to_snapshot": cluster.get("CopyTagsToSnapshot"),
+        "db_cluster_parameter_group_name": cluster.get("DBClusterParameterGroup", ""),
+        "serverless_v2_scaling": cluster.get("ServerlessV2ScalingConfiguration"),
+        "restored_from_snapshot": restored_from(cluster),
+    }
+
+
+def asset_extra(published: dict[str, Any]) -> dict[str, Any]:
+    """The Asset event's extra: what a downstream DAG needs to reach the cluster (no secrets)."""
+    keys = ("db_cluster_identifier", "region", "writer_endpoint", "reader_endpoint", "port", "database_name",
+            "master_username", "engine_version")
+    return {**{k: published.get(k) for k in keys},
+            "instances": [{k: i[k] for k in ("db_instance_identifier", "role", "endpoint")}
+                          for i in published.get("instances", [])],
+            "next_conn_id": published.get("next_step", {}).get("conn_id")}
+
+
 def next_step(endpoints: dict[str, Any], conn_id: str = NEXT_CONN_ID) -> dict[str, Any]:
     """The Airflow connection the logical migration DAG takes as its target, minus the password.
 

@@ -1,12 +1,13 @@
-"""Create-if-absent RDS operators for the snapshot path.
+"""Create-or-find RDS operators for the snapshot path.
 
 The provider's create operators call create unconditionally, so a retry after a timeout meets
 "already exists"; it has no operator at all for RestoreDBClusterFromSnapshot. Each operator here
-first looks the resource up: present (from an earlier try) means "continue from there", absent means
-"create it"; an "already exists" answer to the create (a race with another try) is treated the
-same as finding it. Style follows the provider's operators/rds.py: identifiers templated,
-`wait_for_completion` / `deferrable` / `waiter_delay` / `waiter_max_attempts`, and an
-`execute_complete` that checks the trigger's event.
+first looks the resource up (aws/hooks.py `create_or_find`): present from an earlier try means
+"continue from there", but only after checking by content that it is what this run asks for (a
+copy of exactly this source snapshot; a cluster of this source, restored from this snapshot, with
+these settings; instances in this cluster with these settings); otherwise the task fails naming
+every difference. Style follows the provider's operators/rds.py: identifiers templated, the
+hook and AWS fields as the provider's AwsBaseOperator has them, waits deferred with an `execute_complete` that checks the event.
 """
 from __future__ import annotations
 
@@ -17,65 +18,56 @@ from typing import Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from include.pgferry.aws.hooks import AWS_TEMPLATE_FIELDS, RdsHookMixin, error_code
-from include.pgferry.aws.identifiers import snapshot_name_from
+from include.pgferry.aws.hooks import (
+    CLUSTER_EXISTS,
+    INSTANCE_EXISTS,
+    SNAPSHOT_EXISTS,
+    SNAPSHOT_TAG,
+    SOURCE_TAG,
+    RdsHookParams,
+    aws_template_fields,
+    copy_source_arn,
+    create_or_find,
+    error_code,
+    find_cluster,
+    find_instance,
+    find_snapshot,
+    format_tags,
+    is_copy_of,
+    is_ours,
+    restored_from,
+    same_identifier,
+    same_snapshot,
+)
+from include.pgferry.aws.sensors import AvailabilityWait
+from include.pgferry.aws.settings import (
+    CLUSTER_FIELDS,
+    INSTANCE_FIELDS,
+    differences,
+    encryption_difference,
+    instance_request,
+    restore_request,
+)
+from include.pgferry.aws.states import Verdict, cluster_verdict
 
-SNAPSHOT_NOT_FOUND = ("DBSnapshotNotFound", "DBSnapshotNotFoundFault")
-CLUSTER_NOT_FOUND = ("DBClusterNotFoundFault", "DBClusterNotFound")
-INSTANCE_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
-# Copy states that still count against AWS's "one snapshot copy into each Region at a time".
+# Copy states that still count against AWS's limit on snapshot copies in flight into a Region.
 COPY_IN_FLIGHT_STATES = frozenset({"pending", "creating", "copying"})
+# What RDS answers when a copy would exceed a snapshot or copy quota: wait and try again.
+QUOTA_CODES = frozenset({"SnapshotQuotaExceeded", "SnapshotQuotaExceededFault", "DBSnapshotQuotaExceeded",
+                         "CopySnapshotQuotaExceeded", "LimitExceeded", "LimitExceededException"})
 
 
-def _int(value: Any) -> int:
-    return int(value)
+class RdsOperator(RdsHookParams, BaseOperator):
+    """An operator with the AWS connection fields and a lazily built RdsHook (aws/hooks.RdsHookParams)."""
+
+    ui_color = "#eeaa88"
 
 
-def _tags(tags: Sequence[dict[str, str]] | dict[str, str] | None) -> list[dict[str, str]]:
-    if not tags:
-        return []
-    if isinstance(tags, dict):
-        return [{"Key": k, "Value": str(v)} for k, v in tags.items()]
-    return [dict(t) for t in tags]
+def _wanted_tag(tags: Any, key: str) -> str:
+    return next((t["Value"] for t in format_tags(tags or []) if t["Key"] == key), "")
 
 
-def describe_snapshot(conn: Any, identifier: str) -> dict[str, Any] | None:
-    """A DB snapshot by name or ARN (of this client's account and Region), automated ones included;
-    None when absent."""
-    name = snapshot_name_from(identifier)  # RDS looks own snapshots up by name
-    kwargs: dict[str, Any] = {"DBSnapshotIdentifier": name}
-    if name.startswith("rds:"):
-        kwargs["SnapshotType"] = "automated"  # RDS finds automated snapshots by name only so
-    try:
-        found = conn.describe_db_snapshots(**kwargs)["DBSnapshots"]
-    except Exception as exc:
-        if error_code(exc) in SNAPSHOT_NOT_FOUND:
-            return None
-        raise
-    return found[0] if found else None
-
-
-def describe_cluster(conn: Any, identifier: str) -> dict[str, Any] | None:
-    try:
-        found = conn.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"]
-    except Exception as exc:
-        if error_code(exc) in CLUSTER_NOT_FOUND:
-            return None
-        raise
-    return found[0] if found else None
-
-
-def describe_instance(conn: Any, identifier: str) -> dict[str, Any] | None:
-    try:
-        found = conn.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
-    except Exception as exc:
-        if error_code(exc) in INSTANCE_NOT_FOUND:
-            return None
-        raise
-    return found[0] if found else None
-
-
-class RdsCreateDbSnapshotIfAbsentOperator(RdsHookMixin, BaseOperator):
+class RdsCreateDbSnapshotIfAbsentOperator(RdsOperator):
     """Take manual snapshot `db_snapshot_identifier` of DB instance `db_instance_identifier`, unless it exists.
 
     An existing snapshot of the same instance is used as is (a retry, or a snapshot the user named);
@@ -83,38 +75,25 @@ class RdsCreateDbSnapshotIfAbsentOperator(RdsHookMixin, BaseOperator):
     Returns {"db_snapshot_identifier", "db_snapshot_arn", "created"}.
     """
 
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "db_instance_identifier", "db_snapshot_identifier", "tags")
-    ui_color = "#eeaa88"
+    template_fields: Sequence[str] = aws_template_fields("db_instance_identifier", "db_snapshot_identifier", "tags")
 
     def __init__(self, *, db_instance_identifier: str, db_snapshot_identifier: str,
-                 tags: Sequence[dict[str, str]] | dict | None = None, aws_conn_id: str | None = "aws_default",
-                 region_name: str | None = None, verify: bool | str | None = None,
-                 botocore_config: dict | None = None, **kwargs: Any) -> None:
+                 tags: Sequence[dict[str, str]] | dict | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._init_aws(aws_conn_id, region_name, verify, botocore_config)
         self.db_instance_identifier = db_instance_identifier
         self.db_snapshot_identifier = db_snapshot_identifier
         self.tags = tags
 
     def execute(self, context: Any) -> dict[str, Any]:
         conn = self.hook.conn
-        snapshot = describe_snapshot(conn, self.db_snapshot_identifier)
-        created = False
-        if snapshot is None:
-            self.log.info("creating snapshot %s of DB instance %s in %s", self.db_snapshot_identifier,
-                          self.db_instance_identifier, self.region_name)
-            try:
-                snapshot = conn.create_db_snapshot(DBInstanceIdentifier=self.db_instance_identifier,
-                                                   DBSnapshotIdentifier=self.db_snapshot_identifier,
-                                                   Tags=_tags(self.tags))["DBSnapshot"]
-                created = True
-            except Exception as exc:
-                if error_code(exc) not in ("DBSnapshotAlreadyExists", "DBSnapshotAlreadyExistsFault"):
-                    raise
-                snapshot = describe_snapshot(conn, self.db_snapshot_identifier)
-                if snapshot is None:
-                    raise
-        if snapshot.get("DBInstanceIdentifier") != self.db_instance_identifier:
+        snapshot, created = create_or_find(
+            f"snapshot {self.db_snapshot_identifier} of DB instance {self.db_instance_identifier} in {self.region_name}",
+            lambda: find_snapshot(conn, self.db_snapshot_identifier),
+            lambda: conn.create_db_snapshot(DBInstanceIdentifier=self.db_instance_identifier,
+                                            DBSnapshotIdentifier=self.db_snapshot_identifier,
+                                            Tags=format_tags(self.tags))["DBSnapshot"],
+            SNAPSHOT_EXISTS)
+        if not same_identifier(snapshot.get("DBInstanceIdentifier"), self.db_instance_identifier):
             raise AirflowFailException(
                 f"snapshot {self.db_snapshot_identifier} is of DB instance {snapshot.get('DBInstanceIdentifier')}, "
                 f"not {self.db_instance_identifier}")
@@ -125,83 +104,101 @@ class RdsCreateDbSnapshotIfAbsentOperator(RdsHookMixin, BaseOperator):
                 "db_snapshot_arn": snapshot.get("DBSnapshotArn", ""), "created": created}
 
 
-class RdsCopyDbSnapshotIfAbsentOperator(RdsHookMixin, BaseOperator):
-    """Copy DB snapshot `source_db_snapshot_identifier` from `source_region` into `region_name`, unless
-    the copy exists already.
 
-    AWS allows one snapshot copy into each Region at a time per account. Besides the Airflow pool the
-    DAG puts this task in, the operator itself looks for copies still in flight into the target
-    Region (started by anyone: another run, another Airflow, the console) and defers, re-checking
-    every `waiter_delay` seconds, until none is left; the pool closes the gap between that check and
-    the copy request. Waiting for the copy to finish is the job of RdsSnapshotAvailableSensor.
+class RdsCopyDbSnapshotIfAbsentOperator(RdsOperator):
+    """Copy DB snapshot `source_db_snapshot_identifier` from `source_region` into `region_name`, unless
+    a copy of exactly that snapshot exists there already under the target name.
+
+    A snapshot of the target name that is not a copy of this source snapshot (SourceDBSnapshotIdentifier)
+    is refused, naming both. AWS limits snapshot copies in flight into each Region per account (the
+    seed: one at a time; AWS's current documentation: 20). The operator counts copies still in flight
+    into its target Region (started by anyone: another run, another Airflow, the console) and defers,
+    re-checking every `waiter_delay` seconds, while `max_copies_in_flight` or more are; a quota error
+    from RDS (SnapshotQuotaExceeded and the like) is met the same way, by waiting and asking again,
+    up to `waiter_delay * waiter_max_attempts` in all. The DAG's pool closes the gap between the count
+    and the request. Waiting for the copy to finish is the job of RdsSnapshotAvailableSensor.
 
     `kms_key_id` is sent only when set (the provider's operator sends an empty KmsKeyId, which RDS
     and moto reject). Returns {"db_snapshot_identifier", "db_snapshot_arn", "created"}.
     """
 
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "source_db_snapshot_identifier",
-                                      "target_db_snapshot_identifier", "source_region", "kms_key_id", "tags",
-                                      "waiter_delay", "waiter_max_attempts")
-    ui_color = "#eeaa88"
+    template_fields: Sequence[str] = aws_template_fields(
+        "source_db_snapshot_identifier", "target_db_snapshot_identifier", "source_region", "kms_key_id", "tags",
+        "max_copies_in_flight", "waiter_delay", "waiter_max_attempts")
 
     def __init__(self, *, source_db_snapshot_identifier: str, target_db_snapshot_identifier: str, source_region: str,
                  kms_key_id: str = "", tags: Sequence[dict[str, str]] | dict | None = None,
-                 waiter_delay: int | str = 60, waiter_max_attempts: int | str = 1440,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 verify: bool | str | None = None, botocore_config: dict | None = None, **kwargs: Any) -> None:
+                 max_copies_in_flight: int | str = 1, waiter_delay: int | str = 60,
+                 waiter_max_attempts: int | str = 1440, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._init_aws(aws_conn_id, region_name, verify, botocore_config)
         self.source_db_snapshot_identifier = source_db_snapshot_identifier
         self.target_db_snapshot_identifier = target_db_snapshot_identifier
         self.source_region = source_region
         self.kms_key_id = kms_key_id
         self.tags = tags
+        self.max_copies_in_flight = max_copies_in_flight
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
 
     def copies_in_flight(self) -> list[dict[str, Any]]:
         """Snapshot copies into this Region not finished yet, other than ours."""
-        ours = self.target_db_snapshot_identifier.lower()
         busy = []
         for page in self.hook.conn.get_paginator("describe_db_snapshots").paginate(SnapshotType="manual"):
             for snap in page["DBSnapshots"]:
                 is_copy = bool(snap.get("SourceRegion") or snap.get("SourceDBSnapshotIdentifier"))
                 if (is_copy and str(snap.get("Status", "")).lower() in COPY_IN_FLIGHT_STATES
-                        and snap["DBSnapshotIdentifier"].lower() != ours):
+                        and not same_identifier(snap["DBSnapshotIdentifier"], self.target_db_snapshot_identifier)):
                     busy.append(snap)
         return busy
 
+    def _result(self, copy: dict[str, Any], created: bool) -> dict[str, Any]:
+        return {"db_snapshot_identifier": copy["DBSnapshotIdentifier"],
+                "db_snapshot_arn": copy.get("DBSnapshotArn", ""), "created": created}
+
+    def _check_is_copy_of(self, copy: dict[str, Any], source_arn: str) -> None:
+        if not is_copy_of(copy, source_arn):
+            raise AirflowFailException(
+                f"a snapshot named {copy['DBSnapshotIdentifier']} exists in {self.region_name} but is not a copy of "
+                f"{source_arn} (it is {'a copy of ' + copy_source_arn(copy) if copy_source_arn(copy) else 'no copy'}, "
+                f"of DB instance {copy.get('DBInstanceIdentifier')}): delete or rename it, or choose another snapshot")
+
     def execute(self, context: Any, waiting_since: str | None = None) -> dict[str, Any]:
         conn = self.hook.conn
-        existing = describe_snapshot(conn, self.target_db_snapshot_identifier)
+        source_arn = self._source_snapshot_arn()
+        existing = find_snapshot(conn, self.target_db_snapshot_identifier)
         if existing is not None:
-            self.log.info("copy %s already exists in %s (%s): continuing with it",
-                          self.target_db_snapshot_identifier, self.region_name, existing.get("Status"))
-            return {"db_snapshot_identifier": existing["DBSnapshotIdentifier"],
-                    "db_snapshot_arn": existing.get("DBSnapshotArn", ""), "created": False}
+            self._check_is_copy_of(existing, source_arn)
+            self.log.info("copy %s of %s already exists in %s (%s): continuing with it",
+                          self.target_db_snapshot_identifier, source_arn, self.region_name, existing.get("Status"))
+            return self._result(existing, False)
 
         busy = self.copies_in_flight()
-        if busy:
-            return self._wait_for_region(busy, waiting_since)
+        limit = int(self.max_copies_in_flight)
+        if len(busy) >= limit:
+            allowed = "one snapshot copy" if limit == 1 else f"{limit} snapshot copies"
+            return self._wait(waiting_since, f"max_copies_in_flight_per_region allows {allowed} into {self.region_name} "
+                                             "at a time; waiting for " + ", ".join(
+                                                 f"{s['DBSnapshotIdentifier']} ({s.get('Status')})" for s in busy))
 
-        source_arn = self._source_snapshot_arn()
         request: dict[str, Any] = {"SourceDBSnapshotIdentifier": source_arn,
                                    "TargetDBSnapshotIdentifier": self.target_db_snapshot_identifier,
-                                   "SourceRegion": self.source_region, "Tags": _tags(self.tags)}
+                                   "SourceRegion": self.source_region, "Tags": format_tags(self.tags)}
         if self.kms_key_id:
             request["KmsKeyId"] = self.kms_key_id
         self.log.info("copying snapshot %s from %s to %s as %s", source_arn, self.source_region, self.region_name,
                       self.target_db_snapshot_identifier)
         try:
-            copy = conn.copy_db_snapshot(**request)["DBSnapshot"]
+            copy, created = create_or_find(
+                f"copy {self.target_db_snapshot_identifier} in {self.region_name}",
+                lambda: find_snapshot(conn, self.target_db_snapshot_identifier),
+                lambda: conn.copy_db_snapshot(**request)["DBSnapshot"], SNAPSHOT_EXISTS)
         except Exception as exc:
-            if error_code(exc) not in ("DBSnapshotAlreadyExists", "DBSnapshotAlreadyExistsFault"):
+            if error_code(exc) not in QUOTA_CODES:
                 raise
-            copy = describe_snapshot(conn, self.target_db_snapshot_identifier)
-            if copy is None:
-                raise
-        return {"db_snapshot_identifier": copy["DBSnapshotIdentifier"],
-                "db_snapshot_arn": copy.get("DBSnapshotArn", ""), "created": True}
+            return self._wait(waiting_since, f"RDS refused the copy for a quota ({error_code(exc)}: {exc}); backing off")
+        if not created:
+            self._check_is_copy_of(copy, source_arn)
+        return self._result(copy, created)
 
     def _source_snapshot_arn(self) -> str:
         if self.source_db_snapshot_identifier.startswith("arn:"):
@@ -209,24 +206,22 @@ class RdsCopyDbSnapshotIfAbsentOperator(RdsHookMixin, BaseOperator):
         from include.pgferry.aws.hooks import rds_hook
 
         source_conn = rds_hook(self.aws_conn_id, self.source_region, self.verify, self.botocore_config).conn
-        snapshot = describe_snapshot(source_conn, self.source_db_snapshot_identifier)
+        snapshot = find_snapshot(source_conn, self.source_db_snapshot_identifier)
         if snapshot is None:
             raise AirflowFailException(
                 f"snapshot {self.source_db_snapshot_identifier} does not exist in {self.source_region}")
         return snapshot["DBSnapshotArn"]
 
-    def _wait_for_region(self, busy: list[dict[str, Any]], waiting_since: str | None) -> Any:
+    def _wait(self, waiting_since: str | None, why: str) -> Any:
         from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
         now = datetime.now(timezone.utc)
         since = datetime.fromisoformat(waiting_since) if waiting_since else now
-        delay, attempts = _int(self.waiter_delay), _int(self.waiter_max_attempts)
+        delay, attempts = int(self.waiter_delay), int(self.waiter_max_attempts)
         if now - since > timedelta(seconds=delay * attempts):
-            raise AirflowException(
-                f"gave up waiting for other snapshot copies into {self.region_name} to finish: "
-                f"{[s['DBSnapshotIdentifier'] for s in busy]}")
-        self.log.info("AWS allows one snapshot copy into %s at a time; waiting %ss for %s", self.region_name, delay,
-                      ", ".join(f"{s['DBSnapshotIdentifier']} ({s.get('Status')})" for s in busy))
+            raise AirflowException(f"timed out after {(now - since).total_seconds() / 3600:.2f} h before the copy "
+                                   f"could start: {why}. The retry waits again")
+        self.log.info("%s; next try in %ss", why, delay)
         self.defer(trigger=TimeDeltaTrigger(timedelta(seconds=delay)), method_name="resume_after_wait",
                    kwargs={"waiting_since": since.isoformat()})
 
@@ -234,41 +229,45 @@ class RdsCopyDbSnapshotIfAbsentOperator(RdsHookMixin, BaseOperator):
         return self.execute(context, waiting_since=waiting_since)
 
 
-class RdsRestoreDbClusterFromSnapshotOperator(RdsHookMixin, BaseOperator):
+def _refuse(what: str, region: str | None, found: list[str], fix: str) -> None:
+    raise AirflowFailException(f"{what} already exists in {region} but differs from what this run asks for: "
+                               + "; ".join(found) + f". pgferry does not modify it: {fix}")
+
+
+class RdsRestoreDbClusterFromSnapshotOperator(RdsOperator, AvailabilityWait):
     """Restore DB cluster `db_cluster_identifier` from DB snapshot `snapshot_identifier`, unless it exists.
 
     The amazon provider has no operator for RestoreDBClusterFromSnapshot. The snapshot is looked up
-    in `region_name` and the restore is requested with its ARN. A cluster that exists already is
-    continued with when it was restored from the same snapshot (checked through its pgferry tags
-    when present) and refused otherwise.
+    in `region_name` and the restore is requested with its ARN, which is recorded on the cluster
+    (tag pgferry:restored-from-snapshot). A cluster that exists already is continued with only when
+    it is of this source (pgferry:source-db-instance tag), was restored from this snapshot and has
+    every setting this run asks for; otherwise the task fails listing every difference.
 
     :param snapshot_identifier: DB (instance) snapshot name or ARN in `region_name`
     :param engine: "aurora-postgresql"
     :param engine_version: Aurora version; "" lets RDS choose
     :param port, db_subnet_group_name, vpc_security_group_ids, kms_key_id, tags: as RDS takes them;
         empty values are not sent
-    :param rds_kwargs: any other RestoreDBClusterFromSnapshot argument
-    :param wait_for_completion: wait until the cluster is available (default True)
-    :param deferrable: wait in the triggerer with RdsDbAvailableTrigger(db_type="cluster")
+    :param encrypted_at_rest: whether the cluster must be encrypted (compared on an existing cluster)
+    :param rds_kwargs: other RestoreDBClusterFromSnapshot arguments (aws/settings.py CLUSTER_SETTINGS)
+    :param wait_for_completion: wait until the cluster is available (default True), deferred to
+        RdsAvailableTrigger when `deferrable`
     Returns {"db_cluster_identifier", "db_cluster_arn", "status", "created"}.
     """
 
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "db_cluster_identifier", "snapshot_identifier",
-                                      "engine", "engine_version", "port", "db_subnet_group_name",
-                                      "vpc_security_group_ids", "kms_key_id", "tags", "rds_kwargs",
-                                      "waiter_delay", "waiter_max_attempts")
-    ui_color = "#eeaa88"
+    template_fields: Sequence[str] = aws_template_fields(
+        "db_cluster_identifier", "snapshot_identifier", "engine", "engine_version", "port", "db_subnet_group_name",
+        "vpc_security_group_ids", "kms_key_id", "encrypted_at_rest", "tags", "rds_kwargs", "waiter_delay",
+        "waiter_max_attempts")
 
     def __init__(self, *, db_cluster_identifier: str, snapshot_identifier: str, engine: str = "aurora-postgresql",
                  engine_version: str = "", port: int | str | None = None, db_subnet_group_name: str = "",
                  vpc_security_group_ids: Sequence[str] | None = None, kms_key_id: str = "",
+                 encrypted_at_rest: bool | str | None = None,
                  tags: Sequence[dict[str, str]] | dict | None = None, rds_kwargs: dict | None = None,
                  wait_for_completion: bool = True, deferrable: bool = True, waiter_delay: int | str = 30,
-                 waiter_max_attempts: int | str = 2880, aws_conn_id: str | None = "aws_default",
-                 region_name: str | None = None, verify: bool | str | None = None,
-                 botocore_config: dict | None = None, **kwargs: Any) -> None:
+                 waiter_max_attempts: int | str = 2880, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._init_aws(aws_conn_id, region_name, verify, botocore_config)
         self.db_cluster_identifier = db_cluster_identifier
         self.snapshot_identifier = snapshot_identifier
         self.engine = engine
@@ -277,6 +276,7 @@ class RdsRestoreDbClusterFromSnapshotOperator(RdsHookMixin, BaseOperator):
         self.db_subnet_group_name = db_subnet_group_name
         self.vpc_security_group_ids = vpc_security_group_ids
         self.kms_key_id = kms_key_id
+        self.encrypted_at_rest = encrypted_at_rest
         self.tags = tags
         self.rds_kwargs = rds_kwargs or {}
         self.wait_for_completion = wait_for_completion
@@ -285,157 +285,166 @@ class RdsRestoreDbClusterFromSnapshotOperator(RdsHookMixin, BaseOperator):
         self.waiter_max_attempts = waiter_max_attempts
 
     def restore_request(self, snapshot_arn: str) -> dict[str, Any]:
-        request: dict[str, Any] = {"DBClusterIdentifier": self.db_cluster_identifier,
-                                   "SnapshotIdentifier": snapshot_arn, "Engine": self.engine,
-                                   "Tags": _tags(self.tags), **self.rds_kwargs}
-        optional = {"EngineVersion": self.engine_version, "DBSubnetGroupName": self.db_subnet_group_name,
-                    "VpcSecurityGroupIds": list(self.vpc_security_group_ids or []), "KmsKeyId": self.kms_key_id,
-                    "Port": int(self.port) if self.port not in (None, "") else None}
-        request.update({k: v for k, v in optional.items() if v not in (None, "", [])})
-        return request
+        tags = [t for t in format_tags(self.tags or []) if t["Key"] != SNAPSHOT_TAG]
+        return restore_request(db_cluster_identifier=self.db_cluster_identifier, snapshot_arn=snapshot_arn,
+                               engine=self.engine, engine_version=self.engine_version, port=self.port,
+                               db_subnet_group_name=self.db_subnet_group_name,
+                               vpc_security_group_ids=self.vpc_security_group_ids, kms_key_id=self.kms_key_id,
+                               tags=[*tags, {"Key": SNAPSHOT_TAG, "Value": snapshot_arn}], settings=self.rds_kwargs)
+
+    def _restore(self) -> dict[str, Any]:
+        conn = self.hook.conn
+        snapshot = find_snapshot(conn, self.snapshot_identifier)
+        if snapshot is None:
+            raise AirflowFailException(f"snapshot {self.snapshot_identifier} does not exist in {self.region_name}")
+        request = self.restore_request(snapshot["DBSnapshotArn"])
+        self.log.info("restoring DB cluster %s from %s: %s", self.db_cluster_identifier, snapshot["DBSnapshotArn"],
+                      {k: v for k, v in request.items() if k not in ("Tags", "DBClusterIdentifier")})
+        return conn.restore_db_cluster_from_snapshot(**request)["DBCluster"]
+
+    def check_existing(self, cluster: dict[str, Any]) -> None:
+        """Refuse to "continue" with a cluster that is something else under the same name, or another
+        restore, or one with other settings."""
+        source_arn = _wanted_tag(self.tags, SOURCE_TAG)
+        if cluster.get("Engine") != self.engine or not is_ours(cluster, source_arn):
+            raise AirflowFailException(
+                f"DB cluster {self.db_cluster_identifier} already exists in {self.region_name} and was not restored "
+                f"by pgferry from {source_arn or 'this source'} (engine {cluster.get('Engine')}, "
+                f"{SOURCE_TAG}={_tag(cluster, SOURCE_TAG)!r}); "
+                "choose another db_cluster_identifier")
+        recorded = restored_from(cluster)
+        if not recorded or not same_snapshot(recorded, self.snapshot_identifier):
+            raise AirflowFailException(
+                f"DB cluster {self.db_cluster_identifier} was restored from {recorded or 'an unrecorded snapshot'}, "
+                f"this run restores from {self.snapshot_identifier}: run with snapshot_identifier naming the "
+                "cluster's snapshot, or choose another db_cluster_identifier")
+        request = self.restore_request(recorded)
+        found, unverifiable = differences(request, cluster, CLUSTER_FIELDS)
+        if self.encrypted_at_rest not in (None, ""):
+            found += encryption_difference(str(self.encrypted_at_rest).lower() in ("true", "1"), cluster)
+        if found:
+            _refuse(f"DB cluster {self.db_cluster_identifier}", self.region_name, found,
+                    "run again with the cluster's settings, or choose another db_cluster_identifier")
+        if unverifiable:
+            self.log.info("not compared (RDS did not return them): %s", ", ".join(unverifiable))
 
     def execute(self, context: Any) -> dict[str, Any]:
         conn = self.hook.conn
-        cluster = describe_cluster(conn, self.db_cluster_identifier)
-        created = False
-        if cluster is not None:
-            self._check_is_ours(cluster)
+        cluster, created = create_or_find(f"DB cluster {self.db_cluster_identifier} in {self.region_name}",
+                                          lambda: find_cluster(conn, self.db_cluster_identifier), self._restore,
+                                          CLUSTER_EXISTS)
+        if not created:
+            self.check_existing(cluster)
             self.log.info("DB cluster %s already exists (%s): continuing with it", self.db_cluster_identifier,
                           cluster.get("Status"))
-        else:
-            snapshot = describe_snapshot(conn, self.snapshot_identifier)
-            if snapshot is None:
-                raise AirflowFailException(f"snapshot {self.snapshot_identifier} does not exist in {self.region_name}")
-            request = self.restore_request(snapshot["DBSnapshotArn"])
-            self.log.info("restoring DB cluster %s from %s: %s", self.db_cluster_identifier, snapshot["DBSnapshotArn"],
-                          {k: v for k, v in request.items() if k not in ("Tags", "DBClusterIdentifier")})
-            try:
-                cluster = conn.restore_db_cluster_from_snapshot(**request)["DBCluster"]
-                created = True
-            except Exception as exc:
-                if error_code(exc) not in ("DBClusterAlreadyExistsFault",):
-                    raise
-                cluster = describe_cluster(conn, self.db_cluster_identifier)
-                if cluster is None:
-                    raise
-                self._check_is_ours(cluster)
-        result = {"db_cluster_identifier": cluster["DBClusterIdentifier"], "db_cluster_arn": cluster.get("DBClusterArn", ""),
-                  "status": cluster.get("Status", ""), "created": created}
-        status = str(cluster.get("Status", "")).lower()
-        if status == "available" or not (self.wait_for_completion or self.deferrable):
-            return result
-        delay, attempts = _int(self.waiter_delay), _int(self.waiter_max_attempts)
+        result = {"db_cluster_identifier": cluster["DBClusterIdentifier"],
+                       "db_cluster_arn": cluster.get("DBClusterArn", ""), "created": created}
+        if not self.wait_for_completion:
+            return {**result, "status": cluster.get("Status", "")}
+        # Judge the answer just received (restore or describe), then wait in the triggerer.
+        first = cluster_verdict(cluster, [], [], self.db_cluster_identifier, str(self.region_name))
+        self.log.info("%s", first.progress)
+        if first.failed:
+            raise AirflowFailException(first.failed)
+        if first.done:
+            return {**result, "status": "available"}
         if self.deferrable:
-            from airflow.providers.amazon.aws.triggers.rds import RdsDbAvailableTrigger
+            self.defer_until_available(kwargs={"created": created})
+        import time
 
-            self.defer(trigger=RdsDbAvailableTrigger(db_identifier=self.db_cluster_identifier, waiter_delay=delay,
-                                                     waiter_max_attempts=attempts, response=result, db_type="cluster",
-                                                     **self.trigger_kwargs()),
-                       method_name="execute_complete", timeout=timedelta(seconds=delay * attempts))
-        self.hook.wait_for_db_cluster_state(self.db_cluster_identifier, target_state="available",
-                                            check_interval=delay, max_attempts=attempts)
-        return {**result, "status": "available"}
+        for _ in range(int(self.waiter_max_attempts)):
+            time.sleep(int(self.waiter_delay))
+            if self.judged().done:
+                return {**result, "status": "available"}
+        raise AirflowException(f"timed out waiting for DB cluster {self.db_cluster_identifier}: the retry continues")
 
-    def _check_is_ours(self, cluster: dict[str, Any]) -> None:
-        """Refuse to "continue" with a cluster that is something else under the same name."""
-        wanted = {t["Key"]: t["Value"] for t in _tags(self.tags)}
-        have = {t["Key"]: t["Value"] for t in cluster.get("TagList", [])}
-        mismatched = {k: (have.get(k), v) for k, v in wanted.items() if k.startswith("pgferry:") and have.get(k) != v
-                      and k != "pgferry:dag-run"}
-        if cluster.get("Engine") != self.engine or mismatched:
-            raise AirflowFailException(
-                f"DB cluster {self.db_cluster_identifier} already exists in {self.region_name} and was not restored "
-                f"by pgferry from this source (engine {cluster.get('Engine')}, tags differing: {mismatched}); "
-                "choose another db_cluster_identifier")
+    def verdict(self) -> Verdict:
+        conn = self.hook.conn
+        return cluster_verdict(find_cluster(conn, self.db_cluster_identifier), [], [], self.db_cluster_identifier,
+                               str(self.region_name))
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        if event is None:
-            raise AirflowException("trigger error: no event")
-        if event.get("status") != "success":
-            raise AirflowException(f"DB cluster {self.db_cluster_identifier} did not become available: {event}")
-        return {**event.get("response", {}), "status": "available"}
+    def trigger_args(self) -> dict[str, Any]:
+        return {"kind": "cluster", "identifier": self.db_cluster_identifier}
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None,
+                         created: bool = False) -> dict[str, Any]:
+        self.check_event(event)
+        cluster = find_cluster(self.hook.conn, self.db_cluster_identifier) or {}
+        return {"db_cluster_identifier": cluster.get("DBClusterIdentifier", self.db_cluster_identifier),
+                "db_cluster_arn": cluster.get("DBClusterArn", ""), "created": bool(created), "status": "available"}
 
 
-class RdsCreateDbClusterInstancesOperator(RdsHookMixin, BaseOperator):
-    """Create DB instances `db_instance_identifiers`, in order, in DB cluster `db_cluster_identifier`,
-    each unless it exists.
+def _tag(resource: dict[str, Any], key: str) -> str:
+    return next((t["Value"] for t in resource.get("TagList", []) or [] if t["Key"] == key), "")
 
-    One task for the primary (a list of one, with its Availability Zone) and one for the replicas:
-    the first instance created in a cluster becomes its writer, so the DAG runs them in that order.
-    An existing instance is continued with when it belongs to that cluster, and refused otherwise.
-    It does not wait: AuroraClusterAvailableSensor waits for the cluster and all its instances.
+
+class RdsCreateDbClusterInstancesOperator(RdsOperator):
+    """Create DB instances `instances`, in order, in DB cluster `db_cluster_identifier`, each unless it exists.
+
+    `instances`: [{"db_instance_identifier", "availability_zone", "promotion_tier"}, ...] (AZ and tier
+    optional). One task for the primary and one for the replicas: the first instance created in a
+    cluster becomes its writer, so the DAG runs them in that order. An existing instance is continued
+    with when it belongs to that cluster and has the settings asked for; otherwise the task fails
+    naming the differences. It does not wait: AuroraClusterAvailableSensor waits for them all.
     Returns [{"db_instance_identifier", "status", "created"}, ...].
     """
 
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "db_instance_identifiers", "db_cluster_identifier",
-                                      "db_instance_class", "engine", "availability_zone", "publicly_accessible",
-                                      "auto_minor_version_upgrade", "tags", "rds_kwargs")
-    ui_color = "#eeaa88"
+    template_fields: Sequence[str] = aws_template_fields(
+        "instances", "db_cluster_identifier", "db_instance_class", "engine", "publicly_accessible",
+        "auto_minor_version_upgrade", "tags", "rds_kwargs")
 
-    def __init__(self, *, db_instance_identifiers: Sequence[str] | str, db_cluster_identifier: str,
-                 db_instance_class: str, engine: str = "aurora-postgresql", availability_zone: str = "",
-                 publicly_accessible: bool | str = False, auto_minor_version_upgrade: bool | str = True,
-                 tags: Sequence[dict[str, str]] | dict | None = None, rds_kwargs: dict | None = None,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 verify: bool | str | None = None, botocore_config: dict | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, instances: Sequence[dict[str, Any]] | dict[str, Any], db_cluster_identifier: str,
+                 db_instance_class: str, engine: str = "aurora-postgresql", publicly_accessible: bool | str = False,
+                 auto_minor_version_upgrade: bool | str = True, tags: Sequence[dict[str, str]] | dict | None = None,
+                 rds_kwargs: dict | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._init_aws(aws_conn_id, region_name, verify, botocore_config)
-        self.db_instance_identifiers = db_instance_identifiers
+        self.instances = instances
         self.db_cluster_identifier = db_cluster_identifier
         self.db_instance_class = db_instance_class
         self.engine = engine
-        self.availability_zone = availability_zone
         self.publicly_accessible = publicly_accessible
         self.auto_minor_version_upgrade = auto_minor_version_upgrade
         self.tags = tags
         self.rds_kwargs = rds_kwargs or {}
 
-    @staticmethod
-    def _bool(value: Any) -> bool:
-        return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
-
-    def create_request(self, db_instance_identifier: str) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "DBInstanceIdentifier": db_instance_identifier, "DBClusterIdentifier": self.db_cluster_identifier,
-            "Engine": self.engine, "DBInstanceClass": self.db_instance_class,
-            "PubliclyAccessible": self._bool(self.publicly_accessible),
-            "AutoMinorVersionUpgrade": self._bool(self.auto_minor_version_upgrade),
-            "Tags": _tags(self.tags), **self.rds_kwargs}
-        if self.availability_zone:
-            request["AvailabilityZone"] = self.availability_zone
-        return request
+    def create_request(self, instance: dict[str, Any]) -> dict[str, Any]:
+        return instance_request(db_instance_identifier=instance["db_instance_identifier"],
+                                db_cluster_identifier=self.db_cluster_identifier, engine=self.engine,
+                                db_instance_class=self.db_instance_class, publicly_accessible=self.publicly_accessible,
+                                auto_minor_version_upgrade=self.auto_minor_version_upgrade,
+                                availability_zone=instance.get("availability_zone") or "",
+                                promotion_tier=instance.get("promotion_tier"), tags=format_tags(self.tags or []),
+                                settings=self.rds_kwargs)
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        identifiers = ([self.db_instance_identifiers] if isinstance(self.db_instance_identifiers, str)
-                       else list(self.db_instance_identifiers))
-        if not identifiers:
+        instances = [self.instances] if isinstance(self.instances, dict) else list(self.instances)
+        if not instances:
             self.log.info("no instances to create in cluster %s", self.db_cluster_identifier)
-        return [self._create_if_absent(identifier) for identifier in identifiers]
+        return [self._create_or_continue(instance) for instance in instances]
 
-    def _create_if_absent(self, db_instance_identifier: str) -> dict[str, Any]:
+    def _create_or_continue(self, wanted: dict[str, Any]) -> dict[str, Any]:
         conn = self.hook.conn
-        instance = describe_instance(conn, db_instance_identifier)
-        created = False
-        if instance is None:
-            request = self.create_request(db_instance_identifier)
-            self.log.info("creating DB instance %s in cluster %s: %s", db_instance_identifier,
-                          self.db_cluster_identifier, {k: v for k, v in request.items() if k != "Tags"})
-            try:
-                instance = conn.create_db_instance(**request)["DBInstance"]
-                created = True
-            except Exception as exc:
-                if error_code(exc) not in ("DBInstanceAlreadyExists", "DBInstanceAlreadyExistsFault"):
-                    raise
-                instance = describe_instance(conn, db_instance_identifier)
-                if instance is None:
-                    raise
-        if instance.get("DBClusterIdentifier") != self.db_cluster_identifier:
+        identifier = wanted["db_instance_identifier"]
+        request = self.create_request(wanted)
+
+        def create() -> dict[str, Any]:
+            self.log.info("creating DB instance %s in cluster %s: %s", identifier, self.db_cluster_identifier,
+                          {k: v for k, v in request.items() if k != "Tags"})
+            return conn.create_db_instance(**request)["DBInstance"]
+
+        instance, created = create_or_find(f"DB instance {identifier} in {self.region_name}",
+                                           lambda: find_instance(conn, identifier), create, INSTANCE_EXISTS)
+        if not same_identifier(instance.get("DBClusterIdentifier"), self.db_cluster_identifier):
             raise AirflowFailException(
-                f"DB instance {db_instance_identifier} already exists in {self.region_name} outside cluster "
+                f"DB instance {identifier} already exists in {self.region_name} outside cluster "
                 f"{self.db_cluster_identifier} (in {instance.get('DBClusterIdentifier') or 'no cluster'}); "
                 "choose another db_cluster_identifier")
         if not created:
+            found, _ = differences(request, instance, INSTANCE_FIELDS)
+            if found:
+                _refuse(f"DB instance {identifier}", self.region_name, found,
+                        "run again with the instance's settings, or delete the instance and clear this task")
             self.log.info("DB instance %s already exists in cluster %s (%s): continuing with it",
-                          db_instance_identifier, self.db_cluster_identifier, instance.get("DBInstanceStatus"))
+                          identifier, self.db_cluster_identifier, instance.get("DBInstanceStatus"))
         return {"db_instance_identifier": instance["DBInstanceIdentifier"],
                 "status": instance.get("DBInstanceStatus", ""), "created": created}

@@ -1,209 +1,162 @@
-"""Sensors for the snapshot path: snapshot available (also "copy finished") and cluster available.
+"""Waits of the snapshot path: snapshot available (also "copy finished") and cluster available.
 
 The provider's RdsSnapshotExistenceSensor polls a `failed` snapshot until its timeout and no RDS
-sensor defers. These fail at once on a terminal state and, with `deferrable=True` (the default),
-hand the wait to a trigger after one synchronous look, so no worker slot is held for the hours a
-big snapshot, copy or restore takes. With `deferrable=False` they are ordinary sensors: use
-`mode="reschedule"` then.
+sensor defers. These judge every look with aws/states.py: a terminal state fails the task at once
+(AirflowFailException: no retry, the message names the state and what to do); running out of time
+is a timeout (AirflowException: the retry continues the same wait). With `deferrable=True` (the
+default) they look once, then hand the wait to RdsAvailableTrigger, so no worker slot is held for
+the hours a big snapshot, copy or restore takes. With `deferrable=False` they are ordinary sensors.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from include.pgferry.aws.hooks import AWS_TEMPLATE_FIELDS, RdsHookMixin, error_code
+from include.pgferry.aws.hooks import (
+    RdsHookParams,
+    aws_template_fields,
+    cluster_instances,
+    find_cluster,
+    find_snapshot,
+    validate_event,
+)
+from include.pgferry.aws.states import Verdict, cluster_verdict, snapshot_verdict
 
-# States from which a snapshot, cluster or instance never becomes available on its own.
-SNAPSHOT_FAILED_STATES = frozenset({"failed", "deleted", "deleting", "incompatible-restore",
-                                    "incompatible-parameters", "error"})
-DB_FAILED_STATES = frozenset({"failed", "deleted", "deleting", "incompatible-restore", "incompatible-parameters",
-                              "incompatible-network", "inaccessible-encryption-credentials", "storage-full"})
+# The task's own deferral timeout comes after the trigger's last look, so the trigger reports the
+# timeout (with the last state) rather than Airflow's bare TaskDeferralTimeout.
+DEFER_MARGIN = timedelta(minutes=10)
 
 
-def _int(value: Any) -> int:
-    # Template fields may arrive rendered as strings.
-    return int(value)
+class AvailabilityWait:
+    """Look, then wait in the triggerer; shared by the sensors and the restore operator."""
+
+    waiter_delay: int | str
+    waiter_max_attempts: int | str
+    region_name: str | None
+    log: Any
+
+    def verdict(self) -> Verdict:
+        raise NotImplementedError
+
+    def trigger_args(self) -> dict[str, Any]:
+        """RdsAvailableTrigger's kind/identifier/what/instance_ids for this wait."""
+        raise NotImplementedError
+
+    def trigger_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError  # RdsHookParams has it
+
+    def judged(self) -> Verdict:
+        verdict = self.verdict()
+        self.log.info("%s", verdict.progress)
+        if verdict.failed:
+            raise AirflowFailException(verdict.failed)
+        return verdict
+
+    def defer_until_available(self, method_name: str = "execute_complete", kwargs: dict[str, Any] | None = None) -> None:
+        from include.pgferry.aws.triggers import RdsAvailableTrigger
+
+        delay, attempts = int(self.waiter_delay), int(self.waiter_max_attempts)
+        self.defer(trigger=RdsAvailableTrigger(**self.trigger_args(), waiter_delay=delay,  # type: ignore[attr-defined]
+                                               waiter_max_attempts=attempts, **self.trigger_kwargs()),
+                   method_name=method_name, kwargs=kwargs,
+                   timeout=timedelta(seconds=delay * attempts) + DEFER_MARGIN)
+
+    def check_event(self, event: dict[str, Any] | None) -> None:
+        """The trigger's verdict, as the task's outcome."""
+        event = validate_event(event)
+        status = event.get("status")
+        if status == "failed":
+            raise AirflowFailException(event.get("message"))
+        if status == "timeout":
+            hours = int(event.get("waited_seconds", 0)) / 3600
+            raise AirflowException(
+                f"timed out after {hours:.2f} h of waiting, last seen: {event.get('message')}. This is a timeout, "
+                "not a failure: the retry continues the same wait (for a big snapshot raise wait_hours_per_tib or "
+                "max_wait_hours)")
+        if status != "success":
+            raise AirflowException(f"unexpected trigger event: {event}")
 
 
-class RdsSnapshotAvailableSensor(RdsHookMixin, BaseSensorOperator):
+class RdsSensor(RdsHookParams, AvailabilityWait, BaseSensorOperator):
+    """A sensor with the AWS connection fields, a lazily built RdsHook and the look-then-defer wait."""
+
+    ui_color = "#eeaa88"
+
+    def __init__(self, *, deferrable: bool = True, waiter_delay: int | str = 30,
+                 waiter_max_attempts: int | str = 2880, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+
+    def poke(self, context: Any) -> bool:
+        return self.judged().done
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if not self.judged().done:
+            self.defer_until_available()
+        return None
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
+        self.check_event(event)
+        self.judged()  # one synchronous look to confirm, and to log the final state
+
+
+class RdsSnapshotAvailableSensor(RdsSensor):
     """Wait for DB snapshot `db_snapshot_identifier` in `region_name` to be `available`.
 
     Used twice in the DAG: for the snapshot of the source, and as "copy finished" for the copy in
     the target region (a copy is a snapshot whose status goes pending/copying -> available).
+    Automated (`rds:`) snapshots are looked up with SnapshotType="automated", as RDS requires.
 
     :param db_snapshot_identifier: snapshot name (or ARN) in `region_name`
-    :param purpose: how the log and errors name the snapshot ("snapshot", "copy")
-    :param deferrable: wait in the triggerer (default True)
-    :param waiter_delay: seconds between polls
-    :param waiter_max_attempts: polls before giving up
+    :param purpose: how the log and errors name the snapshot ("snapshot", "snapshot copy")
     """
 
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "db_snapshot_identifier", "waiter_delay",
-                                      "waiter_max_attempts")
-    ui_color = "#eeaa88"
+    template_fields: Sequence[str] = aws_template_fields("db_snapshot_identifier", "waiter_delay",
+                                                         "waiter_max_attempts")
 
-    def __init__(self, *, db_snapshot_identifier: str, purpose: str = "snapshot", deferrable: bool = True,
-                 waiter_delay: int | str = 30, waiter_max_attempts: int | str = 2880,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 verify: bool | str | None = None, botocore_config: dict | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, db_snapshot_identifier: str, purpose: str = "snapshot", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._init_aws(aws_conn_id, region_name, verify, botocore_config)
         self.db_snapshot_identifier = db_snapshot_identifier
         self.purpose = purpose
-        self.deferrable = deferrable
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
 
-    def _describe(self) -> dict[str, Any]:
-        try:
-            return self.hook.conn.describe_db_snapshots(DBSnapshotIdentifier=self.db_snapshot_identifier)["DBSnapshots"][0]
-        except Exception as exc:
-            if error_code(exc) in ("DBSnapshotNotFound", "DBSnapshotNotFoundFault"):
-                raise AirflowFailException(
-                    f"{self.purpose} {self.db_snapshot_identifier} does not exist in {self.region_name}: "
-                    "clear the task that creates it") from exc
-            raise
+    def verdict(self) -> Verdict:
+        return snapshot_verdict(find_snapshot(self.hook.conn, self.db_snapshot_identifier), self.purpose,
+                                self.db_snapshot_identifier, str(self.region_name))
 
-    def _fail(self, snapshot: dict[str, Any], detail: str = "") -> None:
-        raise AirflowFailException(
-            f"{self.purpose} {snapshot.get('DBSnapshotIdentifier', self.db_snapshot_identifier)} in {self.region_name} "
-            f"is {snapshot.get('Status')!r} and will not become available{': ' + detail if detail else ''}. "
-            "Delete it, then clear the task that created it to take a new one.")
-
-    def poke(self, context: Any) -> bool:
-        snapshot = self._describe()
-        status = str(snapshot.get("Status", "")).lower()
-        self.log.info("%s %s in %s: %s (%s%%)", self.purpose, self.db_snapshot_identifier, self.region_name, status,
-                      snapshot.get("PercentProgress", "?"))
-        if status in SNAPSHOT_FAILED_STATES:
-            self._fail(snapshot)
-        return status == "available"
-
-    def execute(self, context: Any) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        if self.poke(context):
-            return None
-        from include.pgferry.aws.triggers import RdsSnapshotAvailableTrigger
-
-        delay, attempts = _int(self.waiter_delay), _int(self.waiter_max_attempts)
-        self.defer(
-            trigger=RdsSnapshotAvailableTrigger(db_snapshot_identifier=self.db_snapshot_identifier,
-                                                waiter_delay=delay, waiter_max_attempts=attempts,
-                                                **self.trigger_kwargs()),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=delay * attempts),
-        )
-
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
-        if event is None:
-            raise AirflowFailException("trigger error: no event")
-        if event.get("status") != "success":
-            # Say what state it ended in, not only the waiter's words.
-            self._fail(self._describe(), str(event.get("message", "")))
-        self.log.info("%s %s is available", self.purpose, self.db_snapshot_identifier)
+    def trigger_args(self) -> dict[str, Any]:
+        return {"kind": "snapshot", "identifier": self.db_snapshot_identifier, "what": self.purpose}
 
 
-@dataclass
-class ClusterState:
-    cluster_status: str
-    instance_status: dict[str, str] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)
+class AuroraClusterAvailableSensor(RdsSensor):
+    """Wait until a DB cluster and each of `db_instance_identifiers` in it are `available`; any of
+    them in a terminal state (aws/states.py) fails the task at once."""
 
-    @property
-    def available(self) -> bool:
-        return (self.cluster_status == "available" and not self.missing
-                and all(s == "available" for s in self.instance_status.values()))
-
-
-class AuroraClusterAvailableSensor(RdsHookMixin, BaseSensorOperator):
-    """Wait until a DB cluster and each of `db_instance_identifiers` in it are `available`.
-
-    Deferred in two stages: the provider's RdsDbAvailableTrigger(db_type="cluster") for the cluster,
-    then RdsClusterInstancesAvailableTrigger for its instances; each stage starts with one
-    synchronous look, so an already-available cluster costs one describe.
-    """
-
-    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "db_cluster_identifier", "db_instance_identifiers",
-                                      "waiter_delay", "waiter_max_attempts")
-    ui_color = "#eeaa88"
+    template_fields: Sequence[str] = aws_template_fields("db_cluster_identifier", "db_instance_identifiers",
+                                                         "waiter_delay", "waiter_max_attempts")
 
     def __init__(self, *, db_cluster_identifier: str, db_instance_identifiers: Sequence[str] | str = (),
-                 deferrable: bool = True, waiter_delay: int | str = 30, waiter_max_attempts: int | str = 2880,
-                 aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-                 verify: bool | str | None = None, botocore_config: dict | None = None, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._init_aws(aws_conn_id, region_name, verify, botocore_config)
         self.db_cluster_identifier = db_cluster_identifier
         self.db_instance_identifiers = db_instance_identifiers
-        self.deferrable = deferrable
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
 
-    def _state(self) -> ClusterState:
+    def _instance_ids(self) -> list[str]:
+        ids = self.db_instance_identifiers
+        return [ids] if isinstance(ids, str) else list(ids)
+
+    def verdict(self) -> Verdict:
         conn = self.hook.conn
-        try:
-            cluster = conn.describe_db_clusters(DBClusterIdentifier=self.db_cluster_identifier)["DBClusters"][0]
-        except Exception as exc:
-            if error_code(exc) in ("DBClusterNotFoundFault", "DBClusterNotFound"):
-                raise AirflowFailException(
-                    f"DB cluster {self.db_cluster_identifier} does not exist in {self.region_name}") from exc
-            raise
-        instances = conn.describe_db_instances(
-            Filters=[{"Name": "db-cluster-id", "Values": [self.db_cluster_identifier]}])["DBInstances"]
-        state = ClusterState(str(cluster.get("Status", "")).lower(),
-                             {i["DBInstanceIdentifier"]: str(i.get("DBInstanceStatus", "")).lower() for i in instances})
-        state.missing = [i for i in self.db_instance_identifiers if i not in state.instance_status]
-        self.log.info("cluster %s: %s; instances: %s%s", self.db_cluster_identifier, state.cluster_status,
-                      state.instance_status or "none", f"; not yet listed: {state.missing}" if state.missing else "")
-        if state.cluster_status in DB_FAILED_STATES:
-            raise AirflowFailException(f"DB cluster {self.db_cluster_identifier} is {state.cluster_status!r}")
-        failed = {i: s for i, s in state.instance_status.items() if s in DB_FAILED_STATES}
-        if failed:
-            raise AirflowFailException(f"instances of DB cluster {self.db_cluster_identifier} failed: {failed}")
-        return state
+        return cluster_verdict(find_cluster(conn, self.db_cluster_identifier),
+                               cluster_instances(conn, self.db_cluster_identifier), self._instance_ids(),
+                               self.db_cluster_identifier, str(self.region_name))
 
-    def poke(self, context: Any) -> bool:
-        return self._state().available
-
-    def execute(self, context: Any) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        return self._wait_or_defer(self._state())
-
-    def _wait_or_defer(self, state: ClusterState) -> None:
-        if state.available:
-            self.log.info("cluster %s and its instances are available", self.db_cluster_identifier)
-            return None
-        delay, attempts = _int(self.waiter_delay), _int(self.waiter_max_attempts)
-        if state.cluster_status != "available":
-            from airflow.providers.amazon.aws.triggers.rds import RdsDbAvailableTrigger
-
-            trigger: Any = RdsDbAvailableTrigger(db_identifier=self.db_cluster_identifier, waiter_delay=delay,
-                                                 waiter_max_attempts=attempts, response={}, db_type="cluster",
-                                                 **self.trigger_kwargs())
-        elif state.missing:
-            raise AirflowFailException(
-                f"DB cluster {self.db_cluster_identifier} is available but has no instance {state.missing}: "
-                "clear the task that creates it")
-        else:
-            from include.pgferry.aws.triggers import RdsClusterInstancesAvailableTrigger
-
-            trigger = RdsClusterInstancesAvailableTrigger(db_cluster_identifier=self.db_cluster_identifier,
-                                                          waiter_delay=delay, waiter_max_attempts=attempts,
-                                                          **self.trigger_kwargs())
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timedelta(seconds=delay * attempts))
-
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
-        if event is None:
-            raise AirflowFailException("trigger error: no event")
-        if event.get("status") != "success":
-            self._state()  # names a failed state when there is one
-            raise AirflowFailException(f"waiting for DB cluster {self.db_cluster_identifier}: {event.get('message')}")
-        # One stage done: look again, and defer for the next stage if there is one.
-        return self._wait_or_defer(self._state())
+    def trigger_args(self) -> dict[str, Any]:
+        return {"kind": "cluster", "identifier": self.db_cluster_identifier, "instance_ids": self._instance_ids()}

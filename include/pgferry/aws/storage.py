@@ -23,3 +23,17 @@ def storage_findings(allocated_gib: int | None, what: str) -> tuple[list[str], l
     if allocated_gib > WARN_FRACTION * AURORA_MAX_VOLUME_GIB:
         notes.append(f"{what} uses over {int(WARN_FRACTION * 100)}% of the Aurora volume limit: little room to grow")
     return [], notes
+
+
+def wait_budget_hours(allocated_gib: int | None, *, min_wait_hours: float, wait_hours_per_tib: float,
+                      max_wait_hours: float) -> float:
+    """How long one wait (snapshot, copy, restore) may take: `min_wait_hours` plus `wait_hours_per_tib`
+    for each TiB of the source (AWS quotes snapshot, copy and migration times in hours per terabyte),
+    never more than `max_wait_hours`. Unknown size: the maximum."""
+    if allocated_gib is None:
+        return float(max_wait_hours)
+    return min(float(max_wait_hours), float(min_wait_hours) + float(wait_hours_per_tib) * allocated_gib / 1024)
+
+
+def wait_attempts(hours: float, poll_interval_seconds: int) -> int:
+    return max(1, int(hours * 3600 // max(1, int(poll_interval_seconds))))

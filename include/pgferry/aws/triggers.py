@@ -1,66 +1,85 @@
-"""Triggers the amazon provider lacks: a DB snapshot becoming available, and every instance of a
-cluster becoming available. Both are boto waiters run by the provider's AwsBaseWaiterTrigger, so a
-terminal state (`failed`, `deleted`, `incompatible-*`) ends the wait at once with an error event
-instead of polling until the timeout.
+"""One polling trigger for every wait of the snapshot path: a snapshot (or copy) becoming available,
+a cluster and its instances becoming available.
 
-Lives in include/ (not dags/): the triggerer imports triggers by module path, outside DAG bundles.
+It asks RDS (aiobotocore, through the provider's RdsHook) every `waiter_delay` seconds and judges
+each answer with the same functions the sensors use (aws/states.py), so a terminal state ends the
+wait at once with a "failed" event naming it, and running out of attempts gives a "timeout" event,
+never mistaken for a failure. Lives in include/ (not dags/): the triggerer imports triggers by
+module path, outside DAG bundles.
 """
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.rds import RdsHook
-from airflow.providers.amazon.aws.triggers.base import AwsBaseWaiterTrigger
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from include.pgferry.aws.hooks import SNAPSHOT_NOT_FOUND, CLUSTER_NOT_FOUND, error_code, snapshot_lookup
+from include.pgferry.aws.states import Verdict, cluster_verdict, snapshot_verdict
+
+SNAPSHOT, CLUSTER = "snapshot", "cluster"
 
 
-class RdsSnapshotAvailableTrigger(AwsBaseWaiterTrigger):
-    """Wait for a DB (instance) snapshot to be `available`; fail on `failed` and the other terminal states."""
+class RdsAvailableTrigger(BaseTrigger):
+    """Wait for a DB snapshot (`kind="snapshot"`) or a DB cluster and `instance_ids` in it (`kind="cluster"`)."""
 
-    aws_hook_class = RdsHook
-
-    def __init__(self, db_snapshot_identifier: str, waiter_delay: int, waiter_max_attempts: int,
-                 aws_conn_id: str | None, region_name: str | None = None, verify: bool | str | None = None,
+    def __init__(self, *, kind: str, identifier: str, what: str = "", instance_ids: list[str] | None = None,
+                 waiter_delay: int, waiter_max_attempts: int, aws_conn_id: str | None,
+                 region_name: str | None = None, verify: bool | str | None = None,
                  botocore_config: dict | None = None) -> None:
-        super().__init__(
-            serialized_fields={"db_snapshot_identifier": db_snapshot_identifier},
-            waiter_name="db_snapshot_available",
-            waiter_args={"DBSnapshotIdentifier": db_snapshot_identifier},
-            failure_message=f"DB snapshot {db_snapshot_identifier} did not become available",
-            status_message=f"DB snapshot {db_snapshot_identifier}",
-            status_queries=["DBSnapshots[].Status", "DBSnapshots[].PercentProgress"],
-            return_key="db_snapshot_identifier",
-            return_value=db_snapshot_identifier,
-            waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
-        )
+        super().__init__()
+        self.kind, self.identifier, self.what = kind, identifier, what or kind
+        self.instance_ids = list(instance_ids or [])
+        self.waiter_delay, self.waiter_max_attempts = int(waiter_delay), int(waiter_max_attempts)
+        self.aws_conn_id, self.region_name, self.verify, self.botocore_config = (
+            aws_conn_id, region_name, verify, botocore_config)
 
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{type(self).__module__}.{type(self).__qualname__}",
+                {"kind": self.kind, "identifier": self.identifier, "what": self.what,
+                 "instance_ids": self.instance_ids, "waiter_delay": self.waiter_delay,
+                 "waiter_max_attempts": self.waiter_max_attempts, "aws_conn_id": self.aws_conn_id,
+                 "region_name": self.region_name, "verify": self.verify, "botocore_config": self.botocore_config})
 
-class RdsClusterInstancesAvailableTrigger(AwsBaseWaiterTrigger):
-    """Wait until every DB instance of a cluster is `available` (an empty cluster keeps waiting)."""
+    async def _look(self, client: Any) -> Verdict:
+        region = str(self.region_name)
+        if self.kind == SNAPSHOT:
+            try:
+                found = (await client.describe_db_snapshots(**snapshot_lookup(self.identifier)))["DBSnapshots"]
+            except Exception as exc:
+                if error_code(exc) not in SNAPSHOT_NOT_FOUND:
+                    raise
+                found = []
+            return snapshot_verdict(found[0] if found else None, self.what, self.identifier, region)
+        try:
+            clusters = (await client.describe_db_clusters(DBClusterIdentifier=self.identifier))["DBClusters"]
+        except Exception as exc:
+            if error_code(exc) not in CLUSTER_NOT_FOUND:
+                raise
+            clusters = []
+        instances = (await client.describe_db_instances(
+            Filters=[{"Name": "db-cluster-id", "Values": [self.identifier]}]))["DBInstances"]
+        return cluster_verdict(clusters[0] if clusters else None, instances, self.instance_ids, self.identifier,
+                               region)
 
-    aws_hook_class = RdsHook
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow.providers.amazon.aws.hooks.rds import RdsHook
 
-    def __init__(self, db_cluster_identifier: str, waiter_delay: int, waiter_max_attempts: int,
-                 aws_conn_id: str | None, region_name: str | None = None, verify: bool | str | None = None,
-                 botocore_config: dict | None = None) -> None:
-        filters: list[dict[str, Any]] = [{"Name": "db-cluster-id", "Values": [db_cluster_identifier]}]
-        super().__init__(
-            serialized_fields={"db_cluster_identifier": db_cluster_identifier},
-            waiter_name="db_instance_available",
-            waiter_args={"Filters": filters},
-            failure_message=f"an instance of DB cluster {db_cluster_identifier} did not become available",
-            status_message=f"instances of DB cluster {db_cluster_identifier}",
-            status_queries=["DBInstances[].DBInstanceIdentifier", "DBInstances[].DBInstanceStatus"],
-            return_key="db_cluster_identifier",
-            return_value=db_cluster_identifier,
-            waiter_delay=waiter_delay,
-            waiter_max_attempts=waiter_max_attempts,
-            aws_conn_id=aws_conn_id,
-            region_name=region_name,
-            verify=verify,
-            botocore_config=botocore_config,
-        )
+        hook = RdsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                       config=self.botocore_config)
+        verdict = Verdict()
+        async with await hook.get_async_conn() as client:
+            for attempt in range(1, self.waiter_max_attempts + 1):
+                verdict = await self._look(client)
+                if verdict.failed:
+                    yield TriggerEvent({"status": "failed", "message": verdict.failed})
+                    return
+                if verdict.done:
+                    yield TriggerEvent({"status": "success", "message": verdict.progress})
+                    return
+                self.log.info("%s (look %d of %d)", verdict.progress, attempt, self.waiter_max_attempts)
+                if attempt < self.waiter_max_attempts:
+                    await asyncio.sleep(self.waiter_delay)
+        yield TriggerEvent({"status": "timeout", "message": verdict.progress,
+                            "waited_seconds": self.waiter_delay * max(0, self.waiter_max_attempts - 1)})

@@ -1,7 +1,9 @@
 """moto's RDS, extended where it falls short of what the snapshot-to-Aurora DAG needs.
 
-Test support only: product code never imports this. `install()` patches moto in this process;
-`python -m tests.support.moto_rds --port N` starts a patched moto server (the local stack and the
+Part of the local stack (localstack/), shared by the tests and `make demo`; not product code, which
+never imports it. This is the brief's "extend moto in test support code": the local stack package is
+where test support that `make demo` also needs lives. `install()` patches moto in this process;
+`python -m localstack.moto_rds --port N` starts a patched moto server (the local stack and the
 test fixture run it that way, in its own process group, so it is stopped with one killpg).
 Every gap patched here is listed in README.md, "moto gaps, filled in test support".
 
@@ -13,6 +15,14 @@ Gaps filled:
 3. Snapshots that take time or fail: moto makes every snapshot `available` at once. Tags script
    them instead (see SNAPSHOT_* below); cross-region copies also carry SourceRegion and
    SourceDBSnapshotIdentifier as real copies do.
+4. Clusters and instances that take time or end in a failure state (`migration-failed`,
+   `storage-full`, ...): tags on the restore / create request script them (CLUSTER_*, INSTANCE_*).
+5. Automated (`rds:`) snapshots: RDS finds them by identifier only with SnapshotType="automated";
+   moto finds them without it. Patched to answer DBSnapshotNotFound as RDS does.
+6. Quota errors on CopyDBSnapshot: a tag on the source DB instance (COPY_QUOTA_TAG) makes the first
+   N copies of its snapshots fail with SnapshotQuotaExceeded, so the back-off can be tested.
+7. RestoreDBClusterFromSnapshot from an instance snapshot keeps the production settings (deletion
+   protection, parameter group, IAM auth, log exports, storage type, backup retention, Serverless v2).
 """
 from __future__ import annotations
 
@@ -35,6 +45,13 @@ SNAPSHOT_FINAL_TAG = "moto-test:snapshot-final-status"
 # instance's, under their own keys, so a copy of a snapshot of a "failing" instance does not fail too.
 COPY_PENDING_TAG = "moto-test:copy-pending-describes"
 COPY_FINAL_TAG = "moto-test:copy-final-status"
+# CopyDBSnapshot of a snapshot of an instance tagged so answers SnapshotQuotaExceeded this many times first.
+COPY_QUOTA_TAG = "moto-test:copy-quota-errors"
+# On RestoreDBClusterFromSnapshot / CreateDBInstance requests: describes in `creating`, then this status.
+CLUSTER_PENDING_TAG = "moto-test:cluster-pending-describes"
+CLUSTER_FINAL_TAG = "moto-test:cluster-final-status"
+INSTANCE_PENDING_TAG = "moto-test:instance-pending-describes"
+INSTANCE_FINAL_TAG = "moto-test:instance-final-status"
 
 POSTGRES_VERSIONS = ["9.5.25", "9.6.1", "9.6.12", "9.6.24", "10.21", "11.9", "11.19", "12.8", "12.14",
                      "13.4", "13.7", "13.10", "14.3", "14.7", "15.2"]
@@ -58,7 +75,7 @@ def _script_status(snapshot: Any, tags: dict[str, str], pending_key: str, final_
         snapshot._moto_test_final = tags[final_key]
 
 
-def _patch_snapshot_status(models: Any) -> None:
+def _patch_snapshot_status(models: Any, exceptions: Any) -> None:
     snapshot_cls = models.DBSnapshot
 
     def get_status(self: Any) -> str:
@@ -87,6 +104,14 @@ def _patch_snapshot_status(models: Any) -> None:
 
     def copy_db_snapshot(self: Any, source_db_snapshot_identifier: str, target_db_snapshot_identifier: str,
                          *args: Any, **kwargs: Any) -> Any:
+        source_instance = getattr(self.get_db_snapshot(source_db_snapshot_identifier), "database", None)
+        quota = _tags_dict(getattr(source_instance, "tags", None)).get(COPY_QUOTA_TAG)
+        if quota is not None:
+            used = getattr(source_instance, "_moto_test_quota_errors", 0)
+            if used < int(quota):
+                source_instance._moto_test_quota_errors = used + 1
+                raise exceptions.RDSClientError(
+                    "SnapshotQuotaExceeded", "Cannot copy more snapshots into this Region right now (moto-test quota)")
         snapshot = original_copy(self, source_db_snapshot_identifier, target_db_snapshot_identifier,
                                  *args, **kwargs)
         source_region = self.region_name
@@ -108,6 +133,58 @@ def _patch_snapshot_status(models: Any) -> None:
 
     backend_cls.create_db_snapshot = create_db_snapshot
     backend_cls.copy_db_snapshot = copy_db_snapshot
+
+
+def _patch_cluster_and_instance_status(models: Any) -> None:
+    """Status of clusters and instances scripted by tags, read once per describe like snapshots'."""
+    def scripted(default: Any) -> property:
+        def get_status(self: Any) -> str:
+            pending = getattr(self, "_moto_test_pending", 0)
+            if pending > 0:
+                self._moto_test_pending = pending - 1
+                return getattr(self, "_moto_test_pending_status", "creating")
+            if hasattr(self, "_moto_test_final"):
+                return self._moto_test_final
+            return default.fget(self) if isinstance(default, property) else self.__dict__.get("_plain_status",
+                                                                                              "available")
+
+        def set_status(self: Any, value: str) -> None:
+            if hasattr(self, "_moto_test_final"):
+                self._moto_test_final = value
+            elif isinstance(default, property):
+                default.fset(self, value)
+            else:
+                self.__dict__["_plain_status"] = value
+
+        return property(get_status, set_status)
+
+    models.DBCluster.status = scripted(models.DBCluster.status)
+    models.DBInstance.status = scripted(None)
+
+    backend_cls = models.RDSBackend
+    original_create_instance = backend_cls.create_db_instance
+
+    def create_db_instance(self: Any, db_kwargs: dict[str, Any]) -> Any:
+        instance = original_create_instance(self, db_kwargs)
+        _script_status(instance, _tags_dict(instance.tags), INSTANCE_PENDING_TAG, INSTANCE_FINAL_TAG, "creating")
+        return instance
+
+    backend_cls.create_db_instance = create_db_instance
+
+
+def _patch_automated_snapshot_lookup(models: Any, exceptions: Any) -> None:
+    backend_cls = models.RDSBackend
+    original_describe = backend_cls.describe_db_snapshots
+
+    def describe_db_snapshots(self: Any, db_instance_identifier: Any = None, db_snapshot_identifier: Any = None,
+                              snapshot_type: Any = None, filters: Any = None) -> Any:
+        if (db_snapshot_identifier and str(db_snapshot_identifier).lower().startswith("rds:")
+                and snapshot_type != "automated"):
+            # RDS: an automated snapshot is found by identifier only with SnapshotType=automated.
+            raise exceptions.DBSnapshotNotFoundFault(db_snapshot_identifier)
+        return original_describe(self, db_instance_identifier, db_snapshot_identifier, snapshot_type, filters)
+
+    backend_cls.describe_db_snapshots = describe_db_snapshots
 
 
 def _patch_restore_from_instance_snapshot(models: Any, exceptions: Any) -> None:
@@ -155,6 +232,10 @@ def _patch_restore_from_instance_snapshot(models: Any, exceptions: Any) -> None:
             "db_cluster_parameter_group_name": overrides.get("db_cluster_parameter_group_name"),
             "allocated_storage": snapshot.allocated_storage,
         }
+        for key in ("backup_retention_period", "storage_type", "enable_iam_database_authentication",
+                    "enable_cloudwatch_logs_exports", "serverless_v2_scaling_configuration"):
+            if overrides.get(key) not in (None, ""):
+                props[key] = overrides[key]
         # Encryption as RDS does it: an encrypted snapshot stays encrypted (KmsKeyId may name
         # another key); an unencrypted one is encrypted only when KmsKeyId is given.
         kms_key_id = overrides.get("kms_key_id")
@@ -167,6 +248,7 @@ def _patch_restore_from_instance_snapshot(models: Any, exceptions: Any) -> None:
         cluster = self.create_db_cluster(props)
         if not kms_key_id and not snapshot.encrypted:
             cluster.kms_key_id = None
+        _script_status(cluster, _tags_dict(cluster.tags), CLUSTER_PENDING_TAG, CLUSTER_FINAL_TAG, "creating")
         return cluster
 
     backend_cls.restore_db_cluster_from_snapshot = restore_db_cluster_from_snapshot
@@ -223,7 +305,9 @@ def install() -> None:
         return
     from moto.rds import exceptions, models, responses
 
-    _patch_snapshot_status(models)
+    _patch_snapshot_status(models, exceptions)
+    _patch_cluster_and_instance_status(models)
+    _patch_automated_snapshot_lookup(models, exceptions)
     _patch_restore_from_instance_snapshot(models, exceptions)
     _patch_describe_db_engine_versions(responses)
     _installed = True
@@ -258,7 +342,7 @@ def serve(host: str, port: int, ready_file: str | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.moto_rds",
+    parser = argparse.ArgumentParser(prog="python -m localstack.moto_rds",
                                      description="moto server with the RDS extensions pgferry's tests need")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed as JSON on stdout)")
