@@ -115,7 +115,10 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
 
 SNAPSHOT_SETTINGS = ("engine", "engine_version", "db_instance_class", "port", "db_subnet_group_name",
                      "vpc_security_group_ids", "availability_zone", "publicly_accessible",
-                     "auto_minor_version_upgrade", "encrypted_at_rest", "restore_kms_key_id")
+                     "auto_minor_version_upgrade", "encrypted_at_rest", "restore_kms_key_id", "deletion_protection",
+                     "storage_type", "backup_retention_period", "iam_database_authentication",
+                     "cloudwatch_logs_exports", "copy_tags_to_snapshot", "db_cluster_parameter_group_name",
+                     "serverless_v2_scaling", "restored_from_snapshot")
 
 
 def snapshot_report(plan: dict, endpoints: dict | None) -> SnapshotReport:
@@ -130,6 +133,8 @@ def snapshot_report(plan: dict, endpoints: dict | None) -> SnapshotReport:
                    "region": plan.get("source_region")},
         "snapshots": {"source_snapshot": plan.get("source_snapshot_identifier"),
                       "snapshot_given": plan.get("snapshot_given"),
+                      # False on a rerun that found its cluster: no snapshot was taken this time
+                      "taken_by_this_run": bool(plan.get("snapshot_needed", True)) and not plan.get("snapshot_given"),
                       "copied_to_target_region": plan.get("copy_needed"),
                       "restored_from": plan.get("target_snapshot_identifier")},
         "region": endpoints.get("region") or plan.get("target_region"),

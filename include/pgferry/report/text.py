@@ -46,7 +46,7 @@ def render_snapshot_report(r: SnapshotReport) -> str:
     lines = [f"pgferry snapshot migration: {'cluster available' if r['ok'] else 'not finished'} -- "
              f"{r['source']['db_instance_identifier']} ({r['source']['region']}) -> Aurora cluster "
              f"{r['db_cluster_identifier']} ({r['region']})",
-             f"snapshot: {s['source_snapshot']} ({'given' if s['snapshot_given'] else 'taken by this run'})"
+             f"snapshot: {s['source_snapshot']} ({_snapshot_origin(s)})"
              + (f", copied to {r['region']} as {s['restored_from']}" if s["copied_to_target_region"] else ""),
              f"writer endpoint: {r['writer_endpoint'] or '-'}:{r['port']}",
              f"reader endpoint: {r['reader_endpoint'] or '-'}:{r['port']}"]
@@ -60,3 +60,11 @@ def render_snapshot_report(r: SnapshotReport) -> str:
         lines += ["next step: create the connection the logical migration DAG uses as its target:",
                   f"  {step['command']}", f"  (password: {step['password']})", f"  then {step['then']}"]
     return "\n".join(lines)
+
+
+def _snapshot_origin(snapshots: dict) -> str:
+    if snapshots["snapshot_given"]:
+        return "given"
+    if snapshots.get("taken_by_this_run", True):
+        return "taken by this run"
+    return "taken by an earlier run; this run found its cluster"
