@@ -76,8 +76,7 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
     _ensure_source(moto_endpoint)
 
     from dags.rds_snapshot_to_aurora import rds_snapshot_to_aurora_dag
-
-    from dags.rds_snapshot_to_aurora import param_defaults
+    from include.pgferry.aws.params import param_defaults
 
     # Every Param spelled out (the DAG's defaults, then the demo's): dag.test() runs in one process share
     # the DAG's Param objects, so a Param left out would keep an earlier run's value.

@@ -30,7 +30,7 @@ def dag():
 # Airflow 3.3 resolves a run's conf into them, so a key left out would take the previous run's value.
 # The DAG's own defaults, then the ones these tests use.
 def _param_defaults() -> dict:
-    from dags.rds_snapshot_to_aurora import param_defaults
+    from include.pgferry.aws.params import param_defaults
 
     return param_defaults()
 

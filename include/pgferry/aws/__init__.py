@@ -4,6 +4,8 @@ One concern per module: `identifiers`, `versions`, `encryption`, `storage` (pure
 (which RDS states end a wait, and the advice); `settings` (the requests, and how they compare with
 what exists); `plan` (the typed request and plan); `hooks` (hook fields, `find_*`, `create_or_find`,
 "is it ours", reuse by content); `operators` (create-or-find RDS operators), `sensors`, `triggers`
-(waits); `endpoints` (what the migration hands over); `cleanup` (deleting pgferry's own snapshots).
+(waits); `endpoints` (what the migration hands over); `params` (the DAG's Params). The DAG's TaskFlow
+tasks, one module each: `precheck` (its Airflow edge), `skips` (snapshot_needed, copy_needed),
+`publish_endpoints`, `cleanup` (clean_up_snapshots: deleting pgferry's own snapshots).
 The precheck's checks are in include/pgferry/checks/aws.py, on the framework both DAGs share.
 """

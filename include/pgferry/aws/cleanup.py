@@ -1,4 +1,4 @@
-"""Optional clean-up after the cluster is available: the snapshot and the copy pgferry made.
+"""Task `clean_up_snapshots` of the snapshot DAG: the optional clean-up after the cluster is available: the snapshot and the copy pgferry made.
 
 Only snapshots that carry pgferry's MADE_TAG and are of this migration's source are deleted: a
 snapshot the user gave (snapshot_identifier) is never deleted, nor one that is not there any more.
@@ -44,3 +44,12 @@ def delete_made_snapshots(plan: dict[str, Any]) -> dict[str, Any]:
     if plan["snapshot_given"]:
         kept.append(f"{plan['source_snapshot_identifier']} in {plan['source_region']} (given)")
     return {"deleted": deleted, "kept": kept}
+
+
+def clean_up_snapshots(plan: dict[str, Any]) -> dict[str, Any]:
+    """With delete_snapshots_when_done: delete the snapshot and the copy pgferry made (tag pgferry:made-by),
+    never one the user gave; otherwise keep them all."""
+    if not plan["delete_snapshots_when_done"]:
+        log.info("delete_snapshots_when_done is off: snapshots kept")
+        return {"deleted": [], "kept": []}
+    return delete_made_snapshots(plan)
