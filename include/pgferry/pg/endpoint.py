@@ -65,6 +65,10 @@ def server_dead_peer_options(seconds: int, user_timeout: bool = True) -> str:
                     if user_timeout or k != "tcp_user_timeout")
 
 
+class ConnectionSettingsError(ValueError):
+    """The Airflow connection itself is unusable (type, database): a retry cannot heal it."""
+
+
 @dataclass(frozen=True)
 class PgEndpoint:
     conn_id: str
@@ -82,14 +86,14 @@ class PgEndpoint:
         hook = PostgresHook(postgres_conn_id=conn_id)
         conn = hook.connection
         if conn.conn_type not in ("postgres", "postgresql"):
-            raise ValueError(f"Airflow connection {conn_id!r} has type {conn.conn_type!r}; pgferry needs a "
+            raise ConnectionSettingsError(f"Airflow connection {conn_id!r} has type {conn.conn_type!r}; pgferry needs a "
                              f"'postgres' connection")
         login, password, port = conn.login, conn.password, conn.port
         extra = conn.extra_dejson
         if extra.get("iam"):
             login, password, port = hook.get_iam_token(conn)
         if not conn.schema:
-            raise ValueError(f"Airflow connection {conn_id!r} has no database: put it in the connection's "
+            raise ConnectionSettingsError(f"Airflow connection {conn_id!r} has no database: put it in the connection's "
                              f"'schema' (database) field")
         libpq = tuple(sorted((k, str(v)) for k, v in extra.items() if k not in _NON_LIBPQ_EXTRAS))
         return cls(conn_id=conn_id, host=conn.host or "localhost", port=int(port or 5432), dbname=conn.schema,
