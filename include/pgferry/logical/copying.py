@@ -51,7 +51,13 @@ def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH, what: st
             yield bytes(buf)
             buf.clear()
         if nbytes == 0:            # nothing buffered: wait for the socket, then read what arrived
-            progress.wait_readable(pgconn.socket, what)
+            try:
+                progress.wait_readable(pgconn.socket, what)
+            except progress.LaneBoundExceeded:
+                # closed, so that psycopg's cleanup does not cancel and then wait for the rest of a COPY
+                # that will never come
+                conn.close()
+                raise
             pgconn.consume_input()
         elif nbytes < 0:           # -1: the server ended the COPY; -2: libpq error
             break

@@ -21,11 +21,15 @@ LANE_MIN_MB_PER_S = 1.0        # Param lane_min_mb_per_s: the rate below which a
 LANE_FLOOR_S = 15 * 60         # every lane gets at least this long (connects, index builds, small tables)
 
 
-class NoProgress(RuntimeError):
+class LaneBoundExceeded(RuntimeError):
+    """A lane's own bound ended it; the retry starts the lane over."""
+
+
+class NoProgress(LaneBoundExceeded):
     """The source sent nothing for the bound: the flow is most likely dropped; a retry reconnects."""
 
 
-class LaneDeadlineExceeded(RuntimeError):
+class LaneDeadlineExceeded(LaneBoundExceeded):
     """The lane ran longer than its bytes at the pessimistic rate allow."""
 
 
