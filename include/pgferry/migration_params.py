@@ -17,7 +17,8 @@ def migration_params(**defaults) -> dict[str, Param]:
     """Fresh Param objects (a DAG owns its Params), with `defaults` replacing the default values."""
     d = {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target", "objects": [], "rename": {},
          "exclude": [], "migration_types": ["structure", "data"], "parallelism": 2, "keep_owners": True,
-         "target_free_bytes": None, **defaults}
+         "target_free_bytes": None, "dead_peer_timeout_s": 60, "no_progress_timeout_s": 120,
+         "lane_min_mb_per_s": 1.0, "lane_start_timeout_s": 900, **defaults}
     return {
         "source_conn_id": Param(
             d["source_conn_id"], type="string", minLength=1, title="Source connection",
@@ -62,6 +63,27 @@ def migration_params(**defaults) -> dict[str, Param]:
             d["target_free_bytes"], type=["null", "integer"], minimum=0, title="Target free space (bytes)",
             description="Free storage on the target, for the space check when the target server cannot tell "
                         "(managed services). Empty: ask the server."),
+        # failure bounds (README "Failure and recovery"): production-sane defaults, seconds in the fault tests
+        "dead_peer_timeout_s": Param(
+            d["dead_peer_timeout_s"], type="integer", minimum=5, maximum=3600, title="Dead peer after (s)",
+            description="A database peer that stops answering (a dropped network flow) is given up after about "
+                        "this long, on both ends of every session: TCP keepalives and tcp_user_timeout. The "
+                        "connection's own extras (keepalives_idle, tcp_user_timeout, ...) take precedence."),
+        "no_progress_timeout_s": Param(
+            d["no_progress_timeout_s"], type="integer", minimum=5, maximum=86400, title="No progress after (s)",
+            description="A copy lane that receives no bytes from the source for this long fails (and is "
+                        "retried): what ends a lane whose source flow was dropped silently."),
+        "lane_min_mb_per_s": Param(
+            d["lane_min_mb_per_s"], type="number", exclusiveMinimum=0, maximum=10000,
+            title="Slowest acceptable lane rate (MB/s)",
+            description="Each copy lane must finish within its bytes at this rate plus 15 minutes, or it fails "
+                        "and is retried. Lower it for a network known to be slower."),
+        "lane_start_timeout_s": Param(
+            d["lane_start_timeout_s"], type="integer", minimum=10, maximum=86400,
+            title="Copy lanes must start within (s)",
+            description="When the copy lanes are ready but none of them gets a slot of the Airflow pool "
+                        "pgferry_copy for this long (the pool is missing, has 0 slots, or other runs hold them "
+                        "all), the task watch_lanes fails naming the pool and the command that creates it."),
     }
 
 

@@ -105,6 +105,16 @@ def fleet():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def local_airflow():
+    """One Airflow under a real scheduler (LocalExecutor) for every fault test module that needs one: starting
+    it costs ~40 s, so the modules share it."""
+    from tests.support.fault_harness import LocalAirflow
+
+    with LocalAirflow(name="faults") as airflow:
+        yield airflow
+
+
 PENDING = "product_fix_pending"
 
 

@@ -8,13 +8,12 @@ target. On a real network the target server's own keepalives end the orphaned ba
 lock) too; on loopback the proxy's kernel answers them, so once the lane has failed the test ends those
 orphaned flows itself (`reset(blackholed_only=True)`), which is what the server would do.
 
-The default-bound test asserts what issue 13 asks for and is held back until the product side lands
-(marker `product_fix_pending`, deselected unless asked for: `pytest -m product_fix_pending tests/faults`):
-today a blackholed COPY with pgferry's defaults waits for ever (no keepalives, no tcp_user_timeout, no
-execution timeout; measured: the lane still `running` 300 s after the cut). The operator test shows the
-bound an operator gets today by putting libpq's keepalive settings in the connection's extras, which
-pgferry hands to libpq as they are. The 60-second outage passes today (held flows resume when the path
-heals) and guards the product change: dead-peer bounds shorter than an outage must be ridden out by retries.
+The default-bound test runs with pgferry's defaults alone (Param dead_peer_timeout_s = 60: keepalives and
+tcp_user_timeout on every session); before issue 13's fix the lane was still `running` 300 s after the cut.
+The operator test puts libpq's keepalive settings in the connection's extras, which take precedence over
+pgferry's. A blackholed source is ended by the lane's own no-progress bound (Param no_progress_timeout_s,
+set to seconds here). The 60-second outage must be ridden out: dead-peer bounds shorter than an outage are
+covered by the retries' exponential backoff.
 """
 from __future__ import annotations
 
@@ -23,7 +22,7 @@ import time
 import pytest
 
 from tests.faults.conftest import DAG_ID, SCHEMA, fingerprints
-from tests.support.fault_harness import COPY_OUT, LocalAirflow, copy_backends, wait_for_copy
+from tests.support.fault_harness import COPY_OUT, copy_backends, wait_for_copy
 from tests.support.migration import unique_db
 from tests.support.tcp_proxy import TcpProxy
 
@@ -31,19 +30,16 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
 PARALLELISM = 2
 START_BOUND = 180          # trigger -> a lane in COPY
-RUN_BOUND = 300            # lane failure -> the run finished (retry delay 30 s, then the re-copy)
+RUN_BOUND = 300            # lane failure -> the run finished (retry delay 10 s, then the re-copy)
 # libpq's dead-peer settings an operator can put in the connection extras today
 OPERATOR_DEAD_PEER = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2",
                       "keepalives_count": "3", "tcp_user_timeout": "10000"}
 OPERATOR_BOUND = 90        # 10 s of tcp_user_timeout, with room for a loaded machine
-# issue 13: "fails the lane within the configured bound (default under 5 minutes)"
-DEFAULT_BOUND = 300
-
-
-@pytest.fixture(scope="module")
-def local_airflow():
-    with LocalAirflow(name="network-faults") as airflow:
-        yield airflow
+# issue 13: "fails the lane within the configured bound (default under 5 minutes)"; pgferry's default is
+# 60 s of dead peer (tcp_user_timeout), plus the time for the task to fail and be noticed
+DEFAULT_BOUND = 150
+SOURCE_NO_PROGRESS_S = 15  # Param no_progress_timeout_s for the source test (default 120 s)
+SOURCE_BOUND = 90
 
 
 @pytest.fixture
@@ -106,7 +102,6 @@ def test_operator_keepalives_bound_a_blackholed_target_today(local_airflow, pg_s
           f"run finished {time.monotonic() - cut_at:.0f} s after it")
 
 
-@pytest.mark.product_fix_pending
 def test_a_blackholed_target_fails_the_lane_within_the_default_bound(local_airflow, pg_source, pg_target,
                                                                     faults_source, source_fingerprints, target):
     """pgferry's defaults alone (no extras on the connection): the lane fails within the default bound and
@@ -121,25 +116,29 @@ def test_a_blackholed_target_fails_the_lane_within_the_default_bound(local_airfl
     print(f"blackholed lane failed {failed_at - cut_at:.0f} s after the cut (pgferry's defaults)")
 
 
-@pytest.mark.product_fix_pending
-def test_a_blackholed_source_fails_the_lane_within_the_default_bound(local_airflow, pg_source, pg_target,
-                                                                    faults_source, source_fingerprints, target):
+def test_a_blackholed_source_fails_the_lane_within_its_no_progress_bound(local_airflow, pg_source, pg_target,
+                                                                        faults_source, source_fingerprints, target):
     """The source blackholed while a lane reads its COPY: the lane's client only waits to read, so on this
-    proxy (whose kernel answers keepalives) only pgferry's own no-progress bound or the task's execution
-    timeout can end it; then the retry finishes with an identical target."""
+    proxy (whose kernel answers keepalives) only pgferry's own no-progress bound can end it; the lane's log
+    says so, and the retry finishes with an identical target."""
     api = local_airflow.api
     with TcpProxy(pg_source.port) as proxy:
         api.put_connection("net_source_proxied", conn_type="postgres", host=proxy.host, port=proxy.port,
                            schema=faults_source, login="postgres")
         api.postgres_connection("net_target_direct", "127.0.0.1", pg_target.port, target)
-        run_id = api.trigger(DAG_ID, {**conf("net_target_direct"), "source_conn_id": "net_source_proxied"})
+        run_id = api.trigger(DAG_ID, {**conf("net_target_direct"), "source_conn_id": "net_source_proxied",
+                                      "no_progress_timeout_s": SOURCE_NO_PROGRESS_S})
         wait_for_copy(pg_source, faults_source, START_BOUND, poll=0.05, pattern=COPY_OUT)
         proxy.blackhole(existing_only=True)
         cut_at = time.monotonic()
-        failed_at = lane_fails_within(api, run_id, DEFAULT_BOUND)
+        failed_at = lane_fails_within(api, run_id, SOURCE_BOUND)
         proxy.reset(blackholed_only=True)
         finishes_identical(api, run_id, pg_target, target, source_fingerprints)
-    print(f"lane reading a blackholed source failed {failed_at - cut_at:.0f} s after the cut")
+    failed = [t for t in api.task_instances(DAG_ID, run_id) if t["task_id"] == "copy_lane" and t["try_number"] > 1]
+    log = api.task_log(DAG_ID, run_id, "copy_lane", failed[0]["map_index"], 1)
+    assert f"no bytes from the source for {SOURCE_NO_PROGRESS_S} s while copying ferry." in log, log[-3000:]
+    print(f"lane reading a blackholed source failed {failed_at - cut_at:.0f} s after the cut "
+          f"(no_progress_timeout_s {SOURCE_NO_PROGRESS_S})")
 
 
 def test_a_sixty_second_outage_is_ridden_out(local_airflow, pg_source, pg_target, faults_source,

@@ -55,6 +55,14 @@ class AirflowApi:
         """Remove a pool (e.g. to reproduce an Airflow where `pgferry_copy` was never created)."""
         self.request("DELETE", f"/pools/{name}")
 
+    def set_pool(self, name: str, slots: int, description: str = "pgferry COPY streams"):
+        """Create or replace a pool."""
+        if name in self.pools():
+            self.request("PATCH", f"/pools/{name}", {"name": name, "slots": slots, "description": description})
+        else:
+            self.request("POST", "/pools", {"name": name, "slots": slots, "description": description,
+                                            "include_deferred": False})
+
     def pools(self) -> dict[str, dict]:
         return {p["name"]: p for p in self.get("/pools?limit=100")["pools"]}
 
@@ -80,6 +88,16 @@ class AirflowApi:
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=200")["task_instances"]
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> str:
+        """One attempt's log as text (each structured line's event and fields, one per line)."""
+        body = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}"
+                        f"?map_index={map_index}&full_content=true")
+        content = body.get("content") if isinstance(body, dict) else body
+        if isinstance(content, str):
+            return content
+        return "\n".join(json.dumps(line, default=str) if not isinstance(line, str) else line
+                         for line in content or [])
 
     def states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {label(t): t["state"] for t in self.task_instances(dag_id, run_id)}

@@ -7,13 +7,13 @@ cleared unit never duplicates rows. Memory stays bounded: psycopg hands over one
 from __future__ import annotations
 
 import logging
-import select
 import time
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import errors, pq, sql
 
+from include.pgferry.logical import progress
 from include.pgferry.model import Unit
 from include.pgferry.pg import catalog
 from include.pgferry.pg.endpoint import apply_settings, switch_off_triggers
@@ -26,7 +26,7 @@ WRITE_BATCH = 256 * 1024    # bytes handed to the target per write call
 DRAIN_ROWS = 512            # rows taken from libpq between two looks at the block size (less per-row Python)
 
 
-def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH):
+def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH, what: str | None = None):
     """Yield the data of a running COPY TO STDOUT in blocks of about `batch` bytes.
 
     psycopg's own iteration goes through its wait machinery once per row, which costs more client CPU
@@ -35,6 +35,8 @@ def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH):
     buffer is empty. A run never takes more than libpq has buffered (non-blocking reads do not touch the
     socket), so a block stays within `batch` plus about one buffer: memory is flat in table size. It runs
     inside psycopg's `cursor.copy()` block, which keeps owning the statement, its errors and its cleanup.
+    A wait for the socket is bounded (logical/progress.py): no bytes for the no-progress bound, or the lane
+    past its deadline, raise naming `what` (the unit).
     """
     pgconn = conn.pgconn
     get_copy_data = pgconn.get_copy_data
@@ -49,7 +51,13 @@ def copy_out_blocks(conn: psycopg.Connection, batch: int = WRITE_BATCH):
             yield bytes(buf)
             buf.clear()
         if nbytes == 0:            # nothing buffered: wait for the socket, then read what arrived
-            select.select([pgconn.socket], [], [])
+            try:
+                progress.wait_readable(pgconn.socket, what)
+            except progress.LaneBoundExceeded:
+                # closed, so that psycopg's cleanup does not cancel and then wait for the rest of a COPY
+                # that will never come
+                conn.close()
+                raise
             pgconn.consume_input()
         elif nbytes < 0:           # -1: the server ended the COPY; -2: libpq error
             break
@@ -142,7 +150,7 @@ def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit
         with source.cursor() as scur, target.cursor() as tcur:
             with scur.copy(source_copy_statement(unit)), \
                     tcur.copy(target_copy_statement(unit, freeze)) as inp:
-                for chunk in copy_out_blocks(source):
+                for chunk in copy_out_blocks(source, what=unit.id):
                     inp.write(chunk)
                     nbytes += len(chunk)
                     now = time.monotonic()

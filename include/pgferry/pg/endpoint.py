@@ -5,6 +5,14 @@ files and modes, keepalives, target_session_attrs, ...): `libpq_params` builds t
 them as keywords, pg_dump as a conninfo string made by psycopg's own `make_conninfo`. Passwords stay
 inside the connection: psycopg gets them as a keyword, pg_dump through the PGPASSWORD environment
 variable, never on a command line, in a log or in XCom.
+
+Dead peers: a flow that a NAT or firewall drops keeps its sockets open, and a COPY on it would wait for
+ever. Every session therefore gets TCP keepalives and `tcp_user_timeout` on both ends: libpq's parameters
+on the client (pgferry's socket), and the server's GUCs of the same names through `options` (the backend's
+socket, so an orphaned backend ends and frees its locks). The bound is `dead_peer_s` (Param
+`dead_peer_timeout_s`, set per task by `configure_dead_peer`; default DEAD_PEER_S). Precedence, lowest
+first: pgferry's default, the Param, then the connection's own extras (keepalives, keepalives_idle,
+keepalives_interval, keepalives_count, tcp_user_timeout, options), which pass through as they are.
 """
 from __future__ import annotations
 
@@ -21,6 +29,44 @@ _NON_LIBPQ_EXTRAS = {"iam", "redshift", "redshift-serverless", "cursor", "cluste
 # Session settings that make both sides render values identically (checksums) and keep a load fast.
 CONNECT_TIMEOUT_S = 15
 SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3"
+
+# A peer that stops answering is given up after about this many seconds (both ends of every session).
+DEAD_PEER_S = 60
+_dead_peer_s = DEAD_PEER_S
+
+
+def configure_dead_peer(seconds: int | None):
+    """The dead-peer bound of the sessions this task process opens (Param `dead_peer_timeout_s`)."""
+    global _dead_peer_s
+    _dead_peer_s = int(seconds) if seconds else DEAD_PEER_S
+
+
+def dead_peer_settings(seconds: int) -> dict[str, int]:
+    """Keepalives that give up an idle peer after about `seconds` (idle + interval * count), and a
+    tcp_user_timeout (ms) that gives up unacknowledged data after `seconds`."""
+    idle = max(1, seconds // 2)
+    count = 5
+    interval = max(1, (seconds - idle) // count)
+    return {"keepalives_idle": idle, "keepalives_interval": interval, "keepalives_count": count,
+            "tcp_user_timeout": seconds * 1000}
+
+
+def client_dead_peer_params(seconds: int) -> dict[str, str]:
+    """libpq's parameters for the client socket."""
+    return {"keepalives": "1", **{k: str(v) for k, v in dead_peer_settings(seconds).items()}}
+
+
+def server_dead_peer_options(seconds: int, user_timeout: bool = True) -> str:
+    """The same bound for the server's socket: GUCs any user may set for their session (tcp_user_timeout
+    only from PostgreSQL 12; `user_timeout=False` leaves it out for older servers)."""
+    names = {"keepalives_idle": "tcp_keepalives_idle", "keepalives_interval": "tcp_keepalives_interval",
+             "keepalives_count": "tcp_keepalives_count", "tcp_user_timeout": "tcp_user_timeout"}
+    return " ".join(f"-c {names[k]}={v}" for k, v in dead_peer_settings(seconds).items()
+                    if user_timeout or k != "tcp_user_timeout")
+
+
+class ConnectionSettingsError(ValueError):
+    """The Airflow connection itself is unusable (type, database): a retry cannot heal it."""
 
 
 @dataclass(frozen=True)
@@ -40,14 +86,14 @@ class PgEndpoint:
         hook = PostgresHook(postgres_conn_id=conn_id)
         conn = hook.connection
         if conn.conn_type not in ("postgres", "postgresql"):
-            raise ValueError(f"Airflow connection {conn_id!r} has type {conn.conn_type!r}; pgferry needs a "
+            raise ConnectionSettingsError(f"Airflow connection {conn_id!r} has type {conn.conn_type!r}; pgferry needs a "
                              f"'postgres' connection")
         login, password, port = conn.login, conn.password, conn.port
         extra = conn.extra_dejson
         if extra.get("iam"):
             login, password, port = hook.get_iam_token(conn)
         if not conn.schema:
-            raise ValueError(f"Airflow connection {conn_id!r} has no database: put it in the connection's "
+            raise ConnectionSettingsError(f"Airflow connection {conn_id!r} has no database: put it in the connection's "
                              f"'schema' (database) field")
         libpq = tuple(sorted((k, str(v)) for k, v in extra.items() if k not in _NON_LIBPQ_EXTRAS))
         return cls(conn_id=conn_id, host=conn.host or "localhost", port=int(port or 5432), dbname=conn.schema,
@@ -58,24 +104,42 @@ class PgEndpoint:
         return f"{self.conn_id} ({self.user}@{self.host}:{self.port}/{self.dbname})"
 
     def libpq_params(self, application_name: str = "pgferry", **overrides) -> dict:
-        """The libpq parameters of this endpoint, without the password."""
-        params = dict(self.libpq_extra)
+        """The libpq parameters of this endpoint, without the password: the dead-peer defaults, then the
+        connection's extras, then this endpoint's own fields and `overrides`."""
+        params = client_dead_peer_params(_dead_peer_s)
+        params.update(self.libpq_extra)
         params.update(host=self.host, port=self.port, dbname=self.dbname, user=self.user,
                       application_name=application_name, connect_timeout=CONNECT_TIMEOUT_S)
         params.update(overrides)
         return params
 
+    def server_options(self, session_options: str = "", user_timeout: bool = True) -> str:
+        """`options` for the server: the session settings, then the server-side dead-peer bound, then the
+        connection's own `options` extra (last, so it wins)."""
+        own = dict(self.libpq_extra).get("options", "")
+        bound = server_dead_peer_options(_dead_peer_s, user_timeout)
+        return " ".join(o for o in (session_options, bound, own) if o)
+
     def connect(self, autocommit: bool = False, application_name: str = "pgferry", options: str = SESSION_OPTIONS,
                 **kwargs) -> psycopg.Connection:
-        params = self.libpq_params(application_name, options=options, **kwargs)
+        params = self.libpq_params(application_name, options=self.server_options(options), **kwargs)
         if self.password:
             params["password"] = self.password
-        return psycopg.connect(autocommit=autocommit, **params)
+        try:
+            return psycopg.connect(autocommit=autocommit, **params)
+        except psycopg.OperationalError as e:
+            if "tcp_user_timeout" not in str(e):
+                raise
+            # a server older than PostgreSQL 12 has no tcp_user_timeout: its keepalives still apply
+            params["options"] = self.server_options(options, user_timeout=False)
+            return psycopg.connect(autocommit=autocommit, **params)
 
     def tool_conninfo(self, application_name: str = "pgferry") -> str:
         """What pg_dump gets as --dbname: the same parameters psycopg connects with, minus the session
-        options (pg_dump sets its own) and the password (see `tool_env`)."""
-        return make_conninfo("", **self.libpq_params(application_name))
+        settings (pg_dump sets its own; it keeps the server-side keepalives, which every version has) and the password (see
+        `tool_env`)."""
+        return make_conninfo("", **self.libpq_params(application_name,
+                                                     options=self.server_options(user_timeout=False)))
 
     def tool_env(self) -> dict[str, str]:
         """Environment for pg_dump: only the password, so it never shows on a command line."""
