@@ -75,6 +75,12 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
             from include.pgferry.logical import sequences
             return sequences.sequences(params, state)
 
+        @task
+        def large_objects(state: dict, params=None) -> dict:
+            """Large objects (whole-database runs), with owners, privileges and comments, next to the lanes."""
+            from include.pgferry.logical import large_objects
+            return large_objects.large_objects(params, state)
+
         @task(trigger_rule="none_failed")
         def triggers_and_foreign_keys(state: dict, post_data: dict, params=None) -> dict:
             """Created last, as DTS does, after what indexes and constraints the lanes left; foreign keys are
@@ -108,7 +114,10 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
         [copies, seqs] >> final
         fin = finalize(state, planned["post_data"])
         final >> fin
-        fin >> validate(state, copies)
+        blobs = large_objects(state)
+        built >> blobs
+        checked = validate(state, copies)
+        [fin, blobs] >> checked
 
     built = logical_migration()
     # the DAG belongs to the file in dags/ that called this, not to this module: Airflow re-parses that

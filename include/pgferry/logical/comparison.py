@@ -136,3 +136,37 @@ def object_counts(conn: psycopg.Connection, relations: list[QualifiedName], sche
         if scoped:
             counts[r["kind"]] = counts.get(r["kind"], 0) + r["n"]
     return dict(sorted(counts.items()))
+
+
+PUBLICATIONS_SINCE = 100000
+PUBLICATION_SCHEMAS_SINCE = 150000
+
+
+def publication_counts(conn: psycopg.Connection) -> dict:
+    """Publications, their tables and their schemas, by kind (nothing before PostgreSQL 10)."""
+    version = conn.info.server_version
+    rows = fetch(conn, "count_publications") if version >= PUBLICATIONS_SINCE else []
+    if version >= PUBLICATION_SCHEMAS_SINCE:
+        rows += fetch(conn, "count_publication_schemas")
+    return {r["kind"]: r["n"] for r in rows if r["n"]}
+
+
+def large_object_digests(conn: psycopg.Connection) -> dict[int, dict]:
+    """{oid: {owner, acl, content_md5}} of every large object."""
+    return {r["oid"]: r for r in fetch(conn, "list_large_object_digests")}
+
+
+def compare_large_objects(source: dict[int, dict], target: dict[int, dict], keep_owners: bool) -> dict:
+    """Count, owners, privileges and content of large objects, OID by OID; each difference named."""
+    fields = ("content_md5", "owner", "acl") if keep_owners else ("content_md5",)
+    differing = []
+    for oid in sorted(set(source) | set(target)):
+        s, t = source.get(oid), target.get(oid)
+        if s is None or t is None:
+            differing.append(f"{oid} {'missing on the target' if t is None else 'only on the target'}")
+            continue
+        what = [f for f in fields if s[f] != t[f]]
+        if what:
+            differing.append(f"{oid} ({', '.join('content' if f == 'content_md5' else f for f in what)} differs)")
+    return {"source": len(source), "target": len(target), "differing": differing}
+

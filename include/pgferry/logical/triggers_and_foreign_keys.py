@@ -13,7 +13,7 @@ from psycopg import sql
 
 from include.pgferry.logical.common import INDEX_SESSION, endpoints, parallelism, wants
 from include.pgferry.logical.foreign_keys import KeyCheck, check_foreign_keys, check_order
-from include.pgferry.model import FOREIGN_KEY, TABLE_BUILDS, DdlStatement, Plan, PostData
+from include.pgferry.model import FOREIGN_KEY, PUBLICATION, TABLE_BUILDS, DdlStatement, Plan, PostData
 from include.pgferry.pg.catalog import exists
 from include.pgferry.pg.ddl import DdlError, execute_in_transaction, execute_parallel
 
@@ -83,6 +83,11 @@ def triggers_and_foreign_keys(params: dict, state: dict, post_data: dict) -> dic
                 todo.append(run)
             elif s.identity and exists(conn, s.identity):
                 continue
+            elif s.kind == PUBLICATION:
+                # what an earlier try created goes first: the ALTER PUBLICATION ... ADD statements after it
+                # would not run twice
+                todo.append(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(s.name)))
+                todo.append(s.sql)
             else:
                 todo.append(s.sql)
         execute_in_transaction(conn, todo, "triggers and foreign keys")

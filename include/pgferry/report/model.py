@@ -49,6 +49,7 @@ class LogicalReport(TypedDict):
     objects: list[ObjectCount]
     source_writes: SourceWrites
     warnings: list[str]
+    large_objects: dict | None    # {source, target, differing}; None when not migrated
 
 
 class SnapshotReport(TypedDict):
@@ -68,9 +69,14 @@ class SnapshotReport(TypedDict):
     next_step: dict
 
 
-def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies) -> LogicalReport:
+def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies,
+                 large_objects: dict | None = None) -> LogicalReport:
     """The logical migration's verdict: per table (with what its copy took, summed over its units),
-    sequences, objects by kind and the source's write counters; every difference becomes a problem."""
+    sequences, objects by kind, large objects (None: not migrated; else source/target counts and the OIDs
+    that differ) and the source's write counters; every difference becomes a problem."""
+    if large_objects is not None:
+        src_objects = {**src_objects, "large object": large_objects["source"]}
+        tgt_objects = {**tgt_objects, "large object": large_objects["target"]}
     copy_by_table: dict[str, dict] = {}
     for c in copies:
         agg = copy_by_table.setdefault(c["table"], {"bytes": 0, "seconds": 0.0, "rows": 0})
@@ -96,6 +102,10 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
                  if not s["ok"]]
     problems += [f"{o['kind']}: {o['source']} on the source, {o['target']} on the target" for o in objects
                  if not o["ok"]]
+    if large_objects is not None and large_objects["differing"]:
+        shown = large_objects["differing"]
+        problems.append(f"large objects differ: {', '.join(shown[:10])}" +
+                        (f" and {len(shown) - 10} more" if len(shown) > 10 else ""))
     if written:
         problems.append(f"the source took writes during the migration (no incremental sync in this mode): "
                         f"{', '.join(written)}")
@@ -105,7 +115,7 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
         "problems": problems,
         "source": state["source"], "target": state["target"],
         "elapsed_seconds": round(elapsed, 1),
-        "tables": tables, "sequences": sequences, "objects": objects,
+        "tables": tables, "sequences": sequences, "objects": objects, "large_objects": large_objects,
         "source_writes": {"tables_written": written, "proof": "pg_stat_all_tables insert/update/delete counters "
                                                                "unchanged since precheck" if not written else
                           "counters moved"},
