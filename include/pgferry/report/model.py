@@ -74,7 +74,7 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
     """The logical migration's verdict: per table (with what its copy took, summed over its units),
     sequences, objects by kind, large objects (None: not migrated; else source/target counts and the OIDs
     that differ) and the source's write counters; every difference becomes a problem."""
-    if large_objects is not None:
+    if large_objects is not None and (large_objects["source"] or large_objects["target"]):
         src_objects = {**src_objects, "large object": large_objects["source"]}
         tgt_objects = {**tgt_objects, "large object": large_objects["target"]}
     copy_by_table: dict[str, dict] = {}

@@ -1,7 +1,8 @@
 -- Tables with a column whose type cannot travel in binary COPY: the type, or a type inside it (an
 -- array's element, a domain's base, a range's subtype, a composite's attributes, recursively), has no
--- binary send or receive function (aclitem, gtsvector, a user type declared without them). Such a table
--- is copied in text format; the others may go in binary. Dropped and generated columns do not count.
+-- binary send or receive function (aclitem, gtsvector, a user type declared without them), or its binary
+-- form is an OID (regclass, regtype, ...: another object, or none, in another database). Such a table is
+-- copied in text format; the others may go in binary. Dropped and generated columns do not count.
 WITH RECURSIVE column_types AS (
   SELECT a.attrelid AS table_oid, a.atttypid AS type_oid
   FROM pg_attribute a
@@ -29,5 +30,9 @@ SELECT r.table_oid::bigint AS table_oid,
        string_agg(DISTINCT format_type(t.oid, NULL), ', ') AS types
 FROM reached r JOIN pg_type t ON t.oid = r.type_oid
 WHERE t.typsend::oid = 0 OR t.typreceive::oid = 0
+   -- the reg* types send an OID, which names another object (or none) in another database
+   OR (t.typnamespace = (SELECT oid FROM pg_namespace WHERE nspname = 'pg_catalog')
+       AND t.typname IN ('regproc', 'regprocedure', 'regoper', 'regoperator', 'regclass', 'regtype', 'regconfig',
+                         'regdictionary', 'regnamespace', 'regrole', 'regcollation'))
 GROUP BY r.table_oid
 ORDER BY 1;
