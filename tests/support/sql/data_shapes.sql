@@ -5,6 +5,7 @@
 CREATE EXTENSION IF NOT EXISTS hstore;
 CREATE EXTENSION IF NOT EXISTS cube;
 CREATE SCHEMA shapes;
+ALTER SCHEMA public OWNER TO postgres;   -- as Pagila does: the target's public must be given the same owner
 SET search_path = shapes, public;
 CREATE TYPE shapes.mood AS ENUM ('sad', 'ok', 'happy');
 CREATE FUNCTION shapes.add_one(integer) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';
