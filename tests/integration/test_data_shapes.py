@@ -80,6 +80,16 @@ def test_every_table_shape_migrates_exactly_through_the_dag(airflow_db, shapes_d
         ("shapes_all_builtin", False, True, True), ("shapes_schema", False, True, False)]
     assert q("SELECT count(*) FROM pg_publication_rel WHERE prqual IS NOT NULL AND prattrs IS NOT NULL") == [(1,)]
     # NOT VALID checks stayed NOT VALID (the rows that break them are there)
+    assert report["dump_entries"]["differing"] == [] and report["dump_entries"]["entries"] > 50
+    # validate holds the target to what pg_dump lists on the source, kind by kind: a lost comment is named
+    pg_target.execute("COMMENT ON CONSTRAINT not_valid_check_positive ON shapes.not_valid_check IS NULL",
+                      dbname=target_db)
+    with pytest.raises(validate.ValidationFailed, match=r"pg_dump entries COMMENT: \d+ on the source, \d+ on the "
+                                                        r"target; missing on the target: shapes CONSTRAINT "
+                                                        r"not_valid_check_positive ON not_valid_check"):
+        validate.validate({**connections(shapes_db), "parallelism": 2}, xcom_value(dr, "precheck"), [])
+    pg_target.execute("COMMENT ON CONSTRAINT not_valid_check_positive ON shapes.not_valid_check IS "
+                      "'old rows predate it'", dbname=target_db)
     assert q("SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE NOT convalidated AND contype = 'c' "
              "ORDER BY 1, 2") == [("shapes.not_valid_check", "not_valid_check_positive"),
                                   ("shapes.nv_child", "nv_child_extra_check"), ("shapes.nv_child", "nv_parent_v_check"),

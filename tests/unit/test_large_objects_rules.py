@@ -57,3 +57,19 @@ def test_differing_large_objects_fail_the_report_and_are_named():
 def test_create_publication_is_described_by_name_for_its_retry():
     s = describe_statement("CREATE PUBLICATION \"Pub One\" FOR TABLE public.t WITH (publish = 'insert');")
     assert (s.kind, s.name, s.table) == (PUBLICATION, "Pub One", None)
+
+
+def test_pg_dump_entries_differ_by_name_and_public_ownership_is_explained_for_a_non_superuser():
+    from include.pgferry.logical.comparison import compare_dump_entries
+    source = {"TABLE": ["app t", "app u"], "SCHEMA": ["- app", "- public"], "ACL": ["- SCHEMA public"]}
+    target = {"TABLE": ["app t"], "SCHEMA": ["- app"], "INDEX": ["app i"]}
+    result = compare_dump_entries(source, target, renamed=False, target_superuser=False)
+    assert result["differing"] == ["INDEX: 0 on the source, 1 on the target; only on the target: app i",
+                                   "TABLE: 2 on the source, 1 on the target; missing on the target: app u"]
+    assert [e.split(" (")[0] for e in result["explained"]] == ["ACL: 1 on the source, 0 on the target",
+                                                              "SCHEMA: 2 on the source, 1 on the target"]
+    # a superuser could have given public its owner: then it is a difference
+    assert len(compare_dump_entries(source, target, renamed=False, target_superuser=True)["differing"]) == 4
+    # renamed runs compare counts only (tags carry the old names)
+    assert compare_dump_entries({"TABLE": ["a x"]}, {"TABLE": ["b y"]}, renamed=True, target_superuser=True)[
+        "differing"] == []

@@ -50,6 +50,7 @@ class LogicalReport(TypedDict):
     source_writes: SourceWrites
     warnings: list[str]
     large_objects: dict | None    # {source, target, differing}; None when not migrated
+    dump_entries: dict | None     # {kinds, entries, differing, explained}; None when not compared
 
 
 class SnapshotReport(TypedDict):
@@ -70,10 +71,12 @@ class SnapshotReport(TypedDict):
 
 
 def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies,
-                 large_objects: dict | None = None) -> LogicalReport:
+                 large_objects: dict | None = None, dump: dict | None = None) -> LogicalReport:
     """The logical migration's verdict: per table (with what its copy took, summed over its units),
     sequences, objects by kind, large objects (None: not migrated; else source/target counts and the OIDs
-    that differ) and the source's write counters; every difference becomes a problem."""
+    that differ), pg_dump's entries kind by kind (None: not compared; else what differs, and what differs
+    for a reason PostgreSQL explains) and the source's write counters; every unexplained difference
+    becomes a problem."""
     if large_objects is not None and (large_objects["source"] or large_objects["target"]):
         src_objects = {**src_objects, "large object": large_objects["source"]}
         tgt_objects = {**tgt_objects, "large object": large_objects["target"]}
@@ -106,6 +109,8 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
         shown = large_objects["differing"]
         problems.append(f"large objects differ: {', '.join(shown[:10])}" +
                         (f" and {len(shown) - 10} more" if len(shown) > 10 else ""))
+    if dump is not None:
+        problems += [f"pg_dump entries {d}" for d in dump["differing"]]
     if written:
         problems.append(f"the source took writes during the migration (no incremental sync in this mode): "
                         f"{', '.join(written)}")
@@ -116,6 +121,7 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
         "source": state["source"], "target": state["target"],
         "elapsed_seconds": round(elapsed, 1),
         "tables": tables, "sequences": sequences, "objects": objects, "large_objects": large_objects,
+        "dump_entries": dump,
         "source_writes": {"tables_written": written, "proof": "pg_stat_all_tables insert/update/delete counters "
                                                                "unchanged since precheck" if not written else
                           "counters moved"},
