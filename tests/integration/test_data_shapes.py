@@ -91,14 +91,15 @@ def test_every_table_shape_migrates_exactly_through_the_dag(airflow_db, shapes_d
     pg_target.execute("COMMENT ON CONSTRAINT not_valid_check_positive ON shapes.not_valid_check IS "
                       "'old rows predate it'", dbname=target_db)
     assert q("SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE NOT convalidated AND contype = 'c' "
-             "ORDER BY 1, 2") == [("shapes.not_valid_check", "not_valid_check_positive"),
+             "ORDER BY 1, 2") == [("-", "small_int_below_100"),   # a domain's
+                                  ("shapes.not_valid_check", "not_valid_check_positive"),
                                   ("shapes.nv_child", "nv_child_extra_check"), ("shapes.nv_child", "nv_parent_v_check"),
                                   ("shapes.nv_parent", "nv_parent_v_check"), ("shapes.parted", "parted_k_small"),
                                   ("shapes.parted_high", "parted_k_small"), ("shapes.parted_low", "parted_k_small")]
 
 
-CONSTRAINED = ["shapes.not_valid_check", "shapes.nv_parent", "shapes.nv_child", "shapes.exclusion", "shapes.deferrable",
-               "shapes.referencing", "shapes.parted"]
+CONSTRAINED = ["shapes.domain_not_valid", "shapes.not_valid_check", "shapes.nv_parent", "shapes.nv_child",
+               "shapes.exclusion", "shapes.deferrable", "shapes.referencing", "shapes.parted"]
 
 
 @pytest.mark.parametrize("objects", [[], CONSTRAINED], ids=["whole database", "constrained tables"])
@@ -118,6 +119,8 @@ def test_every_step_retried_after_the_constraints_exist_leaves_an_exact_copy(obj
     assert pg_target.query("SELECT convalidated, obj_description(oid, 'pg_constraint') FROM pg_constraint "
                            "WHERE conname = 'not_valid_check_positive'", target_db) == [(False, "old rows predate it")]
     assert pg_target.query("SELECT count(*) FROM shapes.not_valid_check WHERE v <= 0", target_db) == [(5,)]
+    assert pg_target.query("SELECT convalidated, obj_description(oid, 'pg_constraint') FROM pg_constraint "
+                           "WHERE conname = 'small_int_below_100'", target_db) == [(False, "not for the old rows")]
 
 
 def test_a_failed_unit_costs_the_other_tables_of_its_lane_nothing(shapes_db, pg_source, pg_target, target_db,

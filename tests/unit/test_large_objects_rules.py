@@ -38,7 +38,8 @@ def test_large_objects_are_compared_oid_by_oid_on_content_owner_and_acl():
     target = {1: lo(), 2: lo(md5="b", owner="p"), 3: lo(acl=None), 5: lo()}
     assert compare_large_objects(source, target, keep_owners=True) == {
         "source": 4, "target": 4,
-        "differing": ["2 (content, owner differs)", "3 (acl differs)", "4 missing on the target", "5 only on the target"]}
+        "differing": ["2 (content, owner differs)", "3 (acl differs)", "4 missing on the target",
+                      "5 only on the target"]}
     # keep_owners false: the target user owns everything, so only content counts
     assert compare_large_objects(source, target, keep_owners=False)["differing"] == [
         "2 (content differs)", "4 missing on the target", "5 only on the target"]

@@ -139,7 +139,8 @@ def set_aside_not_valid_checks(target: psycopg.Connection, unit: Unit) -> list[s
     The source's rows may break such a constraint (that is why it is NOT VALID), and COPY checks every
     row against it. A first load comes before the lane builds it; a retried or cleared load finds it
     built, and would fail with CheckViolation: so it is set aside for the load and put back as it was.
-    An inherited one is dropped and added where it is defined (its ancestor), ancestors first."""
+    An inherited one is dropped and added where it is defined (its ancestor), ancestors first; so are the
+    NOT VALID checks of the domains the table's columns use (pg_dump restores them after the data)."""
     rows = catalog.fetch(target, "list_not_valid_checks", schema=unit.target.schema, table=unit.target.name)
     restore = []
     for r in rows:   # ancestors first
@@ -151,9 +152,19 @@ def set_aside_not_valid_checks(target: psycopg.Connection, unit: Unit) -> list[s
             add.append(sql.SQL("COMMENT ON CONSTRAINT {} ON {} IS {}").format(
                 sql.Identifier(r["name"]), table, sql.Literal(r["comment"])))
         restore = add + restore   # descendants first: an ancestor's add then merges with theirs
-    if rows:
+    domain_rows = catalog.fetch(target, "list_not_valid_domain_checks", schema=unit.target.schema,
+                                table=unit.target.name)
+    for r in domain_rows:   # the same for the domains the table's columns use
+        domain = sql.Identifier(r["schema"], r["domain"])
+        target.execute(sql.SQL("ALTER DOMAIN {} DROP CONSTRAINT {}").format(domain, sql.Identifier(r["name"])))
+        restore.append(sql.SQL("ALTER DOMAIN {} ADD CONSTRAINT {} {}").format(domain, sql.Identifier(r["name"]),
+                                                                             sql.SQL(r["definition"])))
+        if r["comment"] is not None:
+            restore.append(sql.SQL("COMMENT ON CONSTRAINT {} ON DOMAIN {} IS {}").format(
+                sql.Identifier(r["name"]), domain, sql.Literal(r["comment"])))
+    if rows or domain_rows:
         log.info("  %s: %d NOT VALID check constraint(s) set aside for the load and added back unvalidated",
-                 unit.id, len(rows))
+                 unit.id, len(rows) + len(domain_rows))
     return restore
 
 

@@ -40,7 +40,8 @@ def _owners_of_existing_schemas(source_ep, target, plan: Plan, existing: set[str
         source_owner = {r["schema"]: r["owner"] for r in fetch(source, "list_schemas")}
     target_owner = {r["schema"]: r["owner"] for r in fetch(target, "list_schemas")}
     changes = [(s.target, source_owner[s.source]) for s in plan.schemas
-               if s.target in existing and s.source in source_owner and target_owner.get(s.target) != source_owner[s.source]]
+               if s.target in existing and s.source in source_owner
+               and target_owner.get(s.target) != source_owner[s.source]]
     if not changes:
         return []
     if not target.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:

@@ -91,6 +91,11 @@ INSERT INTO shapes.nv_parent VALUES (1, -1), (2, 2);
 INSERT INTO shapes.nv_child VALUES (3, -3, 'x'), (4, 4, 'y');
 ALTER TABLE shapes.nv_parent ADD CONSTRAINT nv_parent_v_check CHECK (v > 0) NOT VALID;   -- inherited by nv_child
 ALTER TABLE shapes.nv_child ADD CONSTRAINT nv_child_extra_check CHECK (extra = 'y') NOT VALID;
+CREATE DOMAIN shapes.small_int AS int;
+CREATE TABLE shapes.domain_not_valid (id int PRIMARY KEY, v shapes.small_int, vs shapes.small_int[]);
+INSERT INTO shapes.domain_not_valid SELECT g, g * 10, ARRAY[g * 10] FROM generate_series(1, 20) g;   -- 10 break it
+ALTER DOMAIN shapes.small_int ADD CONSTRAINT small_int_below_100 CHECK (VALUE < 100) NOT VALID;
+COMMENT ON CONSTRAINT small_int_below_100 ON DOMAIN shapes.small_int IS 'not for the old rows';
 CREATE TABLE shapes.exclusion (id int PRIMARY KEY, during tsrange, EXCLUDE USING gist (during WITH &&));
 INSERT INTO shapes.exclusion SELECT g, tsrange('2024-01-01'::timestamp + g * interval '1 h',
                                                '2024-01-01'::timestamp + (g + 1) * interval '1 h') FROM generate_series(1, 50) g;
