@@ -27,7 +27,7 @@ RETRY_ARGS = {"retries": 6, "retry_delay": timedelta(seconds=10), "retry_exponen
 # ceilings: a task past them is stuck, whatever it holds (a lane's own bound is tighter, from its bytes)
 EXECUTION_TIMEOUT = {"precheck": timedelta(minutes=30), "structure": timedelta(hours=4),
                      "plan_lanes": timedelta(hours=1), "copy_lane": timedelta(hours=24),
-                     "watch_lanes": timedelta(hours=25), "sequences": timedelta(minutes=30),
+                     "watch_lanes": timedelta(hours=25), "sequences": timedelta(minutes=30), "large_objects": timedelta(hours=12),
                      "triggers_and_foreign_keys": timedelta(hours=24), "finalize": timedelta(hours=12),
                      "validate": timedelta(hours=12)}
 DAGRUN_TIMEOUT = timedelta(hours=72)
@@ -137,6 +137,12 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
             from include.pgferry.logical import sequences
             return _run(params, sequences.sequences, state)
 
+        @task(execution_timeout=EXECUTION_TIMEOUT["large_objects"])
+        def large_objects(state: dict, params=None) -> dict:
+            """Large objects (whole-database runs), with owners, privileges and comments, next to the lanes."""
+            from include.pgferry.logical import large_objects
+            return _run(params, large_objects.large_objects, state)
+
         @task(trigger_rule="none_failed", execution_timeout=EXECUTION_TIMEOUT["triggers_and_foreign_keys"])
         def triggers_and_foreign_keys(state: dict, post_data: dict, params=None) -> dict:
             """Created last, as DTS does, after what indexes and constraints the lanes left; foreign keys are
@@ -171,7 +177,10 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
         [copies, seqs] >> final
         fin = finalize(state, planned["post_data"])
         final >> fin
-        fin >> validate(state, copies)
+        blobs = large_objects(state)
+        built >> blobs
+        checked = validate(state, copies)
+        [fin, blobs] >> checked
 
     built = logical_migration()
     # the DAG belongs to the file in dags/ that called this, not to this module: Airflow re-parses that

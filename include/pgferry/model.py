@@ -227,6 +227,7 @@ class Plan:
 # rules, comments, grants, ...), which is run in dump order and never skipped.
 INDEX, CONSTRAINT, FOREIGN_KEY, TRIGGER, EVENT_TRIGGER, OTHER = (
     "index", "constraint", "foreign key", "trigger", "event trigger", "other")
+PUBLICATION = "publication"      # CREATE PUBLICATION: created afresh on every try (its tables follow it)
 TABLE_BUILDS = (INDEX, CONSTRAINT)   # built by the lane that loaded the table
 
 

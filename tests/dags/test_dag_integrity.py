@@ -61,7 +61,8 @@ def test_logical_migration_runs_in_dts_order_with_independent_steps_side_by_side
     up = {task: deps - {"plan_lanes"} for task, deps in up.items()}
     assert up["triggers_and_foreign_keys"] == {"copy_lane", "sequences"}   # last, as DTS
     assert up["finalize"] == {"triggers_and_foreign_keys"}
-    assert up["validate"] == {"finalize", "copy_lane"}
+    assert up["large_objects"] == {"structure"}                     # next to the lanes, after the roles' objects
+    assert up["validate"] == {"finalize", "copy_lane", "large_objects"}
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 from psycopg import sql
 
-from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.model import Plan, QualifiedName, SchemaMove
 from include.pgferry.pg.catalog import fetch
 from include.pgferry.pg.endpoint import PgEndpoint
 from include.pgferry.pg.parallel import run_longest_first
@@ -136,3 +136,83 @@ def object_counts(conn: psycopg.Connection, relations: list[QualifiedName], sche
         if scoped:
             counts[r["kind"]] = counts.get(r["kind"], 0) + r["n"]
     return dict(sorted(counts.items()))
+
+
+PUBLICATIONS_SINCE = 100000
+PUBLICATION_SCHEMAS_SINCE = 150000
+
+
+def publication_counts(conn: psycopg.Connection) -> dict:
+    """Publications, their tables and their schemas, by kind (nothing before PostgreSQL 10)."""
+    version = conn.info.server_version
+    rows = fetch(conn, "count_publications") if version >= PUBLICATIONS_SINCE else []
+    if version >= PUBLICATION_SCHEMAS_SINCE:
+        rows += fetch(conn, "count_publication_schemas")
+    return {r["kind"]: r["n"] for r in rows if r["n"]}
+
+
+def large_object_digests(conn: psycopg.Connection) -> dict[int, dict]:
+    """{oid: {owner, acl, content_md5}} of every large object."""
+    return {r["oid"]: r for r in fetch(conn, "list_large_object_digests")}
+
+
+def compare_large_objects(source: dict[int, dict], target: dict[int, dict], keep_owners: bool) -> dict:
+    """Count, owners, privileges and content of large objects, OID by OID; each difference named."""
+    fields = ("content_md5", "owner", "acl") if keep_owners else ("content_md5",)
+    differing = []
+    for oid in sorted(set(source) | set(target)):
+        s, t = source.get(oid), target.get(oid)
+        if s is None or t is None:
+            differing.append(f"{oid} {'missing on the target' if t is None else 'only on the target'}")
+            continue
+        what = [f for f in fields if s[f] != t[f]]
+        if what:
+            differing.append(f"{oid} ({', '.join('content' if f == 'content_md5' else f for f in what)} differs)")
+    return {"source": len(source), "target": len(target), "differing": differing}
+
+
+def dump_comparable(plan: Plan) -> bool:
+    """pg_dump's table of contents of both sides are compared in whole-database runs that leave no column
+    out: there the target must hold exactly what pg_dump | pg_restore would have restored."""
+    return plan.whole_database and not plan.left_out_objects and not any(r.dropped_columns for r in plan.relations)
+
+
+def dump_entries(endpoint: PgEndpoint, plan: Plan, keep_owners: bool, target_side: bool) -> dict[str, list[str]]:
+    """{pg_dump entry kind: its entries as "schema tag", sorted}: the schema-only dump pgferry restores from,
+    on the source (minus what the plan leaves out), or the same dump of the target."""
+    from include.pgferry.pg.ddl import SchemaArchive   # pg_dump is only needed here
+    if target_side:
+        plan = Plan(schemas=tuple(SchemaMove(s.target, s.target, s.whole) for s in plan.schemas),
+                    whole_database=plan.whole_database)
+    out: dict[str, list[str]] = {}
+    with SchemaArchive(endpoint, plan, keep_owners) as archive:
+        for e in archive.entries:
+            out.setdefault(e.desc, []).append(" ".join(e.rest.split(" ")[:-1]))   # "schema tag" (owner cut)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+def compare_dump_entries(source: dict[str, list[str]], target: dict[str, list[str]], renamed: bool,
+                         target_superuser: bool) -> dict:
+    """Kind by kind, what pg_dump lists on both sides; a difference is named (the entries themselves when
+    nothing was renamed). One difference PostgreSQL itself explains is not a failure: a target user that
+    is not a superuser cannot give `public` the source's owner (pg_dump lists `SCHEMA public` only when its
+    owner is not the default), and structure said so."""
+    differing, explained = [], []
+    for kind in sorted(set(source) | set(target)):
+        s, t = source.get(kind, []), target.get(kind, [])
+        if s == t or (renamed and len(s) == len(t)):
+            continue
+        detail = f"{kind}: {len(s)} on the source, {len(t)} on the target"
+        if not renamed:
+            missing = sorted(set(s) - set(t))
+            extra = sorted(set(t) - set(s))
+            if not target_superuser and kind in ("SCHEMA", "ACL", "COMMENT") and \
+                    set(missing + extra) <= {"- public", "- SCHEMA public"}:
+                explained.append(detail + " (schema public keeps the target's owner: only a superuser may change it)")
+                continue
+            detail += "".join([f"; missing on the target: {', '.join(missing[:5])}" if missing else "",
+                               f"; only on the target: {', '.join(extra[:5])}" if extra else ""])
+        differing.append(detail)
+    return {"kinds": len(set(source) | set(target)), "entries": sum(len(v) for v in source.values()),
+            "differing": differing, "explained": explained}
+

@@ -22,34 +22,79 @@ def lane_label(lane: list[dict]) -> str:
     return Lane.from_xcom(lane).label
 
 
+class _Sessions:
+    """The lane's source and target sessions, opened again after a unit broke one of them."""
+
+    def __init__(self, source_ep, target_ep):
+        self._source_ep, self._target_ep = source_ep, target_ep
+        self.source = self.target = None
+        self.triggers_off = False
+
+    def ready(self):
+        if self.source is None or self.source.broken or self.source.closed:
+            self._close(self.source)
+            self.source = self._source_ep.connect(autocommit=True, application_name="pgferry copy")
+        if self.target is None or self.target.broken or self.target.closed:
+            self._close(self.target)
+            self.target = self._target_ep.connect(autocommit=True, application_name="pgferry copy")
+            self.triggers_off = copying.open_target_session(self.target)
+        return self
+
+    @staticmethod
+    def _close(conn):
+        if conn is not None:
+            conn.close()
+
+    def close(self):
+        self._close(self.source)
+        self._close(self.target)
+
+
 def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
-    """Copy the lane (its XCom form); the units' results, as the report reads them."""
+    """Copy the lane (its XCom form); the units' results, as the report reads them.
+
+    A unit that fails does not stop the lane: the units after it are still copied, and every table that
+    loaded still gets its indexes and constraints, so one bad table costs no other table its keys. The lane
+    then fails with the first unit's error, naming every failed unit; a retry loads every unit again (each
+    clears its own rows first) and skips the builds that exist."""
     units = Lane.from_xcom(lane).units
     source_ep, target_ep = endpoints(params)
-    results = []
+    results, failed = [], []
     in_lane = Counter(u.target for u in units)
     remaining = Counter(in_lane)
     with ExitStack() as stack:
-        source = stack.enter_context(source_ep.connect(autocommit=True, application_name="pgferry copy"))
-        target = stack.enter_context(target_ep.connect(autocommit=True, application_name="pgferry copy"))
+        sessions = _Sessions(source_ep, target_ep)
+        stack.callback(sessions.close)
         finisher = stack.enter_context(table_finisher.TableFinisher(target_ep, INDEX_SESSION))
-        triggers_off = copying.open_target_session(target)
+        sessions.ready()
         for unit in units:
             table = unit.target
             split = unit.table_parts > 1
-            if split and remaining[table] == in_lane[table]:
-                table_finisher.announce_part_loading(target, table)
-            if not triggers_off:
-                copying.check_no_triggers(target, unit)
-            r = copying.copy_unit(source, target, unit)
+            try:
+                sessions.ready()
+                if split and remaining[table] == in_lane[table]:
+                    table_finisher.announce_part_loading(sessions.target, table)
+                if not sessions.triggers_off:
+                    copying.check_no_triggers(sessions.target, unit)
+                r = copying.copy_unit(sessions.source, sessions.target, unit)
+            except Exception as e:   # noqa: BLE001 -- re-raised after the lane's other tables are done
+                log.error("copy of %s failed: %s", unit.id, str(e).strip() or type(e).__name__)
+                failed.append((unit, e))
+                continue
             log.info("copied %s: %d rows, %.1f MB in %.1f s (%.1f MB/s)", r.id, r.rows, r.bytes / 1e6, r.seconds,
                      r.bytes / 1e6 / r.seconds if r.seconds else 0)
             result = r.as_dict()
             remaining[table] -= 1
             # the table is complete when this was its last unit (for a table cut into ranges: the last
             # unit of all lanes); its indexes are built while this lane copies the next table
-            if remaining[table] == 0 and (not split or table_finisher.last_part_loaded(target, table)):
+            if remaining[table] == 0 and (not split or table_finisher.last_part_loaded(sessions.target, table)):
                 finisher.submit(table, list(unit.index_builds), result)
             results.append(result)
         finisher.wait()
+    if failed:
+        first = failed[0][1]
+        first.add_note(f"pgferry: {len(failed)} unit(s) of this lane failed: "
+                       f"{', '.join(u.id for u, _ in failed)}; the other {len(results)} were copied and their "
+                       f"tables finished. Clear this task to load the failed ones again.")
+        raise first
     return results

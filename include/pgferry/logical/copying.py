@@ -140,13 +140,68 @@ def clear_unit(target: psycopg.Connection, unit: Unit) -> bool:
     return True
 
 
+def set_aside_not_valid_checks(target: psycopg.Connection, unit: Unit) -> list[sql.Composable]:
+    """Drop the NOT VALID check constraints that apply to the unit's table (inside the open transaction)
+    and return the statements that add them back, unvalidated, with their comments.
+
+    The source's rows may break such a constraint (that is why it is NOT VALID), and COPY checks every
+    row against it. A first load comes before the lane builds it; a retried or cleared load finds it
+    built, and would fail with CheckViolation: so it is set aside for the load and put back as it was.
+    An inherited one is dropped and added where it is defined (its ancestor), ancestors first; so are the
+    NOT VALID checks of the domains the table's columns use (pg_dump restores them after the data)."""
+    rows = catalog.fetch(target, "list_not_valid_checks", schema=unit.target.schema, table=unit.target.name)
+    restore = []
+    for r in rows:   # ancestors first
+        table = sql.Identifier(r["schema"], r["table"])
+        target.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(table, sql.Identifier(r["name"])))
+        add = [sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(table, sql.Identifier(r["name"]),
+                                                                    sql.SQL(r["definition"]))]
+        if r["comment"] is not None:
+            add.append(sql.SQL("COMMENT ON CONSTRAINT {} ON {} IS {}").format(
+                sql.Identifier(r["name"]), table, sql.Literal(r["comment"])))
+        restore = add + restore   # descendants first: an ancestor's add then merges with theirs
+    domain_rows = catalog.fetch(target, "list_not_valid_domain_checks", schema=unit.target.schema,
+                                table=unit.target.name)
+    for r in domain_rows:   # the same for the domains the table's columns use
+        domain = sql.Identifier(r["schema"], r["domain"])
+        target.execute(sql.SQL("ALTER DOMAIN {} DROP CONSTRAINT {}").format(domain, sql.Identifier(r["name"])))
+        restore.append(sql.SQL("ALTER DOMAIN {} ADD CONSTRAINT {} {}").format(domain, sql.Identifier(r["name"]),
+                                                                             sql.SQL(r["definition"])))
+        if r["comment"] is not None:
+            restore.append(sql.SQL("COMMENT ON CONSTRAINT {} ON DOMAIN {} IS {}").format(
+                sql.Identifier(r["name"]), domain, sql.Literal(r["comment"])))
+    if rows or domain_rows:
+        log.info("  %s: %d NOT VALID check constraint(s) set aside for the load and added back unvalidated",
+                 unit.id, len(rows) + len(domain_rows))
+    return restore
+
+
+def count_rows(source: psycopg.Connection, unit: Unit) -> int:
+    return source.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(unit.source.identifier)).fetchone()[0]
+
+
+def insert_empty_rows(target: psycopg.Connection, unit: Unit, n: int) -> int:
+    """A table without copyable columns (none left, or only generated ones) still holds rows: COPY cannot
+    name zero columns, so the count moves instead, as n rows of defaults (generated columns computed)."""
+    if n:
+        target.execute(sql.SQL("INSERT INTO {} SELECT FROM generate_series(1, {})").format(
+            unit.target.identifier, sql.Literal(n)))
+    return n
+
+
 def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit) -> UnitResult:
     """Copy one unit; `target` must not be in a transaction (the unit gets its own)."""
     t0 = time.monotonic()
     rows = nbytes = 0
     last_report = t0
     with target.transaction():
+        restore_checks = set_aside_not_valid_checks(target, unit)
         freeze = clear_unit(target, unit)
+        if not unit.columns:
+            rows = insert_empty_rows(target, unit, count_rows(source, unit))
+            for stmt in restore_checks:
+                target.execute(stmt)
+            return UnitResult(unit.id, unit.table, rows, 0, time.monotonic() - t0)
         with source.cursor() as scur, target.cursor() as tcur:
             with scur.copy(source_copy_statement(unit)), \
                     tcur.copy(target_copy_statement(unit, freeze)) as inp:
@@ -160,6 +215,8 @@ def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit
                         eta = (unit.bytes - nbytes) / 1e6 / rate if rate > 0 and unit.bytes > nbytes else 0
                         log.info("  %s: %.1f MB, %.1f MB/s, about %.0f s left", unit.id, nbytes / 1e6, rate, eta)
             rows = tcur.rowcount
+        for stmt in restore_checks:
+            target.execute(stmt)
     return UnitResult(unit.id, unit.table, rows, nbytes, time.monotonic() - t0)
 
 

@@ -19,7 +19,7 @@ from include.pgferry.checks.findings import (Finding, PrecheckFailed, check_name
 from include.pgferry.logical import comparison
 from include.pgferry.logical.common import endpoints, wants
 from include.pgferry.logical.selection import build_plan
-from include.pgferry.pg.catalog import SourceCatalog, major_version
+from include.pgferry.pg.catalog import SourceCatalog, fetch_one, major_version
 
 log = logging.getLogger("pgferry")
 
@@ -64,7 +64,9 @@ def precheck(params: dict) -> dict:
                 checks.grant("USAGE ON SCHEMA pg_catalog", user))]) from e
         plan, problems = build_plan(catalog, params.get("objects"), params.get("rename"), params.get("exclude"))
         findings = [error("objects", m) for m in problems.errors] + [warning("objects", m) for m in problems.warnings]
-        if not plan.data_tables and not plan.relations and not problems.errors:
+        # a whole database of large objects alone is a migration too (they move with the whole database)
+        large_objects_only = plan.whole_database and fetch_one(source, "count_large_objects")["n"] > 0
+        if not plan.data_tables and not plan.relations and not problems.errors and not large_objects_only:
             findings.append(error("objects", "nothing to migrate: objects chose no table or view",
                                   "name at least one schema, table or view in the objects Param"))
         ctx = checks.Context(source=source, target=target, catalog=catalog, plan=plan,

@@ -29,6 +29,28 @@ def _needed_extensions(source_ep, plan: Plan) -> list[str]:
     return sorted(r["extension"] for r in rows)
 
 
+def _owners_of_existing_schemas(source_ep, target, plan: Plan, existing: set[str]) -> list:
+    """A whole-database run into schemas the target has already (`public`, at least) gives them the
+    source's owner, as pg_restore does (pg_dump writes ALTER SCHEMA ... OWNER for them, which the rewrite
+    leaves out for schemas it does not create). Only a superuser may give a schema away; other users
+    keep the target's owner, and are told."""
+    if not plan.whole_database or not existing:
+        return []
+    with source_ep.connect(autocommit=True) as source:
+        source_owner = {r["schema"]: r["owner"] for r in fetch(source, "list_schemas")}
+    target_owner = {r["schema"]: r["owner"] for r in fetch(target, "list_schemas")}
+    changes = [(s.target, source_owner[s.source]) for s in plan.schemas
+               if s.target in existing and s.source in source_owner
+               and target_owner.get(s.target) != source_owner[s.source]]
+    if not changes:
+        return []
+    if not target.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+        log.warning("structure: schema(s) %s keep their owner on the target (the source's owner differs; only a "
+                    "superuser may give a schema away)", ", ".join(f"{t} (source: {o})" for t, o in changes))
+        return []
+    return [sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(t), sql.Identifier(o)) for t, o in changes]
+
+
 def structure(params: dict, state: dict) -> dict:
     if not wants(params, "structure"):
         log.info("structure not in migration_types: using the tables already on the target")
@@ -50,7 +72,9 @@ def structure(params: dict, state: dict) -> dict:
             result = rewrite(archive.sql(archive.phase_entries("structure")), ctx, rename_columns=False)
         extensions = [sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e))
                       for e in _needed_extensions(source_ep, plan)]
-        statements = extensions + result.statements + column_rename_statements(plan)
+        owners = _owners_of_existing_schemas(source_ep, target, plan, ctx.existing_target_schemas) \
+            if params.get("keep_owners", True) else []
+        statements = extensions + owners + result.statements + column_rename_statements(plan)
         target.execute("SET check_function_bodies = false")
         execute_in_transaction(target, statements, "structure")
     for w in result.warnings:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 
-from psycopg import sql
+import psycopg
+from psycopg import errors, sql
 
 from include.pgferry.logical.common import INDEX_SESSION, endpoints, parallelism, wants
 from include.pgferry.logical.foreign_keys import KeyCheck, check_foreign_keys, check_order
-from include.pgferry.model import FOREIGN_KEY, TABLE_BUILDS, DdlStatement, Plan, PostData
+from include.pgferry.model import FOREIGN_KEY, PUBLICATION, TABLE_BUILDS, DdlStatement, Plan, PostData
 from include.pgferry.pg.catalog import exists
 from include.pgferry.pg.ddl import DdlError, execute_in_transaction, execute_parallel
 
@@ -35,6 +36,24 @@ def _skip_existing(target_ep, statements: list[DdlStatement]) -> list[DdlStateme
     return out
 
 
+def _execute_once(conn, statements: list[DdlStatement], what: str):
+    """In one transaction, each statement in its own savepoint: one that meets what an earlier try created
+    (a NOT VALID domain constraint, extended statistics: statements without a catalog identity) is left
+    as it is; any other failure rolls everything back, naming the statement."""
+    skipped = 0
+    with conn.transaction():
+        for s in statements:
+            try:
+                with conn.transaction():
+                    conn.execute(s.sql)
+            except (errors.DuplicateObject, errors.DuplicateTable):
+                skipped += 1
+            except psycopg.Error as e:
+                raise DdlError(f"{what}: {e.diag.message_primary or e} -- while running: {s.sql[:300]}") from e
+    if skipped:
+        log.info("%s: %d statement(s) found their object from an earlier try and were left as they are", what, skipped)
+
+
 def _leftover_indexes_and_constraints(params: dict, target_ep, post_data: PostData) -> tuple[int, list[str]]:
     """The indexes and constraints the lanes did not build, then partition index attachments:
     (statements run, warnings)."""
@@ -47,7 +66,7 @@ def _leftover_indexes_and_constraints(params: dict, target_ep, post_data: PostDa
     t0 = time.monotonic()
     execute_parallel(target_ep, builds, parallelism(params), "indexes and constraints", INDEX_SESSION)
     with target_ep.connect() as conn:
-        execute_in_transaction(conn, attach, "index attachments and view rules")
+        _execute_once(conn, attach, "index attachments and view rules")
     log.info("indexes and constraints left by the lanes: %d statement(s) in %.1f s", len(statements),
              time.monotonic() - t0)
     return len(statements), warnings
@@ -83,6 +102,11 @@ def triggers_and_foreign_keys(params: dict, state: dict, post_data: dict) -> dic
                 todo.append(run)
             elif s.identity and exists(conn, s.identity):
                 continue
+            elif s.kind == PUBLICATION:
+                # what an earlier try created goes first: the ALTER PUBLICATION ... ADD statements after it
+                # would not run twice
+                todo.append(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(s.name)))
+                todo.append(s.sql)
             else:
                 todo.append(s.sql)
         execute_in_transaction(conn, todo, "triggers and foreign keys")

@@ -9,8 +9,12 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+import logging
+
 from include.pgferry.model import KeyRange, Lane, Plan, Relation, Unit
 from include.pgferry.pg.catalog import fetch
+
+log = logging.getLogger("pgferry")
 
 MIN_SPLIT_BYTES = 64 * 1024 * 1024
 # A whole table loads with TRUNCATE + COPY FREEZE; a table cut into ranges loads without FREEZE, and its
@@ -49,16 +53,30 @@ def split_parts(table_bytes: int, total_bytes: int, lanes: int, split_bytes: int
     return min(-(-table_bytes * 2 // share), 64)
 
 
+def tables_without_binary_io(source: psycopg.Connection) -> dict[int, str]:
+    """{table oid: the types that keep it in text format}: tables with a column whose type (or a type
+    inside it) has no binary send/receive function. "Built in" is not "binary-safe": aclitem and
+    gtsvector are built in and have neither."""
+    return {r["table_oid"]: r["types"] for r in fetch(source, "list_tables_without_binary_io")}
+
+
 def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bool,
                split_bytes: int | None = None) -> list[Lane]:
-    """Return `lanes` lanes of units (some may be empty when there are few units)."""
+    """Return `lanes` lanes of units (some may be empty when there are few units). The COPY format is
+    decided per table: binary when both servers are of one major version (`binary_ok`) and every copied
+    column's type can travel in binary, text otherwise."""
     tables = plan.data_tables
+    text_only = tables_without_binary_io(source) if binary_ok else {}
+    for rel in tables:
+        if rel.oid in text_only:
+            log.info("%s copies in text format: %s has no binary send/receive", rel.source, text_only[rel.oid])
     total = sum(t.bytes for t in tables) or 1
     keys = {}
     for k in fetch(source, "list_split_keys"):
         keys.setdefault(k["table_oid"], k)
     units = []
     for rel in tables:
+        binary = binary_ok and rel.oid not in text_only
         key = keys.get(rel.oid)
         parts = split_parts(rel.bytes, total, lanes, split_bytes)
         if parts > 1 and key is not None:
@@ -69,8 +87,8 @@ def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bo
                 bounds = [lo + i * step for i in range(parts)] + [None]
                 bounds[0] = None   # open ends: rows outside min..max at copy time still belong to a unit
                 for i in range(parts):
-                    units.append(_unit(rel, binary_ok, KeyRange(key["column"], bounds[i], bounds[i + 1]),
+                    units.append(_unit(rel, binary, KeyRange(key["column"], bounds[i], bounds[i + 1]),
                                        rel.bytes // parts, f" [{i + 1}/{parts}]"))
                 continue
-        units.append(_unit(rel, binary_ok, None, rel.bytes))
+        units.append(_unit(rel, binary, None, rel.bytes))
     return [Lane(tuple(lane)) for lane in deal_longest_first(units, lanes)]

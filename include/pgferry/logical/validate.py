@@ -7,8 +7,9 @@ counters against those precheck read. The report goes to the task log, to XCom a
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
-from include.pgferry.logical import comparison
+from include.pgferry.logical import comparison, large_objects
 from include.pgferry.logical.common import endpoints, parallelism, wants
 from include.pgferry.model import Plan
 from include.pgferry.report import publish
@@ -40,10 +41,27 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
             src_objects[o.kind] -= 1
         tgt_objects = comparison.object_counts(target, [r.target for r in plan.relations],
                                                [s.target for s in plan.schemas if s.whole])
+        if plan.whole_database and wants(params, "structure"):   # database-level: they move with the whole database
+            src_objects.update(comparison.publication_counts(source))
+            tgt_objects.update(comparison.publication_counts(target))
+        dump = None
+        if comparison.dump_comparable(plan) and wants(params, "structure"):
+            keep_owners = params.get("keep_owners", True)
+            with ThreadPoolExecutor(2) as pool:   # one schema-only pg_dump per side, at once
+                src_dump = pool.submit(comparison.dump_entries, source_ep, plan, keep_owners, False)
+                tgt_dump = pool.submit(comparison.dump_entries, target_ep, plan, keep_owners, True)
+                superuser = target.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+                dump = comparison.compare_dump_entries(src_dump.result(), tgt_dump.result(), plan.renamed, superuser)
+        blobs = None
+        if large_objects.migrated(params, plan):
+            blobs = comparison.compare_large_objects(comparison.large_object_digests(source),
+                                                     comparison.large_object_digests(target),
+                                                     params.get("keep_owners", True))
     by_oid = {str(r.oid): str(r.source) for r in plan.relations}
     written = sorted(by_oid[o] for o, n in counters_now.items() if state["write_counters"].get(o) != n)
     report = build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written,
-                          [r for lane in (copy_results or []) for r in (lane or [])])
+                          [r for lane in (copy_results or []) for r in (lane or [])], large_objects=blobs,
+                          dump=dump)
     text = render_report(report)
     for line in text.splitlines():
         log.info("%s", line)

@@ -27,8 +27,8 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.stream import RawStream
 
-from include.pgferry.model import (CONSTRAINT, EVENT_TRIGGER, FOREIGN_KEY, INDEX, OTHER, TRIGGER, DdlStatement, Plan,
-                                   QualifiedName)
+from include.pgferry.model import (CONSTRAINT, EVENT_TRIGGER, FOREIGN_KEY, INDEX, OTHER, PUBLICATION, TRIGGER,
+                                   DdlStatement, Plan, QualifiedName)
 from include.pgferry.pg.endpoint import PgEndpoint, apply_settings
 from include.pgferry.pg.names import NameSyntaxError, display, quote_ident, split_qualified
 from include.pgferry.pg.parallel import run_longest_first
@@ -422,6 +422,8 @@ def describe_statement(text: str, stmt=None) -> DdlStatement:
                             text)
     if isinstance(stmt, ast.CreateEventTrigStmt):
         return DdlStatement(EVENT_TRIGGER, None, stmt.trigname, text)
+    if isinstance(stmt, ast.CreatePublicationStmt):
+        return DdlStatement(PUBLICATION, None, stmt.pubname, text)
     return DdlStatement(OTHER, None, None, text)
 
 
@@ -520,8 +522,9 @@ class SchemaArchive:
         self.plan = plan
         self._dir = tempfile.mkdtemp(prefix="pgferry-schema-")
         self.path = os.path.join(self._dir, "schema.dump")
-        cmd = [tool("pg_dump"), "--format=custom", "--schema-only", "--no-subscriptions", "--no-publications",
-               f"--file={self.path}"]
+        # publications come along (pg_dump dumps them with the whole database only); subscriptions would
+        # connect the target to the source's publishers: left out
+        cmd = [tool("pg_dump"), "--format=custom", "--schema-only", "--no-subscriptions", f"--file={self.path}"]
         if not keep_owners:
             cmd += ["--no-owner", "--no-privileges"]
         if not plan.whole_database:

@@ -49,6 +49,8 @@ class LogicalReport(TypedDict):
     objects: list[ObjectCount]
     source_writes: SourceWrites
     warnings: list[str]
+    large_objects: dict | None    # {source, target, differing}; None when not migrated
+    dump_entries: dict | None     # {kinds, entries, differing, explained}; None when not compared
 
 
 class SnapshotReport(TypedDict):
@@ -68,9 +70,16 @@ class SnapshotReport(TypedDict):
     next_step: dict
 
 
-def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies) -> LogicalReport:
+def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies,
+                 large_objects: dict | None = None, dump: dict | None = None) -> LogicalReport:
     """The logical migration's verdict: per table (with what its copy took, summed over its units),
-    sequences, objects by kind and the source's write counters; every difference becomes a problem."""
+    sequences, objects by kind, large objects (None: not migrated; else source/target counts and the OIDs
+    that differ), pg_dump's entries kind by kind (None: not compared; else what differs, and what differs
+    for a reason PostgreSQL explains) and the source's write counters; every unexplained difference
+    becomes a problem."""
+    if large_objects is not None and (large_objects["source"] or large_objects["target"]):
+        src_objects = {**src_objects, "large object": large_objects["source"]}
+        tgt_objects = {**tgt_objects, "large object": large_objects["target"]}
     copy_by_table: dict[str, dict] = {}
     for c in copies:
         agg = copy_by_table.setdefault(c["table"], {"bytes": 0, "seconds": 0.0, "rows": 0})
@@ -96,6 +105,12 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
                  if not s["ok"]]
     problems += [f"{o['kind']}: {o['source']} on the source, {o['target']} on the target" for o in objects
                  if not o["ok"]]
+    if large_objects is not None and large_objects["differing"]:
+        shown = large_objects["differing"]
+        problems.append(f"large objects differ: {', '.join(shown[:10])}" +
+                        (f" and {len(shown) - 10} more" if len(shown) > 10 else ""))
+    if dump is not None:
+        problems += [f"pg_dump entries {d}" for d in dump["differing"]]
     if written:
         problems.append(f"the source took writes during the migration (no incremental sync in this mode): "
                         f"{', '.join(written)}")
@@ -105,7 +120,8 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
         "problems": problems,
         "source": state["source"], "target": state["target"],
         "elapsed_seconds": round(elapsed, 1),
-        "tables": tables, "sequences": sequences, "objects": objects,
+        "tables": tables, "sequences": sequences, "objects": objects, "large_objects": large_objects,
+        "dump_entries": dump,
         "source_writes": {"tables_written": written, "proof": "pg_stat_all_tables insert/update/delete counters "
                                                                "unchanged since precheck" if not written else
                           "counters moved"},

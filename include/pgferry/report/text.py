@@ -28,6 +28,12 @@ def render_report(r: LogicalReport) -> str:
     lines.append("objects by kind:")
     lines += text_table(["kind", "source", "target", "verdict"],
                     [[o["kind"], o["source"], o["target"], "ok" if o["ok"] else "DIFFERS"] for o in r["objects"]])
+    dump = r.get("dump_entries")
+    if dump is not None:
+        lines.append(f"pg_dump's entries: {dump['entries']} of {dump['kinds']} kinds compared, "
+                     f"{len(dump['differing'])} kind(s) differ")
+        for e in dump["explained"]:
+            lines.append(f"explained: {e}")
     if r["sequences"]:
         bad = [s for s in r["sequences"] if not s["ok"]]
         lines.append(f"sequences: {len(r['sequences']) - len(bad)}/{len(r['sequences'])} at the source's value")

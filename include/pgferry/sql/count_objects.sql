@@ -1,4 +1,5 @@
--- Objects by kind, attached to a relation (relation not null) or to a schema (relation null).
+-- Objects by kind, attached to a relation (relation not null) or to a schema (relation null): what
+-- pg_dump would restore, so what it never dumps (shell operators, objects of extensions) is not counted.
 SELECT kind, schema, relation, count(*)::int AS n FROM (
   SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'v' THEN 'view'
               WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'f' THEN 'foreign table' END AS kind,
@@ -33,7 +34,8 @@ SELECT kind, schema, relation, count(*)::int AS n FROM (
   WHERE t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
   UNION ALL
   SELECT 'operator', n.nspname, NULL FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
-  WHERE NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e')
+  WHERE o.oprcode::oid <> 0   -- a shell operator (named as another's commutator, never defined) is not dumped
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_operator'::regclass AND d.objid = o.oid AND d.deptype = 'e')
 ) objects
 WHERE schema NOT IN ('pg_catalog', 'information_schema') AND schema !~ '^pg_(toast|temp_)'
 GROUP BY 1, 2, 3
