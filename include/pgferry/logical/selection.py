@@ -104,6 +104,14 @@ def shown(dependents) -> list:
     return [d for d in dependents if not (d.type == "type" and (d.identity.endswith("[]") or d.identity in relations))]
 
 
+def own_name(d: Dependent) -> str | None:
+    """The bare name of an object that belongs to a table (pg_identify_object: `name on schema.table`)."""
+    if d.table_oid and " on " in d.identity:
+        head = d.identity.rsplit(" on ", 1)[0]
+        return head[1:-1].replace('""', '"') if head.startswith('"') and head.endswith('"') else head
+    return d.name
+
+
 def because_label(cat: SourceCatalog, roots: dict[Node, str], node: Node | None) -> str:
     if node in roots:
         return roots[node]
@@ -199,7 +207,7 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
             left_out_dependents.append(LeftOutDependent(
                 d.type, d.identity, d.schema, because_label(cat, roots, d.because),
                 () if d.is_column else tuple(sorted(d.raw | {(d.class_oid, oid)})), dump_tag(d),
-                QualifiedName(table["schema"], table["name"]) if table else None, d.name))
+                QualifiedName(table["schema"], table["name"]) if table else None, own_name(d)))
             skipped.append(d)
 
     schemas = sorted({cat.by_oid[o]["schema"] for o in chosen} | whole_schemas)

@@ -558,8 +558,8 @@ class SchemaArchive:
                 if m:
                     section_of[int(m.group(1))] = section
         excluded_funcs = {f.oid for f in self.plan.excluded_functions}
-        excluded_tags = {(f.schema, f"FUNCTION {quote_ident(f.name)}") for f in self.plan.excluded_functions}
-        excluded_tags |= {(f.schema, f"AGGREGATE {quote_ident(f.name)}") for f in self.plan.excluded_functions}
+        excluded_tags = {(f.schema, f"FUNCTION {display(f.name)}") for f in self.plan.excluded_functions}
+        excluded_tags |= {(f.schema, f"AGGREGATE {display(f.name)}") for f in self.plan.excluded_functions}
         # skip_unmigratable: what depends on what does not migrate, by its TOC entries' catalog and object oids
         left_out = {tuple(e) for d in self.plan.left_out_dependents for e in d.entries}
         excluded_tags |= {(d.schema or "-", d.tag) for d in self.plan.left_out_dependents if d.tag}
