@@ -5,8 +5,8 @@ default run does not collect it. Run it explicitly:
     PYTHONPATH=$PWD .venv/bin/pytest tests/integration/pending_pgferry_regression_database.py
 To put it in `make test` once pgferry passes it, rename it to test_pgferry_regression_database.py.
 
-The C-language functions are passed in `exclude`, the way precheck tells users to today; when pgferry
-gets a Param that migrates the rest of the database around them, use it here instead.
+The C-language functions and exactly what depends on them are left out with `skip_unmigratable: true`
+(precheck lists them; the plan records them as `left_out_dependents`).
 """
 import pytest
 
@@ -38,14 +38,16 @@ def test_pgferry_migrates_the_regression_database_as_pg_dump_restore_does(
         exclude = [r[0] for r in regression_cluster.query(C_FUNCTIONS, "regression")]
         dr, states = run_dag(load_dag("postgres_logical_migration"),
                              {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target",
-                              "parallelism": 2, "exclude": exclude})
+                              "parallelism": 2, "skip_unmigratable": True})
         assert dr.state == "success", {k: v for k, v in states.items() if v != "success"}
         assert xcom_value(dr, "validate")["ok"] is True
 
         # pgferry's target equals pg_dump | pg_restore's, object for object, row for row, apart from the
-        # C functions left out (extend `left_out` with what precheck names as depending on them, once it does)
+        # C functions and what precheck named as depending on them
+        plan = xcom_value(dr, "precheck")["plan"]
         versus_baseline = compare_databases(pg_target.dsn(baseline_db), pg_target.dsn(ferried_db), pg_bindir())
-        left_out = tuple(f"FUNCTION {name}(" for name in exclude)
+        left_out = tuple(f"FUNCTION {name}(" for name in exclude) + tuple(
+            f"{d['type'].upper()} {d['identity']}" for d in plan["left_out_dependents"])
         not_left_out = [str(d) for d in versus_baseline.differences
                         if not (d.kind == "schema" and d.detail == "missing in target" and d.name.startswith(left_out))]
         assert not_left_out == [], "\n".join(not_left_out)

@@ -187,9 +187,7 @@ def check_c_functions(ctx: Context) -> list[Finding]:
     to migrate the rest around them."""
     schemas = {s.source for s in ctx.plan.schemas}
     if ctx.skip_unmigratable:
-        relations = {d.identity for d in ctx.plan.left_out_dependents if d.type in ("view", "table", "materialized view", "foreign table")}
-        left = [d for d in ctx.plan.left_out_dependents
-                if not (d.type == "type" and (d.identity.endswith("[]") or d.identity in relations))]
+        left = shown(ctx.plan.left_out_dependents)
         c_left = [f"{display(f.schema, f.name)}({f.args})" for f in ctx.plan.excluded_functions if f.schema in schemas
                   and any(x["oid"] == f.oid and x["language"] == "c" for x in ctx.catalog.functions)]
         if not c_left and not left:

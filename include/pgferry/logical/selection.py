@@ -97,10 +97,14 @@ def dump_tag(d: Dependent) -> str:
     return f"{word} {bare}" if word else ""
 
 
+RELATION_TYPES = ("table", "view", "materialized view", "foreign table", "composite type")
+
+
 def shown(dependents) -> list:
     """The dependents a person needs to read: not the row types of left-out relations, not array types
     (they come and go with their element type or relation)."""
-    relations = {d.identity for d in dependents if d.node[0] == "pg_class" and d.node[2] == 0}
+    dependents = list(dependents)
+    relations = {d.identity for d in dependents if d.type in RELATION_TYPES}
     return [d for d in dependents if not (d.type == "type" and (d.identity.endswith("[]") or d.identity in relations))]
 
 
