@@ -227,6 +227,7 @@ class Plan:
     left_out_objects: tuple[LeftOutObject, ...] = ()
     whole_database: bool = False     # no objects given: database-level objects come along too
     left_out_dependents: tuple[LeftOutDependent, ...] = ()   # skip_unmigratable: what depends on them
+    brought_along: tuple[str, ...] = ()   # objects of schemas not chosen that the chosen tables need
 
     @property
     def data_tables(self) -> tuple[Relation, ...]:
@@ -240,7 +241,8 @@ class Plan:
                 "excluded_functions": [f.to_xcom() for f in self.excluded_functions], "renamed": self.renamed,
                 "left_out_objects": [o.to_xcom() for o in self.left_out_objects],
                 "whole_database": self.whole_database,
-                "left_out_dependents": [o.to_xcom() for o in self.left_out_dependents]}
+                "left_out_dependents": [o.to_xcom() for o in self.left_out_dependents],
+                "brought_along": list(self.brought_along)}
 
     @classmethod
     def from_xcom(cls, d: dict) -> Plan:
@@ -253,7 +255,8 @@ class Plan:
                    renamed=d.get("renamed", False),
                    left_out_objects=tuple(LeftOutObject.from_xcom(o) for o in d.get("left_out_objects") or ()),
                    whole_database=d.get("whole_database", False),
-                   left_out_dependents=tuple(LeftOutDependent.from_xcom(o) for o in d.get("left_out_dependents") or ()))
+                   left_out_dependents=tuple(LeftOutDependent.from_xcom(o) for o in d.get("left_out_dependents") or ()),
+                   brought_along=tuple(d.get("brought_along") or ()))
 
 
 # What a post-data statement creates; OTHER for everything else (partition index attachments, view

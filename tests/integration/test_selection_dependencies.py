@@ -115,3 +115,28 @@ def test_skip_unmigratable_leaves_out_exactly_the_dependents_and_migrates_the_re
         [("reading_ids",)]
     assert q("SELECT id, note FROM app.readings ORDER BY id") == \
         pg_source.query("SELECT id, note FROM app.readings ORDER BY id", c_db)
+
+
+@pytest.mark.dagrun
+def test_objects_a_chosen_table_needs_from_a_schema_not_chosen_come_along_alone(
+        airflow_db, shop_db, pg_source, pg_target, target_db, connections):
+    dr, states = run_dag(load_dag("postgres_logical_migration"), {**connections(shop_db), "objects": ["box.ticket"]})
+    assert dr.state == "success", states
+    assert xcom_value(dr, "validate")["ok"] is True
+    warnings = [w["message"] for w in xcom_value(dr, "precheck")["warnings"]]
+    assert any("need objects of schemas not chosen, which come along (alone, without the rest of their schema): "
+               "sequence ref.ticket_seq, sequence ref.serial_seq, function ref.next_serial(), type ref.tier, "
+               "type ref.code" in w for w in warnings), warnings
+    q = lambda s: pg_target.query(s, target_db)  # noqa: E731
+    assert q("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+             "WHERE n.nspname = 'ref' ORDER BY 1") == [("serial_seq",), ("ticket_seq",)]
+    assert q("SELECT proname FROM pg_proc WHERE pronamespace = 'ref'::regnamespace") == [("next_serial",)]
+    assert q("SELECT typname FROM pg_type WHERE typnamespace = 'ref'::regnamespace AND typname NOT LIKE '\\_%' "
+             "ORDER BY 1") == [("code",), ("tier",)]
+    assert q("SELECT last_value FROM ref.ticket_seq") == pg_source.query("SELECT last_value FROM ref.ticket_seq",
+                                                                         shop_db)
+    # the defaults work on the target: the sequence and the function's sequence came along
+    pg_target.execute("INSERT INTO box.ticket (tier, code) VALUES ('gold', 'Q')", target_db)
+    assert q("SELECT id, serial FROM box.ticket WHERE code = 'Q'") == [(502, 9002)]
+    assert q("SELECT id, tier::text, code FROM box.ticket WHERE id < 502 ORDER BY id") == \
+        pg_source.query("SELECT id, tier::text, code FROM box.ticket ORDER BY id", shop_db)

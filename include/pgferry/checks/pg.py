@@ -21,7 +21,7 @@ from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, 
 from include.pgferry.pg.ddl import tool_major_version
 from include.pgferry.pg.endpoint import switch_off_triggers
 from include.pgferry.pg.names import display, quote_ident
-from include.pgferry.logical.selection import function_label, shown, unmigratable_dependents
+from include.pgferry.logical.selection import NOT_NEEDED, function_label, shown, unmigratable_dependents
 
 MIN_SOURCE_VERSION = 90200
 
@@ -167,6 +167,11 @@ def check_target_space(ctx: Context) -> list[Finding]:
     return []
 
 
+def _left_out_functions(plan: Plan) -> set[int]:
+    """Functions of a schema brought along for some of its objects that are not among them."""
+    return {oid for d in plan.left_out_dependents for c, oid in d.entries if c == 1255}
+
+
 def _in_scope(ctx: Context, d) -> bool:
     """Would this dependent be migrated, were it not for what it depends on?"""
     chosen = {r.oid for r in ctx.plan.relations}
@@ -187,7 +192,7 @@ def check_c_functions(ctx: Context) -> list[Finding]:
     to migrate the rest around them."""
     schemas = {s.source for s in ctx.plan.schemas}
     if ctx.skip_unmigratable:
-        left = shown(ctx.plan.left_out_dependents)
+        left = shown(d for d in ctx.plan.left_out_dependents if d.because != NOT_NEEDED)
         c_left = [f"{display(f.schema, f.name)}({f.args})" for f in ctx.plan.excluded_functions if f.schema in schemas
                   and any(x["oid"] == f.oid and x["language"] == "c" for x in ctx.catalog.functions)]
         if not c_left and not left:
@@ -197,7 +202,7 @@ def check_c_functions(ctx: Context) -> list[Finding]:
                    + (f" and what depends on them: {names_list((f'{d.type} {d.identity}' for d in left), 100)}"
                       if left else "")
                    + "; install the functions on the target yourself and create these objects there if needed")]
-    excluded = {f.oid for f in ctx.plan.excluded_functions}
+    excluded = {f.oid for f in ctx.plan.excluded_functions} | _left_out_functions(ctx.plan)
     found = [f for f in ctx.catalog.functions
              if f["schema"] in schemas and f["language"] == "c" and f["oid"] not in excluded]
     out = []
@@ -362,6 +367,10 @@ def check_dependencies(ctx: Context) -> list[Finding]:
                               f"{display(col_names[(ref, d['column_num'])])} of {chosen[ref].source}, "
                               f"which is left out")
     skipped = [f"{o.kind} {display(o.name)} on {o.table}" for o in ctx.plan.left_out_objects if not o.reason]
+    if ctx.plan.brought_along:
+        out.append(_w("dependencies", f"the chosen tables need objects of schemas not chosen, which come along "
+                                      f"(alone, without the rest of their schema): "
+                                      f"{names_list(ctx.plan.brought_along, 30)}"))
     policy_problems = sorted({f"policy {display(d['dep_name'])} on {chosen[d['dep_table_oid']].source} uses "
                               f"{display(by_oid[d['ref_table_oid']]['schema'], by_oid[d['ref_table_oid']]['name'])}"
                               for d in ctx.catalog.dependencies
@@ -444,7 +453,7 @@ def check_renamed_text(ctx: Context) -> list[Finding]:
     are not migrated (the function fails on the target until they exist)."""
     out = []
     schemas = {s.source for s in ctx.plan.schemas}
-    excluded = {f.oid for f in ctx.plan.excluded_functions}
+    excluded = {f.oid for f in ctx.plan.excluded_functions} | _left_out_functions(ctx.plan)
     functions = [f for f in ctx.catalog.functions if f["schema"] in schemas and f["oid"] not in excluded
                  and f["language"] in ("sql", "plpgsql")]
     old = {s.source for s in ctx.plan.schemas if s.source != s.target}

@@ -108,6 +108,32 @@ def shown(dependents) -> list:
     return [d for d in dependents if not (d.type == "type" and (d.identity.endswith("[]") or d.identity in relations))]
 
 
+SCHEMA_LEVEL = ("pg_proc", "pg_type", "pg_operator", "pg_collation", "pg_opclass", "pg_opfamily", "pg_conversion",
+                "pg_ts_config", "pg_ts_dict", "pg_statistic_ext")
+NOT_NEEDED = "not needed by the chosen objects"
+FOLLOWED = ("pg_type", "pg_proc", "pg_operator", "pg_collation", "pg_opclass", "pg_opfamily", "pg_class")
+
+
+def required_objects(cat: SourceCatalog, chosen: dict) -> set:
+    """What the chosen relations and columns need, transitively (types, domains, functions, operators,
+    collations, sequences), not going through other tables (a table not chosen is a refusal, not something
+    to bring along) nor row types of tables."""
+    row_types = cat.graph.row_type_tables()
+    starts = []
+    for oid, cols in chosen.items():
+        starts.append(("pg_class", oid, 0))
+        starts += [("pg_class", oid, c["num"]) for c in cat.columns_of.get(oid, []) if cols is None or c["name"] in cols]
+
+    def follow(node):
+        kind, oid, sub = node
+        if kind not in FOLLOWED or (kind == "pg_type" and oid in row_types):
+            return False
+        if kind == "pg_class":
+            return sub == 0 and (cat.by_oid.get(oid) or {}).get("relkind") == "S"
+        return True
+    return cat.graph.requirements(starts, follow)
+
+
 def own_name(d: Dependent) -> str | None:
     """The bare name of an object that belongs to a table (pg_identify_object: `name on schema.table`)."""
     if d.table_oid and " on " in d.identity:
@@ -214,7 +240,28 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
                 QualifiedName(table["schema"], table["name"]) if table else None, own_name(d)))
             skipped.append(d)
 
-    schemas = sorted({cat.by_oid[o]["schema"] for o in chosen} | whole_schemas)
+    # 2c. what the chosen relations need from schemas that do not move (a column's type, a default's
+    # function or sequence): that schema comes along with only those objects (and what they need)
+    base_schemas = {cat.by_oid[o]["schema"] for o in chosen} | whole_schemas
+    brought: list[str] = []
+    needed = required_objects(cat, chosen)
+    foreign = {n for n in needed if (cat.graph.info.get(n) or {}).get("obj_schema") not in base_schemas | {None}}
+    brought_schemas = {cat.graph.info[n]["obj_schema"] for n in foreign}
+    for n in sorted(foreign):
+        info = cat.graph.info[n]
+        brought.append(f"{info['obj_type']} {info['obj_identity']}")
+    for kind, oid, _ in needed:   # a sequence a needed function uses (nextval in a BEGIN ATOMIC body)
+        if kind == "pg_class" and oid in cat.by_oid:
+            chosen.setdefault(oid, None)
+    for node, info in cat.graph.info.items():
+        if info["obj_schema"] in brought_schemas and node[0] in SCHEMA_LEVEL and node[2] == 0 \
+                and node not in needed:
+            d = cat.graph.dependent(node, None)
+            left_out_dependents.append(LeftOutDependent(
+                d.type, d.identity, d.schema, NOT_NEEDED, tuple(sorted(d.raw | {(d.class_oid, node[1])})),
+                dump_tag(d), None, d.name))
+
+    schemas = sorted({cat.by_oid[o]["schema"] for o in chosen} | whole_schemas | brought_schemas)
 
     # 3. renames, checked against what is chosen
     schema_map = {s: s for s in schemas}
@@ -254,13 +301,14 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
             name = next((c["name"] for c in cat.columns_of.get(r["obj_oid"], []) if c["num"] == r["obj_subid"]), None)
             if cols is None or name in cols:
                 used_by_chosen_columns.add(r["ref_oid"])
+    needed_oids = {oid for kind, oid, _ in needed if kind == "pg_class"}
     sequences = []
     for seq in cat.sequences:
         owner = seq["owner_table_oid"]
         if owner is not None:
             keep = owner in chosen and (chosen[owner] is None or seq["owner_column"] in chosen[owner])
         else:
-            keep = (seq["schema"] in whole_schemas or seq["oid"] in used_by_chosen_columns) and \
+            keep = (seq["schema"] in whole_schemas or seq["oid"] in used_by_chosen_columns or seq["oid"] in needed_oids) and \
                 (seq["schema"], seq["name"]) not in excludes
         rel = cat.by_name[(seq["schema"], seq["name"])]
         if keep:
@@ -337,6 +385,7 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
         # extensions) come along as in a whole-database DTS migration
         whole_database=not specs,
         left_out_dependents=tuple(left_out_dependents),
+        brought_along=tuple(brought),
     )
     return plan, problems
 

@@ -125,3 +125,15 @@ class DependencyGraph:
                 if r["obj_class"] == "pg_class" and r["obj_subid"] > 0 and r["obj_oid"] in tables
                 and r["raw_class_oid"] != r["obj_class_oid"]     # the default (pg_attrdef), folded into its column
                 and r["ref_class"] == "pg_class" and r["ref_subid"] == 0}
+
+    def requirements(self, starts, follow) -> set[Node]:
+        """Everything `starts` needs, transitively, through the nodes `follow(node)` accepts."""
+        found: set[Node] = set()
+        queue = deque(starts)
+        while queue:
+            node = queue.popleft()
+            for ref in self.needs.get(node, ()):
+                if ref not in found and follow(ref):
+                    found.add(ref)
+                    queue.append(ref)
+        return found

@@ -34,3 +34,20 @@ INSERT INTO shop.film (title, rating, released, language_id)
     FROM generate_series(1, 50) i;
 INSERT INTO shop.customer (name) SELECT 'c' || i FROM generate_series(1, 5) i;
 INSERT INTO shop.inventory (film_id) SELECT 100 + i % 50 FROM generate_series(0, 99) i;
+
+-- Schema ref is never chosen; box.ticket needs some of its objects (a column's enum and domain types, a
+-- default's function, which uses a sequence in its SQL-standard body, a default's sequence); the rest of
+-- ref (a table, a function returning its rows, an unused sequence) must stay behind.
+CREATE SCHEMA ref;
+CREATE TYPE ref.tier AS ENUM ('basic', 'gold');
+CREATE DOMAIN ref.code AS text CHECK (VALUE ~ '^[A-Z]+$');
+CREATE SEQUENCE ref.ticket_seq START 500;
+CREATE SEQUENCE ref.serial_seq START 9000;
+CREATE SEQUENCE ref.unused_seq;
+CREATE FUNCTION ref.next_serial() RETURNS bigint LANGUAGE sql BEGIN ATOMIC SELECT nextval('ref.serial_seq'); END;
+CREATE TABLE ref.partners (id integer PRIMARY KEY, name text);
+CREATE FUNCTION ref.partner_list() RETURNS SETOF ref.partners LANGUAGE sql AS $$ SELECT * FROM ref.partners $$;
+CREATE SCHEMA box;
+CREATE TABLE box.ticket (id bigint DEFAULT nextval('ref.ticket_seq') PRIMARY KEY, tier ref.tier NOT NULL,
+    code ref.code, serial bigint DEFAULT ref.next_serial());
+INSERT INTO box.ticket (tier, code) VALUES ('basic', 'AB'), ('gold', 'XYZ');
