@@ -140,3 +140,22 @@ def test_objects_a_chosen_table_needs_from_a_schema_not_chosen_come_along_alone(
     assert q("SELECT id, serial FROM box.ticket WHERE code = 'Q'") == [(502, 9002)]
     assert q("SELECT id, tier::text, code FROM box.ticket WHERE id < 502 ORDER BY id") == \
         pg_source.query("SELECT id, tier::text, code FROM box.ticket ORDER BY id", shop_db)
+
+
+def test_a_trigger_whose_function_is_excluded_is_refused_then_left_out_with_skip_unmigratable(
+        shop_db, connections, untouched):
+    params = {**connections(shop_db), **FILM, "exclude": ["shop.rewards", "shop.touch"]}
+    err = failing(params)
+    assert "[dependencies] objects depend on excluded function(s) and cannot be created without them: trigger " \
+           "language_touch on shop.language (needs shop.touch())" in err
+    state = precheck({**params, "skip_unmigratable": True})
+    assert [(d["type"], d["identity"]) for d in state["plan"]["left_out_dependents"]] == \
+        [("trigger", "language_touch on shop.language")]
+    assert {"kind": "trigger", "name": "language_touch on shop.language", "table": "shop.language",
+            "reason": "depends on excluded function shop.touch()"} in state["plan"]["left_out_objects"]
+
+
+def test_a_policy_over_a_table_left_out_is_refused(shop_db, connections, untouched):
+    err = failing({**connections(shop_db), "objects": ["pol.notes"]})
+    assert "[dependencies] row level security policies use tables that are not migrated: policy own_notes on " \
+           "pol.notes uses pol.owners; fix: add those tables to objects" in err

@@ -51,3 +51,12 @@ CREATE SCHEMA box;
 CREATE TABLE box.ticket (id bigint DEFAULT nextval('ref.ticket_seq') PRIMARY KEY, tier ref.tier NOT NULL,
     code ref.code, serial bigint DEFAULT ref.next_serial());
 INSERT INTO box.ticket (tier, code) VALUES ('basic', 'AB'), ('gold', 'XYZ');
+
+-- A trigger whose function may be excluded; a row level security policy over a table that may be left out.
+CREATE FUNCTION shop.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER language_touch BEFORE UPDATE ON shop.language FOR EACH ROW EXECUTE FUNCTION shop.touch();
+CREATE SCHEMA pol;
+CREATE TABLE pol.owners (name text PRIMARY KEY);
+CREATE TABLE pol.notes (id integer PRIMARY KEY, owner text NOT NULL, body text);
+ALTER TABLE pol.notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_notes ON pol.notes USING (owner IN (SELECT name FROM pol.owners));
