@@ -133,3 +133,35 @@ def test_a_table_selection_brings_only_the_sequences_its_defaults_use():
     assert plan.sequences == ()
     plan, _ = build_plan(catalog(), ["app"], None, None)     # a whole schema keeps all its sequences
     assert sorted(s.source.name for s in plan.sequences) == ["readings_seq", "unused_seq"]
+
+
+def test_what_a_chosen_table_needs_from_another_schema_comes_along_and_the_rest_of_it_stays():
+    ref_type, ref_func, ref_seq, other_func = (TYPE, 200, 0), (PROC, 201, 0), (CLASS, 202, 0), (PROC, 203, 0)
+    rows = [dep((CLASS, 300, 1), ref_type, "table column", "box.ticket.tier", schema="box", relkind="r"),
+            dep((CLASS, 300, 2), ref_func, "table column", "box.ticket.serial", schema="box", relkind="r",
+                raw=(2604, 301)),
+            dep(ref_func, ref_seq, "function", "ref.next_serial()", schema="ref"),
+            dep(ref_type, (TYPE, 199, 0), "type", "ref.tier", schema="ref"),          # its namespace-like need
+            dep(other_func, ref_type, "function", "ref.unrelated(ref.tier)", schema="ref"),
+            dep(ref_seq, (CLASS, 999, 0), "sequence", "ref.serial_seq", schema="ref", relkind="S"),
+            dep((TYPE, 199, 0), (CLASS, 998, 0), "type", "ref.other_row", schema="ref", deptype="i")]
+    rel = lambda oid, schema, name, kind="r": {"oid": oid, "schema": schema, "name": name, "relkind": kind,  # noqa: E731
+                                               "is_partition": False, "parent_oid": None, "bytes": 0, "est_rows": 0,
+                                               "owner": "bob", "populated": True}
+    cat = SourceCatalog.from_rows(
+        150000, schemas=[{"schema": "box"}, {"schema": "ref"}],
+        relations=[rel(300, "box", "ticket"), rel(202, "ref", "serial_seq", "S"), rel(998, "ref", "other"),
+                   rel(997, "ref", "unused_seq", "S")],
+        columns=[{"table_oid": 300, "num": n, "name": c, "type": "x", "type_oid": 23, "type_kind": "b",
+                  "base_type_oid": 0, "generated": "", "identity": ""} for n, c in ((1, "tier"), (2, "serial"))],
+        sequences=[{"oid": 202, "schema": "ref", "name": "serial_seq", "owner_table_oid": None, "owner_column": None},
+                   {"oid": 997, "schema": "ref", "name": "unused_seq", "owner_table_oid": None, "owner_column": None}],
+        object_dependencies=rows)
+    plan, problems = build_plan(cat, ["box.ticket"], None, None)
+    assert not problems.errors
+    assert [s.source for s in plan.schemas] == ["box", "ref"] and not any(s.whole for s in plan.schemas)
+    assert plan.brought_along == ("sequence ref.serial_seq", "function ref.next_serial()", "type ref.tier")
+    assert [s.source.name for s in plan.sequences] == ["serial_seq"]
+    assert [str(q) for q in plan.excluded_relations] == ["ref.other", "ref.unused_seq"]
+    # a table's row type is not brought along (it would need the table), and unneeded objects stay behind
+    assert sorted(d.identity for d in plan.left_out_dependents) == ["ref.other_row", "ref.unrelated(ref.tier)"]
