@@ -199,17 +199,18 @@ def check_c_functions(ctx: Context) -> list[Finding]:
             return []
         return [_w("C-language functions",
                    f"skip_unmigratable: left out C-language function(s) {names_list(c_left, 50)}"
-                   + (f" and what depends on them: {names_list((f'{d.type} {d.identity}' for d in left), 100)}"
+                   + (f" and what depends on them or on excluded functions: {names_list((f'{d.type} {d.identity}' for d in left), 100)}"
                       if left else "")
                    + "; install the functions on the target yourself and create these objects there if needed")]
     excluded = {f.oid for f in ctx.plan.excluded_functions} | _left_out_functions(ctx.plan)
     found = [f for f in ctx.catalog.functions
              if f["schema"] in schemas and f["language"] == "c" and f["oid"] not in excluded]
+    left_out = {e for d in ctx.plan.left_out_dependents for e in d.entries}
     out = []
     if found:
         roots, dependents = unmigratable_dependents(ctx.catalog, [])
         dependents = shown([d for d in dependents if _in_scope(ctx, d) and d.node[1] not in excluded
-                            and any(roots.get(n, "") for n in _chain(ctx, d, roots)
+                            and (d.class_oid, d.node[1]) not in left_out and any(roots.get(n, "") for n in _chain(ctx, d, roots)
                                     if n[0] == "pg_proc" and n[1] in {f["oid"] for f in found})])
         named = [function_label(f) for f in found]
         hint = ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found[:3])
@@ -220,11 +221,12 @@ def check_c_functions(ctx: Context) -> list[Finding]:
                       f"(for example {hint}) and install them on the target separately.{deps}",
                       ("exclude: [" + ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found) + "]"
                        if not dependents else SKIP_FIX)))
-    excluded_rows = [f for f in ctx.catalog.functions if f["oid"] in excluded]
+    excluded_rows = [f for f in ctx.catalog.functions if f["oid"] in {x.oid for x in ctx.plan.excluded_functions}]
     if excluded_rows:
         graph = ctx.catalog.graph
         roots = {("pg_proc", f["oid"], 0): function_label(f) for f in excluded_rows}
-        on_excluded = shown([d for d in graph.dependents_of(roots) if _in_scope(ctx, d) and d.node[1] not in excluded])
+        on_excluded = shown([d for d in graph.dependents_of(roots) if _in_scope(ctx, d) and d.node[1] not in excluded
+                             and (d.class_oid, d.node[1]) not in left_out])
         if on_excluded:
             out.append(_e("dependencies",
                           f"objects depend on excluded function(s) and cannot be created without them: "

@@ -61,6 +61,7 @@ class DependencyGraph:
         self.raw: dict[Node, set] = {}
         self.dependents: dict[tuple[str, int], list[tuple[int, Node]]] = {}   # (class, oid) -> (ref subid, obj)
         self.needs: dict[Node, list[Node]] = {}
+        self._row_types: dict[int, int] | None = None
         for r in rows:
             o, ref = obj_node(r), ref_node(r)
             self.info.setdefault(o, r)
@@ -98,6 +99,11 @@ class DependencyGraph:
 
     def row_type_tables(self) -> dict[int, int]:
         """A table's row type oid -> the table's oid (the type is internal to the table)."""
+        if self._row_types is None:
+            self._row_types = self._read_row_types()
+        return self._row_types
+
+    def _read_row_types(self) -> dict[int, int]:
         return {r["obj_oid"]: r["ref_oid"] for r in self.rows
                 if r["obj_class"] == "pg_type" and r["ref_class"] == "pg_class" and r["ref_subid"] == 0
                 and r["deptype"] == "i"}
