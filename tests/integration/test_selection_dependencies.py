@@ -125,12 +125,14 @@ def test_objects_a_chosen_table_needs_from_a_schema_not_chosen_come_along_alone(
     assert xcom_value(dr, "validate")["ok"] is True
     warnings = [w["message"] for w in xcom_value(dr, "precheck")["warnings"]]
     assert any("need objects of schemas not chosen, which come along (alone, without the rest of their schema): "
-               "sequence ref.ticket_seq, sequence ref.serial_seq, function ref.next_serial(), type ref.tier, "
-               "type ref.code" in w for w in warnings), warnings
+               "sequence ref.ticket_seq, sequence ref.serial_seq, function ref.next_serial(), function ref.stamp(), "
+               "type ref.tier, type ref.code" in w for w in warnings), warnings
     q = lambda s: pg_target.query(s, target_db)  # noqa: E731
     assert q("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
              "WHERE n.nspname = 'ref' ORDER BY 1") == [("serial_seq",), ("ticket_seq",)]
-    assert q("SELECT proname FROM pg_proc WHERE pronamespace = 'ref'::regnamespace") == [("next_serial",)]
+    assert q("SELECT proname FROM pg_proc WHERE pronamespace = 'ref'::regnamespace ORDER BY 1") == \
+        [("next_serial",), ("stamp",)]
+    assert q("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal") == [("ticket_stamp",)]
     assert q("SELECT typname FROM pg_type WHERE typnamespace = 'ref'::regnamespace AND typname NOT LIKE '\\_%' "
              "ORDER BY 1") == [("code",), ("tier",)]
     assert q("SELECT last_value FROM ref.ticket_seq") == pg_source.query("SELECT last_value FROM ref.ticket_seq",

@@ -115,7 +115,7 @@ FOLLOWED = ("pg_type", "pg_proc", "pg_operator", "pg_collation", "pg_opclass", "
 
 
 def required_objects(cat: SourceCatalog, chosen: dict) -> set:
-    """What the chosen relations and columns need, transitively (types, domains, functions, operators,
+    """What the chosen relations, their columns, indexes, constraints, triggers, rules and policies need, transitively (types, domains, functions, operators,
     collations, sequences), not going through other tables (a table not chosen is a refusal, not something
     to bring along) nor row types of tables."""
     row_types = cat.graph.row_type_tables()
@@ -123,6 +123,8 @@ def required_objects(cat: SourceCatalog, chosen: dict) -> set:
     for oid, cols in chosen.items():
         starts.append(("pg_class", oid, 0))
         starts += [("pg_class", oid, c["num"]) for c in cat.columns_of.get(oid, []) if cols is None or c["name"] in cols]
+    # and what belongs to them: indexes, constraints, triggers (a trigger function of another schema), rules, policies
+    starts += [n for n, info in cat.graph.info.items() if info["obj_table_oid"] in chosen]
 
     def follow(node):
         kind, oid, sub = node

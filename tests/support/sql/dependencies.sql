@@ -60,3 +60,7 @@ CREATE TABLE pol.owners (name text PRIMARY KEY);
 CREATE TABLE pol.notes (id integer PRIMARY KEY, owner text NOT NULL, body text);
 ALTER TABLE pol.notes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_notes ON pol.notes USING (owner IN (SELECT name FROM pol.owners));
+
+-- box.ticket's trigger calls a function of schema ref (brought along with it).
+CREATE FUNCTION ref.stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER ticket_stamp BEFORE INSERT ON box.ticket FOR EACH ROW EXECUTE FUNCTION ref.stamp();
