@@ -11,7 +11,7 @@ from tests.support.migration import unique_db
 
 pytestmark = [pytest.mark.integration]
 
-FILM = {"objects": ["shop.film", "shop.language"], "rename": {"shop.film": "movie", "shop.film.title": "name"}}
+FILM = {"objects": ["shop.film", "shop.language", "shop.film_size"], "rename": {"shop.film": "movie", "shop.film.title": "name"}}
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,8 @@ def test_the_complete_selection_warns_about_bodies_and_trigger_arguments_and_bri
                "shop.in_stock(p_film integer) uses shop.inventory" in w for w in warnings), warnings
     assert any("film_fulltext on shop.film: 'title' -> 'name'" in w for w in warnings), warnings
     assert any("shop.rated(r shop.rating) (film)" in w for w in warnings), warnings   # renamed name in a body
+    assert any("string constants name renamed objects by their old names, which no rename rewrites (they are "
+               "text): view shop.film_size: 'shop.film'" in w for w in warnings), warnings
     # free-standing sequences: those the chosen tables' defaults use, not customer_id_seq / inventory_id_seq
     assert sorted(s["name"] for s in state["plan"]["sequences"]) == ["film_id_seq", "language_id_seq"]
 
@@ -66,7 +68,7 @@ def test_the_complete_selection_migrates_and_inserts_into_the_renamed_table_stil
     rels = {r[0] for r in pg_target.query(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "WHERE n.nspname = 'shop' AND c.relkind IN ('r', 'S', 'v')", target_db)}
-    assert rels == {"movie", "language", "film_id_seq", "language_id_seq"}
+    assert rels == {"movie", "language", "film_size", "film_id_seq", "language_id_seq"}
     assert pg_target.query("SELECT count(*) FROM pg_proc WHERE proname = 'rewards'", target_db) == [(0,)]
     # the trigger argument follows the column rename: an insert computes the fulltext from `name`
     pg_target.execute("INSERT INTO shop.movie (name, language_id) VALUES ('A Quiet Place', 1)", target_db)

@@ -34,3 +34,11 @@ def test_a_check_constraint_left_out_is_removed_from_create_table_and_the_rest_s
     assert "c_levenshtein" not in stmt and "id_positive" in stmt and "note text NOT NULL" in stmt
     assert out.warnings == ["constraint note_distance on app.readings depends on an object that does not migrate "
                             "and is not created"]
+
+
+def test_string_constants_are_found_in_views_and_expressions_but_not_regclass_literals():
+    from include.pgferry.checks.pg import string_constants
+    view = (" SELECT pg_total_relation_size(to_regclass('shop.film'::text)) AS bytes, 'shop.actor'::regclass AS r "
+            "FROM shop.film WHERE film.title <> 'x'")
+    assert string_constants(view, is_query=True) == ["shop.film", "x"]
+    assert string_constants("has_table_privilege('film', 'SELECT')", is_query=False) == ["film", "SELECT"]

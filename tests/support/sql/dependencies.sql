@@ -64,3 +64,7 @@ CREATE POLICY own_notes ON pol.notes USING (owner IN (SELECT name FROM pol.owner
 -- box.ticket's trigger calls a function of schema ref (brought along with it).
 CREATE FUNCTION ref.stamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
 CREATE TRIGGER ticket_stamp BEFORE INSERT ON box.ticket FOR EACH ROW EXECUTE FUNCTION ref.stamp();
+
+-- A view whose string constant names shop.film as text (a rename cannot rewrite it).
+CREATE VIEW shop.film_size AS SELECT pg_total_relation_size(to_regclass('shop.film')) AS bytes, count(*) AS films
+    FROM shop.film;
