@@ -551,10 +551,12 @@ def check_trigger_arguments(ctx: Context) -> list[Finding]:
     names a left-out column would make every write fail on the target, so precheck refuses it."""
     from pglast import ast, parse_sql
     chosen = {r.oid: r for r in ctx.plan.relations}
+    not_created = {(o.table, o.name) for o in ctx.plan.left_out_objects if o.kind == "trigger"} | \
+        {(str(d.table), d.name) for d in ctx.plan.left_out_dependents if d.type == "trigger"}
     renamed, blocked = [], []
     for t in fetch(ctx.source, "list_triggers"):
         r = chosen.get(t["table_oid"])
-        if r is None or not t["nargs"]:
+        if r is None or not t["nargs"] or (str(r.source), t["name"]) in not_created:
             continue
         stmt = parse_sql(t["definition"])[0].stmt
         args = [a.sval for a in stmt.args or () if isinstance(a, ast.String)]
