@@ -105,9 +105,12 @@ def test_skip_unmigratable_leaves_out_exactly_the_dependents_and_migrates_the_re
     warnings = [w["message"] for w in xcom_value(dr, "precheck")["warnings"]]
     assert any(w.startswith("skip_unmigratable: left out C-language function(s) app.c_levenshtein(text, text)")
                and "view app.reading_values" in w for w in warnings), warnings
+    assert any("function bodies call functions that are left out (excluded, C-language, or depending on those), "
+               "which fail on the target when called: app.distance(a text, b text) (c_levenshtein)" in w
+               for w in warnings), warnings
     q = lambda s: pg_target.query(s, target_db)  # noqa: E731
-    assert q("SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-             "WHERE n.nspname = 'app'") == [(0,)]
+    assert q("SELECT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+             "WHERE n.nspname = 'app'") == [("distance",)]
     assert q("SELECT count(*) FROM pg_type WHERE typname IN ('c_num', '_c_num')") == [(0,)]
     assert q("SELECT count(*) FROM pg_operator WHERE oprname = '==='") == [(0,)]
     assert q("SELECT attname FROM pg_attribute WHERE attrelid = 'app.readings'::regclass AND attnum > 0 "

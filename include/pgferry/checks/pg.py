@@ -468,6 +468,16 @@ def check_renamed_text(ctx: Context) -> list[Finding]:
         if hits:
             out.append(_w("renames", f"the text of {names_list(hits)} mentions renamed objects by their old names; "
                                      f"PostgreSQL does not rewrite function bodies: review them on the target"))
+    gone = [f for f in ctx.catalog.functions if f["oid"] in excluded and f["schema"] in schemas]
+    calls = re.compile(r"(?<![\w$])(" + "|".join(re.escape(f["name"]) for f in gone) + r")\s*\(", re.IGNORECASE) \
+        if gone else None
+    if calls:
+        hits = [f"{function_label(f)} ({', '.join(sorted({m.lower() for m in calls.findall(f['body'])}))})"
+                for f in functions if calls.search(f["body"])]
+        if hits:
+            out.append(_w("dependencies", f"function bodies call functions that are left out (excluded, C-language, "
+                                          f"or depending on those), which fail on the target when called: "
+                                          f"{names_list(hits, 30)}"))
     chosen = {r.oid for r in ctx.plan.relations}
     unchosen = [r for r in ctx.catalog.relations if r["oid"] not in chosen and r["relkind"] != "S"]
     missing = _words(r["name"] for r in unchosen)

@@ -19,3 +19,6 @@ CREATE TABLE app.readings (id integer PRIMARY KEY, note text NOT NULL, reading a
 INSERT INTO app.readings (id, note) SELECT i, 'note ' || i FROM generate_series(1, 20) i;
 CREATE VIEW app.reading_values AS SELECT id, reading FROM app.readings;
 CREATE VIEW app.reading_ids AS SELECT id, note FROM app.readings;
+-- A plpgsql function whose body (text: no pg_depend entry) calls a C function.
+CREATE FUNCTION app.distance(a text, b text) RETURNS integer LANGUAGE plpgsql
+    AS $$ BEGIN RETURN app.c_levenshtein(a, b); END $$;
