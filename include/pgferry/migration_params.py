@@ -17,8 +17,8 @@ def migration_params(**defaults) -> dict[str, Param]:
     """Fresh Param objects (a DAG owns its Params), with `defaults` replacing the default values."""
     d = {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target", "objects": [], "rename": {},
          "exclude": [], "migration_types": ["structure", "data"], "parallelism": 2, "keep_owners": True,
-         "target_free_bytes": None, "dead_peer_timeout_s": 60, "no_progress_timeout_s": 120,
-         "lane_min_mb_per_s": 1.0, "lane_start_timeout_s": 900, **defaults}
+         "target_free_bytes": None, "skip_unmigratable": False, "dead_peer_timeout_s": 60,
+         "no_progress_timeout_s": 120, "lane_min_mb_per_s": 1.0, "lane_start_timeout_s": 900, **defaults}
     return {
         "source_conn_id": Param(
             d["source_conn_id"], type="string", minLength=1, title="Source connection",
@@ -63,6 +63,13 @@ def migration_params(**defaults) -> dict[str, Param]:
             d["target_free_bytes"], type=["null", "integer"], minimum=0, title="Target free space (bytes)",
             description="Free storage on the target, for the space check when the target server cannot tell "
                         "(managed services). Empty: ask the server."),
+        "skip_unmigratable": Param(
+            d["skip_unmigratable"], type="boolean", title="Leave out what cannot be migrated",
+            description="Leave out the C-language functions (which cannot be migrated) and exactly the objects "
+                        "that depend on them (types with C input/output functions, their operators, casts, "
+                        "aggregates, columns of those types, views, indexes, triggers, ...), and what depends "
+                        "on excluded functions; precheck lists every one as a warning and the rest migrates. "
+                        "Off: precheck refuses and names them."),
         # failure bounds (README "Failure and recovery"): production-sane defaults, seconds in the fault tests
         "dead_peer_timeout_s": Param(
             d["dead_peer_timeout_s"], type="integer", minimum=5, maximum=3600, title="Dead peer after (s)",

@@ -171,17 +171,47 @@ class ExcludedFunction:
 
 @dataclass(frozen=True)
 class LeftOutObject:
-    """An index, constraint, trigger or policy not created because it needs a left-out column."""
+    """An object the source counts (count_objects.sql) that is not created on purpose: an index,
+    constraint, trigger or policy that needs a left-out column (reason empty), or an object that depends
+    on one that does not migrate (reason says which). Validate does not miss them."""
     kind: str
     name: str
-    table: str
+    table: str        # the relation it belongs to, or the schema of a schema-level object
+    reason: str = ""
 
     def to_xcom(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "table": self.table}
+        return {"kind": self.kind, "name": self.name, "table": self.table, "reason": self.reason}
 
     @classmethod
     def from_xcom(cls, d: dict) -> LeftOutObject:
-        return cls(d["kind"], d["name"], d["table"])
+        return cls(d["kind"], d["name"], d["table"], d.get("reason", ""))
+
+
+@dataclass(frozen=True)
+class LeftOutDependent:
+    """An object left out of the schema dump because it depends, directly or through others, on an object
+    that does not migrate (a C-language function, an excluded function): skip_unmigratable. `entries` are
+    the (catalog oid, object oid) of its pg_dump TOC entries; `tag` is how pg_dump names it in the tags of
+    its COMMENT, ACL and SECURITY LABEL entries (`TYPE city_budget`)."""
+    type: str                 # pg_identify_object's type: "type", "operator", "table column", "trigger", ...
+    identity: str             # pg_identify_object's identity
+    schema: str | None
+    because: str              # the object it depends on
+    entries: tuple[tuple[int, int], ...] = ()
+    tag: str = ""
+    table: QualifiedName | None = None    # the table of a constraint (left out of its CREATE TABLE)
+    name: str | None = None
+
+    def to_xcom(self) -> dict:
+        return {"type": self.type, "identity": self.identity, "schema": self.schema, "because": self.because,
+                "entries": [list(e) for e in self.entries], "tag": self.tag,
+                "table": self.table.to_xcom() if self.table else None, "name": self.name}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> LeftOutDependent:
+        return cls(d["type"], d["identity"], d.get("schema"), d.get("because", ""),
+                   tuple(tuple(e) for e in d.get("entries") or ()), d.get("tag", ""),
+                   QualifiedName.from_xcom(d["table"]) if d.get("table") else None, d.get("name"))
 
 
 @dataclass(frozen=True)
@@ -196,6 +226,8 @@ class Plan:
     renamed: bool = False
     left_out_objects: tuple[LeftOutObject, ...] = ()
     whole_database: bool = False     # no objects given: database-level objects come along too
+    left_out_dependents: tuple[LeftOutDependent, ...] = ()   # skip_unmigratable: what depends on them
+    brought_along: tuple[str, ...] = ()   # objects of schemas not chosen that the chosen tables need
 
     @property
     def data_tables(self) -> tuple[Relation, ...]:
@@ -208,7 +240,9 @@ class Plan:
                 "excluded_relations": [q.to_xcom() for q in self.excluded_relations],
                 "excluded_functions": [f.to_xcom() for f in self.excluded_functions], "renamed": self.renamed,
                 "left_out_objects": [o.to_xcom() for o in self.left_out_objects],
-                "whole_database": self.whole_database}
+                "whole_database": self.whole_database,
+                "left_out_dependents": [o.to_xcom() for o in self.left_out_dependents],
+                "brought_along": list(self.brought_along)}
 
     @classmethod
     def from_xcom(cls, d: dict) -> Plan:
@@ -220,7 +254,9 @@ class Plan:
                    excluded_functions=tuple(ExcludedFunction.from_xcom(f) for f in d.get("excluded_functions") or ()),
                    renamed=d.get("renamed", False),
                    left_out_objects=tuple(LeftOutObject.from_xcom(o) for o in d.get("left_out_objects") or ()),
-                   whole_database=d.get("whole_database", False))
+                   whole_database=d.get("whole_database", False),
+                   left_out_dependents=tuple(LeftOutDependent.from_xcom(o) for o in d.get("left_out_dependents") or ()),
+                   brought_along=tuple(d.get("brought_along") or ()))
 
 
 # What a post-data statement creates; OTHER for everything else (partition index attachments, view

@@ -9,6 +9,7 @@ Every catalog read is a file of sql/.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import psycopg
@@ -20,6 +21,7 @@ from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, 
 from include.pgferry.pg.ddl import tool_major_version
 from include.pgferry.pg.endpoint import switch_off_triggers
 from include.pgferry.pg.names import display, quote_ident
+from include.pgferry.logical.selection import NOT_NEEDED, function_label, shown, unmigratable_dependents
 
 MIN_SOURCE_VERSION = 90200
 
@@ -35,6 +37,7 @@ class Context:
     keep_owners: bool
     target_free_bytes: int | None
     target_host: str
+    skip_unmigratable: bool = False
 
 
 def _e(check, msg, fix=""):
@@ -164,19 +167,90 @@ def check_target_space(ctx: Context) -> list[Finding]:
     return []
 
 
+def _left_out_functions(plan: Plan) -> set[int]:
+    """Functions of a schema brought along for some of its objects that are not among them."""
+    return {oid for d in plan.left_out_dependents for c, oid in d.entries if c == 1255}
+
+
+def _in_scope(ctx: Context, d) -> bool:
+    """Would this dependent be migrated, were it not for what it depends on?"""
+    chosen = {r.oid for r in ctx.plan.relations}
+    kind, oid, _ = d.node
+    if kind == "pg_class":
+        return oid in chosen
+    if d.table_oid:
+        return d.table_oid in chosen
+    return d.schema in {s.source for s in ctx.plan.schemas} or (d.schema is None and ctx.plan.whole_database)
+
+
+SKIP_FIX = "set skip_unmigratable to true to leave them out, with exactly what depends on them"
+
+
 def check_c_functions(ctx: Context) -> list[Finding]:
+    """C-language functions do not migrate (DTS: 不支持迁移使用C语言编写的function), nor does anything that
+    depends on them or on an excluded function: precheck names it all, with skip_unmigratable as the way
+    to migrate the rest around them."""
     schemas = {s.source for s in ctx.plan.schemas}
-    excluded = {f.oid for f in ctx.plan.excluded_functions}
+    if ctx.skip_unmigratable:
+        left = shown(d for d in ctx.plan.left_out_dependents if d.because != NOT_NEEDED)
+        c_left = [f"{display(f.schema, f.name)}({f.args})" for f in ctx.plan.excluded_functions if f.schema in schemas
+                  and any(x["oid"] == f.oid and x["language"] == "c" for x in ctx.catalog.functions)]
+        if not c_left and not left:
+            return []
+        return [_w("C-language functions",
+                   f"skip_unmigratable: left out C-language function(s) {names_list(c_left, 50)}"
+                   + (f" and what depends on them or on excluded functions: {names_list((f'{d.type} {d.identity}' for d in left), 100)}"
+                      if left else "")
+                   + "; install the functions on the target yourself and create these objects there if needed")]
+    excluded = {f.oid for f in ctx.plan.excluded_functions} | _left_out_functions(ctx.plan)
     found = [f for f in ctx.catalog.functions
              if f["schema"] in schemas and f["language"] == "c" and f["oid"] not in excluded]
-    if not found:
-        return []
-    named = [f"{display(f['schema'], f['name'])}({f['args']})" for f in found]
-    hint = ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found[:3])
-    return [_e("C-language functions", f"C-language functions cannot be migrated: {names_list(named)}. Add them "
-                                       f"to the exclude Param (for example {hint}) and install them on the target "
-                                       f"separately",
-               "exclude: [" + ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found) + "]")]
+    left_out = {e for d in ctx.plan.left_out_dependents for e in d.entries}
+    out = []
+    if found:
+        roots, dependents = unmigratable_dependents(ctx.catalog, [])
+        dependents = shown([d for d in dependents if _in_scope(ctx, d) and d.node[1] not in excluded
+                            and (d.class_oid, d.node[1]) not in left_out and any(roots.get(n, "") for n in _chain(ctx, d, roots)
+                                    if n[0] == "pg_proc" and n[1] in {f["oid"] for f in found})])
+        named = [function_label(f) for f in found]
+        hint = ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found[:3])
+        deps = (f" These depend on them and cannot be created either: "
+                f"{names_list((d.describe() for d in dependents), 30)}." if dependents else "")
+        out.append(_e("C-language functions",
+                      f"C-language functions cannot be migrated: {names_list(named)}. Add them to the exclude Param "
+                      f"(for example {hint}) and install them on the target separately.{deps}",
+                      ("exclude: [" + ", ".join(f'"{display(f["schema"], f["name"])}"' for f in found) + "]"
+                       if not dependents else SKIP_FIX)))
+    excluded_rows = [f for f in ctx.catalog.functions if f["oid"] in {x.oid for x in ctx.plan.excluded_functions}]
+    if excluded_rows:
+        graph = ctx.catalog.graph
+        roots = {("pg_proc", f["oid"], 0): function_label(f) for f in excluded_rows}
+        on_excluded = shown([d for d in graph.dependents_of(roots) if _in_scope(ctx, d) and d.node[1] not in excluded
+                             and (d.class_oid, d.node[1]) not in left_out])
+        if on_excluded:
+            out.append(_e("dependencies",
+                          f"objects depend on excluded function(s) and cannot be created without them: "
+                          f"{names_list((d.describe() + ' (needs ' + _root_of(ctx, d, roots) + ')' for d in on_excluded), 30)}",
+                          SKIP_FIX + ", or take the functions out of exclude"))
+    return out
+
+
+def _chain(ctx: Context, d, roots) -> list:
+    """The nodes from `d` back to its root, following what brought each one into the closure."""
+    cache = ctx.__dict__.setdefault("_closure_cache", {})
+    key = tuple(sorted(roots))
+    if key not in cache:
+        cache[key] = ctx.catalog.graph.closure(roots)
+    out, node = [], d.because
+    while node is not None and node not in out:
+        out.append(node)
+        node = cache[key].get(node)
+    return out
+
+
+def _root_of(ctx: Context, d, roots) -> str:
+    chain = _chain(ctx, d, roots)
+    return roots.get(chain[-1], "?") if chain else "?"
 
 
 def check_existing_objects(ctx: Context) -> list[Finding]:
@@ -294,7 +368,20 @@ def check_dependencies(ctx: Context) -> list[Finding]:
             view_problems.add(f"{chosen[d['dep_oid']].source} uses column "
                               f"{display(col_names[(ref, d['column_num'])])} of {chosen[ref].source}, "
                               f"which is left out")
-    skipped = [f"{o.kind} {display(o.name)} on {o.table}" for o in ctx.plan.left_out_objects]
+    skipped = [f"{o.kind} {display(o.name)} on {o.table}" for o in ctx.plan.left_out_objects if not o.reason]
+    if ctx.plan.brought_along:
+        out.append(_w("dependencies", f"the chosen tables need objects of schemas not chosen, which come along "
+                                      f"(alone, without the rest of their schema): "
+                                      f"{names_list(ctx.plan.brought_along, 30)}"))
+    policy_problems = sorted({f"policy {display(d['dep_name'])} on {chosen[d['dep_table_oid']].source} uses "
+                              f"{display(by_oid[d['ref_table_oid']]['schema'], by_oid[d['ref_table_oid']]['name'])}"
+                              for d in ctx.catalog.dependencies
+                              if d["dep_kind"] == "policy" and d["dep_table_oid"] in chosen
+                              and d["ref_table_oid"] in by_oid and d["ref_table_oid"] not in chosen
+                              and by_oid[d["ref_table_oid"]]["relkind"] != "S"})
+    if policy_problems:
+        out.append(_e("dependencies", f"row level security policies use tables that are not migrated: "
+                                      f"{names_list(policy_problems)}", "add those tables to objects"))
     if view_problems:
         out.append(_e("dependencies", f"view(s) depend on objects that are not migrated: "
                                       f"{names_list(sorted(view_problems))}. Add them to objects or leave the "
@@ -305,23 +392,199 @@ def check_dependencies(ctx: Context) -> list[Finding]:
     return out
 
 
+def _coming_along(ctx: Context):
+    """Schema-level objects pg_dump brings with the chosen schemas (functions, types, operators), as
+    dependency-graph nodes, and the columns of the chosen tables."""
+    schemas = {s.source for s in ctx.plan.schemas}
+    excluded = {f.oid for f in ctx.plan.excluded_functions}
+    left_out = {(d.type, d.identity) for d in ctx.plan.left_out_dependents}
+    graph = ctx.catalog.graph
+    row_types = graph.row_type_tables()
+    chosen = {r.oid: r for r in ctx.plan.relations}
+    for node, info in graph.info.items():
+        kind, oid, sub = node
+        if (info["obj_type"], info["obj_identity"]) in left_out:
+            continue
+        if kind == "pg_class" and sub > 0:
+            r = chosen.get(oid)
+            name = next((c["name"] for c in ctx.catalog.columns_of.get(oid, []) if c["num"] == sub), None)
+            if r is not None and any(c.name == name for c in r.columns):
+                yield node, info
+        elif kind in ("pg_proc", "pg_operator") and info["obj_schema"] in schemas and oid not in excluded:
+            yield node, info
+        elif kind == "pg_type" and info["obj_schema"] in schemas and oid not in row_types and \
+                not any(n[0] == "pg_type" and n[1] in row_types for n in graph.needs.get(node, ())):
+            yield node, info
+
+
+def check_needed_tables(ctx: Context) -> list[Finding]:
+    """Functions, types and operators that come along with their schema, and the chosen columns, whose
+    signatures name a table that is not chosen (its row type: `RETURNS SETOF public.customer`): creating
+    them would need that table, so precheck refuses with both ways out."""
+    chosen = {r.oid for r in ctx.plan.relations}
+    by_oid = ctx.catalog.by_oid
+    problems, tables, functions = [], set(), set()
+    for node, info in _coming_along(ctx):
+        missing = sorted(display(by_oid[t]["schema"], by_oid[t]["name"])
+                         for t in ctx.catalog.graph.needed_relations(node)
+                         if t in by_oid and t not in chosen and by_oid[t]["relkind"] != "S")
+        if missing:
+            problems.append(f"{info['obj_type']} {info['obj_identity']} needs {', '.join(missing)}")
+            tables |= set(missing)
+            if node[0] == "pg_proc":
+                functions.add(info["obj_identity"].split("(", 1)[0])
+    if not problems:
+        return []
+    fix = f"add {', '.join(sorted(tables))} to objects"
+    if functions:
+        fix += ", or exclude: [" + ", ".join(f'"{f}"' for f in sorted(functions)) + "]"
+    return [_e("dependencies", f"objects that come with the chosen schemas use tables that are not migrated "
+                               f"(their row types): {names_list(sorted(problems), 30)}", fix)]
+
+
+def _words(names) -> re.Pattern | None:
+    names = sorted({n for n in names if n}, key=len, reverse=True)
+    if not names:
+        return None
+    return re.compile(r"(?<![\w$])(" + "|".join(re.escape(n) for n in names) + r")(?![\w$])", re.IGNORECASE)
+
+
 def check_renamed_text(ctx: Context) -> list[Finding]:
     """Function bodies are text PostgreSQL does not rewrite: warn where they still use an old name (DTS warns
-    the same: renaming can break objects that depend on the renamed one)."""
+    the same: renaming can break objects that depend on the renamed one), and where they name tables that
+    are not migrated (the function fails on the target until they exist)."""
+    out = []
+    schemas = {s.source for s in ctx.plan.schemas}
+    excluded = {f.oid for f in ctx.plan.excluded_functions} | _left_out_functions(ctx.plan)
+    functions = [f for f in ctx.catalog.functions if f["schema"] in schemas and f["oid"] not in excluded
+                 and f["language"] in ("sql", "plpgsql")]
     old = {s.source for s in ctx.plan.schemas if s.source != s.target}
     old |= {r.source.name for r in ctx.plan.relations if r.target.name != r.source.name}
     old |= {c.name for r in ctx.plan.relations for c in r.columns if c.target_name != c.name}
-    if not old:
+    renamed = _words(old)
+    if renamed:
+        hits = [f"{function_label(f)} ({', '.join(sorted({m.lower() for m in renamed.findall(f['body'])}))})"
+                for f in functions if renamed.search(f["body"])]
+        if hits:
+            out.append(_w("renames", f"the text of {names_list(hits)} mentions renamed objects by their old names; "
+                                     f"PostgreSQL does not rewrite function bodies: review them on the target"))
+    gone = [f for f in ctx.catalog.functions if f["oid"] in excluded and f["schema"] in schemas]
+    calls = re.compile(r"(?<![\w$])(" + "|".join(re.escape(f["name"]) for f in gone) + r")\s*\(", re.IGNORECASE) \
+        if gone else None
+    if calls:
+        hits = [f"{function_label(f)} ({', '.join(sorted({m.lower() for m in calls.findall(f['body'])}))})"
+                for f in functions if calls.search(f["body"])]
+        if hits:
+            out.append(_w("dependencies", f"function bodies call functions that are left out (excluded, C-language, "
+                                          f"or depending on those), which fail on the target when called: "
+                                          f"{names_list(hits, 30)}"))
+    chosen = {r.oid for r in ctx.plan.relations}
+    unchosen = [r for r in ctx.catalog.relations if r["oid"] not in chosen and r["relkind"] != "S"]
+    missing = _words(r["name"] for r in unchosen)
+    if missing and unchosen:
+        hits = []
+        for f in functions:
+            found = {m.lower() for m in missing.findall(f["body"])}
+            if found:
+                names = sorted(display(r["schema"], r["name"]) for r in unchosen if r["name"].lower() in found)
+                hits.append(f"{function_label(f)} uses {', '.join(names)}")
+        if hits:
+            out.append(_w("dependencies", f"function bodies name tables that are not migrated (the functions fail on "
+                                          f"the target until those exist): {names_list(hits, 30)}",
+                          "add the tables to objects, or exclude the functions"))
+    return out
+
+
+_REG_TYPES = {"regclass", "regtype", "regproc", "regprocedure", "regoper", "regoperator", "regnamespace"}
+
+
+def string_constants(text: str, is_query: bool) -> list[str]:
+    """The string constants of a view, rule or expression, but not regclass-style literals (the rename
+    rewrites those, as names)."""
+    from pglast import ast, parse_sql
+    try:
+        tree = parse_sql(text if is_query else f"SELECT {text}")
+    except Exception:   # noqa: BLE001 - text the server printed but this parser does not know: nothing to read
         return []
-    schemas = {s.source for s in ctx.plan.schemas}
+    found = []
+
+    def visit(node):
+        if isinstance(node, tuple):
+            for x in node:
+                visit(x)
+            return
+        if not isinstance(node, ast.Node):
+            return
+        if isinstance(node, ast.TypeCast) and node.typeName and node.typeName.names and \
+                node.typeName.names[-1].sval in _REG_TYPES:
+            return
+        if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
+            found.append(node.val.sval)
+            return
+        for attr in node:
+            visit(getattr(node, attr))
+    visit(tree)
+    return found
+
+
+def check_renamed_names_in_strings(ctx: Context) -> list[Finding]:
+    """View, rule, policy, default and check texts are rewritten as parse trees, so a name inside a string
+    constant (`to_regclass('public.film')`, `has_table_privilege('film', 'SELECT')`) keeps its old value:
+    warned, naming the object and the constant."""
+    if not ctx.plan.renamed:
+        return []
+    chosen = {r.oid: r for r in ctx.plan.relations}
+    old_tables = {r.source.name for r in ctx.plan.relations if r.target.name != r.source.name}
+    old_schemas = {s.source for s in ctx.plan.schemas if s.source != s.target}
     hits = []
-    for f in ctx.catalog.functions:
-        if f["schema"] in schemas and f["language"] in ("sql", "plpgsql") and any(n in f["body"] for n in old):
-            hits.append(f"{display(f['schema'], f['name'])}({f['args']})")
-    if hits:
-        return [_w("renames", f"the text of {names_list(hits)} mentions renamed objects by their old names; "
-                              f"PostgreSQL does not rewrite function bodies: review them on the target")]
-    return []
+    for row in fetch(ctx.source, "list_expression_texts"):
+        r = chosen.get(row["table_oid"])
+        if r is None or not row["definition"]:
+            continue
+        old_columns = {c.name for c in r.columns if c.target_name != c.name}
+        pattern = _words(old_tables | old_schemas | old_columns)
+        if pattern is None:
+            continue
+        for const in string_constants(row["definition"], row["is_query"]):
+            if pattern.search(const):
+                where = str(r.source) if row["kind"] == "view" else f"{display(row['name'])} on {r.source}"
+                hits.append(f"{row['kind']} {where}: {const!r}")
+    if not hits:
+        return []
+    return [_w("renames", f"string constants name renamed objects by their old names, which no rename rewrites "
+                          f"(they are text): {names_list(hits, 30)}; review them on the target")]
+
+
+def check_trigger_arguments(ctx: Context) -> list[Finding]:
+    """Trigger arguments are text the trigger function reads; one that is exactly a renamed column of its
+    table is renamed with it (tsvector_update_trigger('fts', 'pg_catalog.english', 'title')); one that
+    names a left-out column would make every write fail on the target, so precheck refuses it."""
+    from pglast import ast, parse_sql
+    chosen = {r.oid: r for r in ctx.plan.relations}
+    not_created = {(o.table, o.name) for o in ctx.plan.left_out_objects if o.kind == "trigger"} | \
+        {(str(d.table), d.name) for d in ctx.plan.left_out_dependents if d.type == "trigger"}
+    renamed, blocked = [], []
+    for t in fetch(ctx.source, "list_triggers"):
+        r = chosen.get(t["table_oid"])
+        if r is None or not t["nargs"] or (str(r.source), t["name"]) in not_created:
+            continue
+        stmt = parse_sql(t["definition"])[0].stmt
+        args = [a.sval for a in stmt.args or () if isinstance(a, ast.String)]
+        new = {c.name: c.target_name for c in r.columns if c.target_name != c.name}
+        for a in args:
+            if a in new:
+                renamed.append(f"{display(t['name'])} on {r.source}: {a!r} -> {new[a]!r}")
+            elif a in r.dropped_columns:
+                blocked.append(f"{display(t['name'])} on {r.source} passes {a!r}, a column left out")
+    out = []
+    if renamed:
+        out.append(_w("renames", f"trigger arguments that name a renamed column are renamed with it: "
+                                 f"{names_list(renamed)}"))
+    if blocked:
+        out.append(_e("dependencies", f"trigger arguments name columns left out of the migration (every write "
+                                      f"would fail on the target): {names_list(blocked)}",
+                      "add the columns to the table's column list"))
+    return out
 
 
 def can_switch_off_triggers(conn: psycopg.Connection) -> bool:
@@ -374,5 +637,7 @@ def check_write_activity(ctx: Context) -> list[Finding]:
 
 ALL_CHECKS = [check_versions, check_source_privileges, check_target_privileges, check_target_space,
               check_c_functions, check_existing_objects, check_extensions, check_roles, check_rename_collisions,
-              check_dependencies, check_renamed_text, check_unsupported_content, check_write_activity,
+              check_dependencies, check_needed_tables, check_renamed_text, check_renamed_names_in_strings,
+              check_trigger_arguments,
+              check_unsupported_content, check_write_activity,
               check_data_only_triggers]

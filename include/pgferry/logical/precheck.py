@@ -62,7 +62,8 @@ def precheck(params: dict) -> dict:
                 "source privileges", f"the source user {user} cannot read the catalog ({e.diag.message_primary}): "
                                      f"it lacks USAGE on schema pg_catalog",
                 checks.grant("USAGE ON SCHEMA pg_catalog", user))]) from e
-        plan, problems = build_plan(catalog, params.get("objects"), params.get("rename"), params.get("exclude"))
+        plan, problems = build_plan(catalog, params.get("objects"), params.get("rename"), params.get("exclude"),
+                                    skip_unmigratable=bool(params.get("skip_unmigratable", False)))
         findings = [error("objects", m) for m in problems.errors] + [warning("objects", m) for m in problems.warnings]
         # a whole database of large objects alone is a migration too (they move with the whole database)
         large_objects_only = plan.whole_database and fetch_one(source, "count_large_objects")["n"] > 0
@@ -72,7 +73,8 @@ def precheck(params: dict) -> dict:
         ctx = checks.Context(source=source, target=target, catalog=catalog, plan=plan,
                              structure=wants(params, "structure"), data=wants(params, "data"),
                              keep_owners=params.get("keep_owners", True),
-                             target_free_bytes=params.get("target_free_bytes"), target_host=target_ep.host)
+                             target_free_bytes=params.get("target_free_bytes"), target_host=target_ep.host,
+                             skip_unmigratable=bool(params.get("skip_unmigratable", False)))
         findings += run_checks(checks.ALL_CHECKS, ctx, _could_not_run)
         findings += window_findings + window_guard.fit_findings(params, lambda: checks.source_bytes(ctx))
         log_findings(findings)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from include.pgferry.model import (Column, ExcludedFunction, LeftOutObject, Plan, QualifiedName, Relation, SchemaMove,
-                                   Sequence)
+from include.pgferry.model import (Column, ExcludedFunction, LeftOutDependent, LeftOutObject, Plan, QualifiedName,
+                                   Relation, SchemaMove, Sequence)
 from include.pgferry.pg.catalog import SourceCatalog
+from include.pgferry.pg.dependencies import Dependent, Node
 from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
                                    parse_rename_key, split_qualified)
 
@@ -63,7 +64,95 @@ def parse_inputs(objects, rename, exclude) -> tuple[list[ObjectSpec], dict, list
     return specs, renames, excludes, problems
 
 
-def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[Plan, InputProblems]:
+def function_label(f: dict) -> str:
+    return f"{display(f['schema'], f['name'])}({f['args']})"
+
+
+def unmigratable_roots(cat: SourceCatalog, excluded_functions) -> dict[Node, str]:
+    """What cannot be created on the target: C-language functions (DTS does not migrate them; the target
+    lacks their shared library) and the functions `exclude` names. Node -> how messages name it."""
+    roots = {("pg_proc", f["oid"], 0): f"C-language function {function_label(f)}"
+             for f in cat.functions if f["language"] == "c"}
+    for f in excluded_functions:
+        roots.setdefault(("pg_proc", f["oid"], 0), f"excluded function {function_label(f)}")
+    return roots
+
+
+def unmigratable_dependents(cat: SourceCatalog, excluded_functions) -> tuple[dict[Node, str], list[Dependent]]:
+    """The roots, and everything that depends on them (pg_depend, transitively)."""
+    roots = unmigratable_roots(cat, excluded_functions)
+    return roots, (cat.graph.dependents_of(roots) if roots else [])
+
+
+def dump_tag(d: Dependent) -> str:
+    """How pg_dump names the object in the tags of its COMMENT, ACL and SECURITY LABEL entries (prefix)."""
+    bare = d.identity[len(d.schema) + 1:] if d.schema and d.identity.startswith(d.schema + ".") else d.identity
+    bare = bare.split("(", 1)[0]
+    if bare.endswith("[]"):
+        return ""   # array types have no entries of their own
+    word = {"type": "TYPE", "domain": "DOMAIN", "function": "FUNCTION", "aggregate": "AGGREGATE",
+            "procedure": "PROCEDURE", "operator": "OPERATOR", "server": "SERVER", "language": "LANGUAGE",
+            "foreign-data wrapper": "FOREIGN DATA WRAPPER", "conversion": "CONVERSION",
+            "index": "INDEX"}.get(d.type)
+    return f"{word} {bare}" if word else ""
+
+
+RELATION_TYPES = ("table", "view", "materialized view", "foreign table", "composite type")
+
+
+def shown(dependents) -> list:
+    """The dependents a person needs to read: not the row types of left-out relations, not array types
+    (they come and go with their element type or relation)."""
+    dependents = list(dependents)
+    relations = {d.identity for d in dependents if d.type in RELATION_TYPES}
+    return [d for d in dependents if not (d.type == "type" and (d.identity.endswith("[]") or d.identity in relations))]
+
+
+SCHEMA_LEVEL = ("pg_proc", "pg_type", "pg_operator", "pg_collation", "pg_opclass", "pg_opfamily", "pg_conversion",
+                "pg_ts_config", "pg_ts_dict", "pg_statistic_ext")
+NOT_NEEDED = "not needed by the chosen objects"
+FOLLOWED = ("pg_type", "pg_proc", "pg_operator", "pg_collation", "pg_opclass", "pg_opfamily", "pg_class")
+
+
+def required_objects(cat: SourceCatalog, chosen: dict) -> set:
+    """What the chosen relations, their columns, indexes, constraints, triggers, rules and policies need, transitively (types, domains, functions, operators,
+    collations, sequences), not going through other tables (a table not chosen is a refusal, not something
+    to bring along) nor row types of tables."""
+    row_types = cat.graph.row_type_tables()
+    starts = []
+    for oid, cols in chosen.items():
+        starts.append(("pg_class", oid, 0))
+        starts += [("pg_class", oid, c["num"]) for c in cat.columns_of.get(oid, []) if cols is None or c["name"] in cols]
+    # and what belongs to them: indexes, constraints, triggers (a trigger function of another schema), rules, policies
+    starts += [n for n, info in cat.graph.info.items() if info["obj_table_oid"] in chosen]
+
+    def follow(node):
+        kind, oid, sub = node
+        if kind not in FOLLOWED or (kind == "pg_type" and oid in row_types):
+            return False
+        if kind == "pg_class":
+            return sub == 0 and (cat.by_oid.get(oid) or {}).get("relkind") == "S"
+        return True
+    return cat.graph.requirements(starts, follow)
+
+
+def own_name(d: Dependent) -> str | None:
+    """The bare name of an object that belongs to a table (pg_identify_object: `name on schema.table`)."""
+    if d.table_oid and " on " in d.identity:
+        head = d.identity.rsplit(" on ", 1)[0]
+        return head[1:-1].replace('""', '"') if head.startswith('"') and head.endswith('"') else head
+    return d.name
+
+
+def because_label(cat: SourceCatalog, roots: dict[Node, str], node: Node | None) -> str:
+    if node in roots:
+        return roots[node]
+    info = cat.graph.info.get(node)
+    return f"{info['obj_type']} {info['obj_identity']}" if info else "?"
+
+
+def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: bool = False
+               ) -> tuple[Plan, InputProblems]:
     specs, renames, excludes, problems = parse_inputs(objects, rename, exclude)
     schema_names = {s["schema"] for s in cat.schemas}
 
@@ -120,7 +209,61 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[Plan, Inpu
             problems.errors.append(f"exclude: {display(schema, name)} is neither a relation nor a function in "
                                    f"the source database")
 
-    schemas = sorted({cat.by_oid[o]["schema"] for o in chosen} | whole_schemas)
+    # 2b. skip_unmigratable: C-language functions and exactly what depends on them (and on the excluded
+    # functions) are left out; a table keeps its other columns when only some depend on them
+    left_out_dependents: list[LeftOutDependent] = []
+    skipped: list[Dependent] = []
+    roots: dict[Node, str] = {}
+    function_reasons: dict[int, str] = {}
+    if skip_unmigratable:
+        c_functions = [f for f in cat.functions if f["language"] == "c"
+                       and f["oid"] not in {x["oid"] for x in excluded_functions}]
+        roots, dependents = unmigratable_dependents(cat, excluded_functions + c_functions)
+        excluded_functions.extend(c_functions)
+        functions_by_oid = {f["oid"]: f for f in cat.functions}
+        for d in dependents:
+            kind, oid, sub = d.node
+            if kind == "pg_proc":
+                if oid in functions_by_oid and oid not in {x["oid"] for x in excluded_functions}:
+                    excluded_functions.append(functions_by_oid[oid])
+                    function_reasons[oid] = f"depends on {because_label(cat, roots, d.because)}"
+            elif kind == "pg_class" and sub > 0 and d.relkind in TABLE_RELKINDS + ("f",):
+                if oid in chosen:
+                    name = next((c["name"] for c in cat.columns_of.get(oid, []) if c["num"] == sub), None)
+                    cols = chosen[oid] if chosen[oid] is not None else \
+                        tuple(c["name"] for c in cat.columns_of.get(oid, []))
+                    chosen[oid] = tuple(c for c in cols if c != name)
+            elif kind == "pg_class" and oid in cat.by_oid:
+                chosen.pop(oid, None)
+            table = cat.by_oid.get(d.table_oid) if d.table_oid else None
+            left_out_dependents.append(LeftOutDependent(
+                d.type, d.identity, d.schema, because_label(cat, roots, d.because),
+                () if d.is_column else tuple(sorted(d.raw | {(d.class_oid, oid)})), dump_tag(d),
+                QualifiedName(table["schema"], table["name"]) if table else None, own_name(d)))
+            skipped.append(d)
+
+    # 2c. what the chosen relations need from schemas that do not move (a column's type, a default's
+    # function or sequence): that schema comes along with only those objects (and what they need)
+    base_schemas = {cat.by_oid[o]["schema"] for o in chosen} | whole_schemas
+    brought: list[str] = []
+    needed = required_objects(cat, chosen)
+    foreign = {n for n in needed if (cat.graph.info.get(n) or {}).get("obj_schema") not in base_schemas | {None}}
+    brought_schemas = {cat.graph.info[n]["obj_schema"] for n in foreign}
+    for n in sorted(foreign):
+        info = cat.graph.info[n]
+        brought.append(f"{info['obj_type']} {info['obj_identity']}")
+    for kind, oid, _ in needed:   # a sequence a needed function uses (nextval in a BEGIN ATOMIC body)
+        if kind == "pg_class" and oid in cat.by_oid:
+            chosen.setdefault(oid, None)
+    for node, info in cat.graph.info.items():
+        if info["obj_schema"] in brought_schemas and node[0] in SCHEMA_LEVEL and node[2] == 0 \
+                and node not in needed:
+            d = cat.graph.dependent(node, None)
+            left_out_dependents.append(LeftOutDependent(
+                d.type, d.identity, d.schema, NOT_NEEDED, tuple(sorted(d.raw | {(d.class_oid, node[1])})),
+                dump_tag(d), None, d.name))
+
+    schemas = sorted({cat.by_oid[o]["schema"] for o in chosen} | whole_schemas | brought_schemas)
 
     # 3. renames, checked against what is chosen
     schema_map = {s: s for s in schemas}
@@ -148,14 +291,27 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[Plan, Inpu
             continue
         column_map[(rel["oid"], key[2])] = new
 
-    # 4. sequences: owned ones follow their table, free-standing ones their schema
+    # 4. sequences: owned ones follow their table (and column); free-standing ones their schema when it
+    # moves whole, otherwise only those a chosen column's default uses (nextval('seq'))
+    used = cat.graph.default_sequences(
+        o for o, cols in chosen.items() if cat.by_oid[o]["relkind"] != "S")
+    used_by_chosen_columns = set()
+    for r in cat.graph.rows:
+        if r["obj_class"] == "pg_class" and r["obj_subid"] > 0 and r["ref_oid"] in used \
+                and r["obj_oid"] in chosen and r["raw_class_oid"] != r["obj_class_oid"]:
+            cols = chosen[r["obj_oid"]]
+            name = next((c["name"] for c in cat.columns_of.get(r["obj_oid"], []) if c["num"] == r["obj_subid"]), None)
+            if cols is None or name in cols:
+                used_by_chosen_columns.add(r["ref_oid"])
+    needed_oids = {oid for kind, oid, _ in needed if kind == "pg_class"}
     sequences = []
     for seq in cat.sequences:
         owner = seq["owner_table_oid"]
         if owner is not None:
             keep = owner in chosen and (chosen[owner] is None or seq["owner_column"] in chosen[owner])
         else:
-            keep = seq["schema"] in schemas and (seq["schema"], seq["name"]) not in excludes
+            keep = (seq["schema"] in whole_schemas or seq["oid"] in used_by_chosen_columns or seq["oid"] in needed_oids) and \
+                (seq["schema"], seq["name"]) not in excludes
         rel = cat.by_name[(seq["schema"], seq["name"])]
         if keep:
             sequences.append(Sequence(seq["oid"], QualifiedName(seq["schema"], seq["name"]),
@@ -197,6 +353,26 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[Plan, Inpu
             left_out[(d["dep_kind"], d["dep_oid"])] = LeftOutObject(
                 d["dep_kind"], d["dep_name"], relation_key(cat.by_oid[d["dep_table_oid"]]))
 
+    # what skip_unmigratable leaves out and the source counts: validate must not miss it
+    scope_schemas = whole_schemas
+    for d in skipped:
+        kind, oid, sub = d.node
+        if kind == "pg_proc" or not d.count_kind:
+            continue
+        if d.table_oid:
+            if d.table_oid in chosen:
+                left_out.setdefault((d.count_kind, oid), LeftOutObject(
+                    d.count_kind, d.identity, relation_key(cat.by_oid[d.table_oid]),
+                    f"depends on {because_label(cat, roots, d.because)}"))
+        elif d.schema in scope_schemas:
+            left_out.setdefault((d.count_kind, oid), LeftOutObject(
+                d.count_kind, d.identity, display(d.schema), f"depends on {because_label(cat, roots, d.because)}"))
+    for f in excluded_functions:
+        if f["schema"] in scope_schemas:
+            reason = function_reasons.get(f["oid"]) or roots.get(("pg_proc", f["oid"], 0)) or "excluded function"
+            left_out.setdefault((f.get("kind", "function"), f["oid"]), LeftOutObject(
+                f.get("kind", "function"), function_label(f), display(f["schema"]), reason))
+
     plan = Plan(
         source_version_num=cat.version_num,
         schemas=tuple(SchemaMove(s, schema_map[s], s in whole_schemas) for s in schemas),
@@ -210,6 +386,8 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude) -> tuple[Plan, Inpu
         # no objects given: pg_dump runs without --schema, so database-level objects (event triggers,
         # extensions) come along as in a whole-database DTS migration
         whole_database=not specs,
+        left_out_dependents=tuple(left_out_dependents),
+        brought_along=tuple(brought),
     )
     return plan, problems
 

@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
+from include.pgferry.pg.dependencies import DependencyGraph
+
 SQL_DIR = Path(__file__).parents[1] / "sql"
 
 
@@ -75,7 +77,7 @@ def version_label(version_num: int) -> str:
 
 
 CATALOG_READS = ("schemas", "relations", "columns", "sequences", "foreign_keys", "functions", "dependencies",
-                 "extension_deps")
+                 "extension_deps", "object_dependencies")
 _QUERY_OF = {"dependencies": "list_relation_dependencies", "extension_deps": "list_extension_dependencies"}
 
 
@@ -102,3 +104,4 @@ class SourceCatalog:
         self.columns_of: dict[int, list[dict]] = {}
         for c in self.columns:
             self.columns_of.setdefault(c["table_oid"], []).append(c)
+        self.graph = DependencyGraph(self.object_dependencies)

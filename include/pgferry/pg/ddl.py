@@ -48,6 +48,7 @@ class RenameContext:
     columns: dict = field(default_factory=dict)     # (schema, table) -> {source column: target column}
     dropped: dict = field(default_factory=dict)     # (schema, table) -> {columns left out}
     existing_target_schemas: set = field(default_factory=set)  # target schemas pgferry must not (re)create
+    dropped_constraints: dict = field(default_factory=dict)    # (schema, table) -> {constraints left out}
 
     @classmethod
     def from_plan(cls, plan: Plan, existing_target_schemas=()) -> "RenameContext":
@@ -64,11 +65,15 @@ class RenameContext:
                 ctx.columns[key] = cols
             if r.dropped_columns:
                 ctx.dropped[key] = set(r.dropped_columns)
+        for d in plan.left_out_dependents:   # a check written inside CREATE TABLE has no TOC entry of its own
+            if d.type == "table constraint" and d.table and d.name:
+                ctx.dropped_constraints.setdefault((d.table.schema, d.table.name), set()).add(d.name)
         return ctx
 
     @property
     def empty(self) -> bool:
-        return not (self.schemas or self.tables or self.columns or self.dropped or self.existing_target_schemas)
+        return not (self.schemas or self.tables or self.columns or self.dropped or self.existing_target_schemas
+                    or self.dropped_constraints)
 
     def schema(self, s):
         return self.schemas.get(s, s)
@@ -251,6 +256,12 @@ class _NameRef:
         self.elem.name = value
 
 
+class _RenameOnly(list):
+    """Trigger arguments: text the trigger function reads (tsvector_update_trigger's column names). An
+    argument that is exactly a renamed column of the table is renamed with it; one that names a left-out
+    column does not stop the trigger (precheck warns: the function may not read it as a column)."""
+
+
 def _table_columns(stmt) -> list[tuple[tuple, list]]:
     """(table key, column name holders) for statements that name columns of one table."""
     if isinstance(stmt, ast.IndexStmt) and stmt.relation is not None:
@@ -279,14 +290,20 @@ def _table_columns(stmt) -> list[tuple[tuple, list]]:
         cols = _strings(stmt.columns)
         if stmt.whenClause is not None:
             cols += _colref_names(stmt.whenClause, qualifier={"old", "new"})
-        return [(key, cols)]
+        return [(key, cols), (key, _RenameOnly(_strings(stmt.args)))]
     return []
 
 
-def _drop_columns_from_create(stmt: ast.CreateStmt, dropped: set, warnings: list) -> bool:
+def _drop_columns_from_create(stmt: ast.CreateStmt, dropped: set, warnings: list, constraints=frozenset()) -> bool:
     keep, changed = [], False
     for elt in stmt.tableElts or ():
         if isinstance(elt, ast.ColumnDef) and elt.colname in dropped:
+            changed = True
+            continue
+        if isinstance(elt, ast.Constraint) and elt.conname in constraints:
+            warnings.append(f"constraint {display(elt.conname)} on "
+                            f"{display(stmt.relation.schemaname, stmt.relation.relname)} depends on an object that "
+                            f"does not migrate and is not created")
             changed = True
             continue
         if isinstance(elt, ast.Constraint):
@@ -315,8 +332,9 @@ def _schema_kept_as_is(stmt, ctx: RenameContext) -> bool:
 def _leave_out_columns(stmt, ctx: RenameContext, warnings: list) -> tuple[bool, bool]:
     """Column choice in pre-data: (keep the statement, statement changed)."""
     if isinstance(stmt, ast.CreateStmt) and stmt.relation is not None:
-        dropped = ctx.dropped.get((stmt.relation.schemaname, stmt.relation.relname))
-        return True, bool(dropped) and _drop_columns_from_create(stmt, dropped, warnings)
+        key = (stmt.relation.schemaname, stmt.relation.relname)
+        dropped, constraints = ctx.dropped.get(key, set()), ctx.dropped_constraints.get(key, set())
+        return True, bool(dropped or constraints) and _drop_columns_from_create(stmt, dropped, warnings, constraints)
     if isinstance(stmt, ast.AlterTableStmt) and stmt.relation is not None:
         dropped = ctx.dropped.get((stmt.relation.schemaname, stmt.relation.relname), set())
         cmds = [c for c in stmt.cmds or () if not (c.name and c.name in dropped)]
@@ -340,7 +358,7 @@ def _table_scoped_columns(stmt, ctx: RenameContext, rename_columns: bool, text: 
     """Indexes, constraints and triggers: (why the statement is left out, or None; statement changed)."""
     changed = False
     for key, cols in _table_columns(stmt):
-        used = [c.sval for c in cols if c.sval in ctx.dropped.get(key, set())]
+        used = [] if isinstance(cols, _RenameOnly) else [c.sval for c in cols if c.sval in ctx.dropped.get(key, set())]
         if used:
             what = " ".join(text.split()[:6])
             return (f"{what} ... uses {', '.join(display(*key, u) for u in used)}, left out of the migration",
@@ -543,7 +561,12 @@ class SchemaArchive:
                 if m:
                     section_of[int(m.group(1))] = section
         excluded_funcs = {f.oid for f in self.plan.excluded_functions}
-        excluded_tags = {(f.schema, f"FUNCTION {f.name}(") for f in self.plan.excluded_functions}
+        excluded_tags = {(f.schema, f"FUNCTION {display(f.name)}") for f in self.plan.excluded_functions}
+        excluded_tags |= {(f.schema, f"AGGREGATE {display(f.name)}") for f in self.plan.excluded_functions}
+        # skip_unmigratable: what depends on what does not migrate, by its TOC entries' catalog and object oids
+        left_out = {tuple(e) for d in self.plan.left_out_dependents for e in d.entries}
+        excluded_tags |= {(d.schema or "-", d.tag) for d in self.plan.left_out_dependents if d.tag}
+        shell_types = {f"{d.schema} {d.name} " for d in self.plan.left_out_dependents if d.type == "type" and d.name}
         entries = []
         for line in _run([tool("pg_restore"), "--list", self.path]).splitlines():
             m = _LINE.match(line)
@@ -552,10 +575,13 @@ class SchemaArchive:
             desc, rest = _split_desc(m.group(4))
             entry = TocEntry(line, int(m.group(1)), int(m.group(2)), int(m.group(3)), desc, rest,
                              section_of.get(int(m.group(1)), "none"))
-            if entry.object_oid in excluded_funcs:
+            if entry.object_oid in excluded_funcs or (entry.catalog_oid, entry.object_oid) in left_out:
                 continue
             if desc in ("COMMENT", "ACL", "SECURITY LABEL") and any(
-                    rest.startswith(f"{s} {t}") for s, t in excluded_tags):
+                    rest.startswith(f"{s} {t}") and rest[len(s) + len(t) + 1:][:1] in (" ", "(")
+                    for s, t in excluded_tags):
+                continue
+            if desc == "SHELL TYPE" and any(rest.startswith(t) for t in shell_types):
                 continue
             entries.append(entry)
         return entries

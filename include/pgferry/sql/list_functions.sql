@@ -1,9 +1,13 @@
--- Functions, procedures and aggregates in user schemas (not extension members), with their language.
+-- Functions, procedures and aggregates in user schemas (not extension members), with their language
+-- and kind (as count_objects.sql counts them). row_to_json(p) reads prokind (11+) or proisagg (older).
 SELECT p.oid::bigint AS oid, n.nspname AS schema, p.proname AS name,
        pg_get_function_identity_arguments(p.oid) AS args,
        l.lanname AS language,
        pg_get_userbyid(p.proowner) AS owner,
-       coalesce(p.prosrc, '') AS body
+       coalesce(p.prosrc, '') AS body,
+       CASE coalesce(row_to_json(p) ->> 'prokind',
+                     CASE WHEN (row_to_json(p) ->> 'proisagg')::boolean THEN 'a' ELSE 'f' END)
+            WHEN 'a' THEN 'aggregate' WHEN 'p' THEN 'procedure' ELSE 'function' END AS kind
 FROM pg_proc p
 JOIN pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_language l ON l.oid = p.prolang
