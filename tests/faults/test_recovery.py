@@ -9,6 +9,7 @@ connection and their retries (exponential backoff from 10 s) finish the run with
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -89,3 +90,33 @@ def test_a_target_restarted_mid_copy_is_retried_to_an_identical_target(local_air
     assert any(t["try_number"] > 1 for t in lanes), lanes
     assert fingerprints(pg_target, target) == source_fingerprints
     print(f"target restarted mid-COPY: run finished {time.monotonic() - restarted_at:.0f} s after the restart")
+
+
+SECRET = "pgferry-Fault-Secret-0815"
+
+
+def test_a_failed_run_leaves_the_password_in_no_log_xcom_or_rendered_field(local_airflow, pg_source, faults_source):
+    """Under the real scheduler: a run that fails (its target unreachable) with passwords on both connections;
+    no task log on disk, XCom, rendered field or the run itself holds the password."""
+    api = local_airflow.api
+    api.put_connection("sec_source", conn_type="postgres", host="127.0.0.1", port=pg_source.port,
+                       schema=faults_source, login="postgres", password=SECRET)
+    api.put_connection("sec_target", conn_type="postgres", host="127.0.0.1", port=1, schema="nowhere",
+                       login="postgres", password=SECRET)
+    run_id = api.trigger(DAG_ID, {**conf("sec_target"), "source_conn_id": "sec_source"})
+    run = api.wait_for_run(DAG_ID, run_id, RUN_BOUND)
+    assert run["state"] == "failed"
+    tis = api.task_instances(DAG_ID, run_id)
+    precheck = next(t for t in tis if t["task_id"] == "precheck")
+    assert precheck["state"] == "failed" and precheck["try_number"] == 1       # a refusal is not retried
+    log = api.task_log(DAG_ID, run_id, "precheck", -1, 1)
+    assert "cannot connect to the target" in log and "not retried" in log, log[-3000:]
+    assert SECRET not in log
+    on_disk = [p for p in (local_airflow.home / "logs").rglob("*") if p.is_file()
+               and SECRET in p.read_text(errors="replace")]
+    assert on_disk == []
+    for t in tis:
+        assert SECRET not in json.dumps(t), t["task_id"]                        # rendered fields, notes
+    entries = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/precheck/xcomEntries?limit=100")
+    assert SECRET not in json.dumps(entries)
+    assert SECRET not in json.dumps(api.run(DAG_ID, run_id))
