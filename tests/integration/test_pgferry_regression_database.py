@@ -83,39 +83,3 @@ def test_pgferry_migrates_the_regression_database_as_pg_dump_restore_does(
         for db in (baseline_db, ferried_db):
             pg_target.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
-
-C_FUNCTION_NAMES = """
-SELECT DISTINCT n.nspname || '.' || p.proname FROM pg_proc p
-JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
-WHERE l.lanname = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"""
-
-
-def test_skip_unmigratable_migrates_the_whole_regression_database_around_its_c_functions(
-        airflow_db, regression_fixture, regression_cluster, pg_target):  # noqa: F811
-    """The real database, C functions in place: `skip_unmigratable` leaves out the C functions and exactly
-    what precheck names as depending on them; everything else equals pg_dump | pg_restore's result."""
-    regression_db.create_roles(regression_fixture, pg_target)
-    baseline_db, ferried_db = unique_db("regress_baseline"), unique_db("regress_pgferry")
-    try:
-        regression_db.dump_and_restore(regression_cluster, "regression", pg_target, baseline_db)
-        pg_target.recreate_db(ferried_db)
-        airflow_env.postgres_connection("pgferry_source", regression_cluster.port, "regression")
-        airflow_env.postgres_connection("pgferry_target", pg_target.port, ferried_db)
-        c_functions = [r[0] for r in regression_cluster.query(C_FUNCTION_NAMES, "regression")]
-        dr, states = run_dag(load_dag("postgres_logical_migration"),
-                             {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target",
-                              "parallelism": 2, "skip_unmigratable": True})
-        assert dr.state == "success", {k: v for k, v in states.items() if v != "success"}
-        assert xcom_value(dr, "validate")["ok"] is True
-
-        plan = xcom_value(dr, "precheck")["plan"]
-        left_out = tuple(f"FUNCTION {name}(" for name in c_functions) + tuple(
-            f"{d['type'].upper()} {d['identity']}" for d in plan["left_out_dependents"])
-        assert plan["left_out_dependents"], "precheck named no dependent of the C functions"
-        versus_baseline = compare_databases(pg_target.dsn(baseline_db), pg_target.dsn(ferried_db), pg_bindir())
-        not_left_out = [str(d) for d in versus_baseline.differences
-                        if not (d.kind == "schema" and d.detail == "missing in target" and d.name.startswith(left_out))]
-        assert not_left_out == [], "\n".join(not_left_out)
-    finally:
-        for db in (baseline_db, ferried_db):
-            pg_target.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
