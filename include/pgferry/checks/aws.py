@@ -361,6 +361,24 @@ def check_existing_cluster(ctx: SnapshotContext) -> list[Finding]:
     return found
 
 
+class ApiUnavailable(Exception):
+    """A describe call this account or endpoint cannot make (UNAVAILABLE_CODES): checked later, or by RDS."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def _list_all(client: Any, operation: str, key: str, **kwargs) -> list[dict]:
+    """Every item of a paginated describe call; ApiUnavailable when the API is not there for this caller."""
+    try:
+        return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page[key]]
+    except Exception as exc:
+        if error_code(exc) not in UNAVAILABLE_CODES:
+            raise
+        raise ApiUnavailable(error_code(exc)) from exc
+
+
 def check_engine_version(ctx: SnapshotContext) -> list[Finding]:
     """An Aurora PostgreSQL version that takes the source's version: same major, same or later minor."""
     name = check_name(check_engine_version)
@@ -369,13 +387,10 @@ def check_engine_version(ctx: SnapshotContext) -> list[Finding]:
     if not version or source_engine_problems(facts["engine"], version):
         return []
     try:
-        versions = [v["EngineVersion"]
-                    for page in ctx.target_rds.get_paginator("describe_db_engine_versions").paginate(Engine=TARGET_ENGINE)
-                    for v in page["DBEngineVersions"]]
-    except Exception as exc:
-        if error_code(exc) not in UNAVAILABLE_CODES:
-            raise
-        return [warning(name, f"cannot list Aurora PostgreSQL versions in {region} ({error_code(exc)}): "
+        versions = [v["EngineVersion"] for v in _list_all(ctx.target_rds, "describe_db_engine_versions",
+                                                         "DBEngineVersions", Engine=TARGET_ENGINE)]
+    except ApiUnavailable as exc:
+        return [warning(name, f"cannot list Aurora PostgreSQL versions in {region} ({exc.code}): "
                               "RDS will choose the version at restore time")]
     chosen = choose_aurora_version(version, versions)
     if chosen is None:
@@ -392,13 +407,10 @@ def check_instance_class(ctx: SnapshotContext) -> list[Finding]:
     if not ctx.engine_version:
         return []
     try:
-        options = [o for page in ctx.target_rds.get_paginator("describe_orderable_db_instance_options").paginate(
-                       Engine=TARGET_ENGINE, EngineVersion=ctx.engine_version)
-                   for o in page["OrderableDBInstanceOptions"]]
-    except Exception as exc:
-        if error_code(exc) not in UNAVAILABLE_CODES:
-            raise
-        return [warning(name, f"cannot list orderable instance classes ({error_code(exc)}): "
+        options = _list_all(ctx.target_rds, "describe_orderable_db_instance_options", "OrderableDBInstanceOptions",
+                            Engine=TARGET_ENGINE, EngineVersion=ctx.engine_version)
+    except ApiUnavailable as exc:
+        return [warning(name, f"cannot list orderable instance classes ({exc.code}): "
                               "db_instance_class not checked")]
     offered = sorted({o["DBInstanceClass"] for o in options})
     if offered and ctx.req.db_instance_class not in offered:
