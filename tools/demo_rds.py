@@ -10,17 +10,11 @@ and one replica), and prints the cluster's endpoints. Running it again continues
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONN_ID = "pgferry_aws_demo"
 SOURCE = {"identifier": "demo-postgres", "region": "us-east-1", "version": "13.7"}
 RUN_CONF = {
@@ -102,35 +96,21 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
     return {**published, **result}
 
 
-def _start_moto() -> tuple[subprocess.Popen, str]:
-    ready = Path(tempfile.mkdtemp(prefix="pgferry-demo-moto-")) / "ready.json"
-    proc = subprocess.Popen([sys.executable, "-m", "localstack.moto_rds", "--port", "0", "--ready-file", str(ready)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
-    deadline = time.monotonic() + 60
-    while not ready.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the moto server did not start")
-        time.sleep(0.1)
-    return proc, json.loads(ready.read_text())["endpoint"]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.demo_rds", description=__doc__.split("\n\n")[0])
     parser.add_argument("--endpoint", help="moto server URL (default: start one for this demo)")
     parser.add_argument("--airflow-ready", action="store_true",
                         help="AIRFLOW_HOME is configured and migrated already (default: use a throwaway one)")
     args = parser.parse_args(argv)
-    proc = None
-    endpoint = args.endpoint
-    if endpoint is None:
-        proc, endpoint = _start_moto()
+    from localstack import moto_server
+    from localstack.processes import stop_group
+
+    server = moto_server.start(0) if args.endpoint is None else None
     try:
-        result = run_demo(endpoint, airflow_ready=args.airflow_ready)
+        result = run_demo(args.endpoint or server.endpoint, airflow_ready=args.airflow_ready)
     finally:
-        if proc is not None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=10)
+        if server is not None:
+            stop_group(server.pid, grace=10)
     return 0 if result["state"] == "success" else 1
 
 

@@ -5,51 +5,29 @@ connection's `endpoint_url` points at it.
 """
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 import boto3
 import pytest
 
 from localstack import airflow_env
+from localstack import moto_server as moto_server_process
+from localstack.processes import stop_group
 
-ROOT = Path(__file__).resolve().parents[2]
 AWS_CONN_ID = "pgferry_aws_test"
 REGIONS = ("us-east-1", "us-west-2")
 
 
 @pytest.fixture(scope="session")
-def moto_server():
-    """Start `python -m localstack.moto_rds --port 0` in its own process group; yield its endpoint."""
-    ready = Path(tempfile.mkdtemp(prefix="pgferry-moto-")) / "ready.json"
-    log = open(ready.with_name("moto.log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "localstack.moto_rds", "--port", "0", "--ready-file", str(ready)],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+def moto_server(tmp_path_factory):
+    """The patched moto server (localstack.moto_server) on a free port, in its own process group; yields its
+    endpoint and stops the group afterwards."""
+    server = moto_server_process.start(0, log_path=tmp_path_factory.mktemp("moto") / "moto.log")
     try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"moto server did not start: {ready.with_name('moto.log').read_text()}")
-            time.sleep(0.1)
-        info = json.loads(ready.read_text())
-        yield info["endpoint"]
+        yield server.endpoint
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
+        stop_group(server.pid, grace=10)
 
 
 @dataclass
