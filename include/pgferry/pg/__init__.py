@@ -1,0 +1,1 @@
+"""PostgreSQL itself: endpoints, catalog reads, names, DDL, and the one worker pool."""
