@@ -63,6 +63,12 @@ def fingerprints(cluster, dbname: str) -> dict[str, tuple]:
     return out
 
 
+@pytest.fixture
+def target(target_db):
+    """A fresh empty target database per test (the suite's `target_db`), under the name the fault tests use."""
+    return target_db
+
+
 @pytest.fixture(scope="session")
 def faults_source(pg_source):
     pg_source.recreate_db(SOURCE_DB)

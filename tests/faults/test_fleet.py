@@ -11,7 +11,6 @@ import time
 import pytest
 
 from tests.faults.conftest import DAG_ID, SCHEMA, fingerprints
-from tests.support.migration import unique_db
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.fleet, pytest.mark.faults, pytest.mark.integration]
@@ -24,14 +23,6 @@ RECOVERY_BOUND = 360     # + heartbeat timeout (20 s in the fleet), detection, t
 def conf(source_conn: str, target_conn: str) -> dict:
     return {"source_conn_id": source_conn, "target_conn_id": target_conn, "objects": [SCHEMA],
             "parallelism": PARALLELISM}
-
-
-@pytest.fixture
-def target(pg_target):
-    name = unique_db("fleet_tgt")
-    pg_target.recreate_db(name)
-    yield name
-    pg_target.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def lanes(api, run_id: str) -> list[dict]:

@@ -23,7 +23,6 @@ import pytest
 
 from tests.faults.conftest import DAG_ID, SCHEMA, fingerprints
 from tests.support.fault_harness import COPY_OUT, copy_backends, wait_for_copy
-from tests.support.migration import unique_db
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
@@ -40,14 +39,6 @@ OPERATOR_BOUND = 90        # 10 s of tcp_user_timeout, with room for a loaded ma
 DEFAULT_BOUND = 150
 SOURCE_NO_PROGRESS_S = 15  # Param no_progress_timeout_s for the source test (default 120 s)
 SOURCE_BOUND = 90
-
-
-@pytest.fixture
-def target(pg_target):
-    name = unique_db("net_tgt")
-    pg_target.recreate_db(name)
-    yield name
-    pg_target.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def conf(target_conn: str) -> dict:

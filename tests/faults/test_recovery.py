@@ -18,7 +18,6 @@ import pytest
 from include.pgferry.checks.airflow import COPY_POOL
 from tests.faults.conftest import DAG_ID, SCHEMA, fingerprints
 from tests.support.fault_harness import wait_for_copy
-from tests.support.migration import unique_db
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration]
 
@@ -26,14 +25,6 @@ LANE_START_S = 20          # Param lane_start_timeout_s (default 900 s)
 WATCH_BOUND = 150          # trigger -> watch_lanes failed: precheck, structure, plan, then the 20 s
 START_BOUND = 180
 RUN_BOUND = 300
-
-
-@pytest.fixture
-def target(pg_target):
-    name = unique_db("rec_tgt")
-    pg_target.recreate_db(name)
-    yield name
-    pg_target.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def conf(target_conn: str, **more) -> dict:
