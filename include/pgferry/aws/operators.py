@@ -33,6 +33,7 @@ from include.pgferry.aws.hooks import (
     find_instance,
     find_snapshot,
     format_tags,
+    tag_map,
     is_copy_of,
     is_ours,
     restored_from,
@@ -310,7 +311,7 @@ class RdsRestoreDbClusterFromSnapshotOperator(RdsOperator, AvailabilityWait):
             raise AirflowFailException(
                 f"DB cluster {self.db_cluster_identifier} already exists in {self.region_name} and was not restored "
                 f"by pgferry from {source_arn or 'this source'} (engine {cluster.get('Engine')}, "
-                f"{SOURCE_TAG}={_tag(cluster, SOURCE_TAG)!r}); "
+                f"{SOURCE_TAG}={tag_map(cluster).get(SOURCE_TAG, '')!r}); "
                 "choose another db_cluster_identifier")
         recorded = restored_from(cluster)
         if not recorded or not same_snapshot(recorded, self.snapshot_identifier):
@@ -372,10 +373,6 @@ class RdsRestoreDbClusterFromSnapshotOperator(RdsOperator, AvailabilityWait):
         cluster = find_cluster(self.hook.conn, self.db_cluster_identifier) or {}
         return {"db_cluster_identifier": cluster.get("DBClusterIdentifier", self.db_cluster_identifier),
                 "db_cluster_arn": cluster.get("DBClusterArn", ""), "created": bool(created), "status": "available"}
-
-
-def _tag(resource: dict[str, Any], key: str) -> str:
-    return next((t["Value"] for t in resource.get("TagList", []) or [] if t["Key"] == key), "")
 
 
 class RdsCreateDbClusterInstancesOperator(RdsOperator):
