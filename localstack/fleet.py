@@ -51,6 +51,11 @@ RECOVERY_SETTINGS = {
     # ... and redelivers it only after this: it must exceed the longest task (a redelivered running task is
     # refused by the execution API, but costs a slot). Recovery comes from the heartbeat timeout, not this.
     "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
+    # A task the lost worker had taken from the broker but not yet started is still "queued" in Airflow: it
+    # never heartbeats, and its unacknowledged message waits out the visibility timeout. Only the queued
+    # timeout hands it back to the scheduler (seen: a lane queued for 6 minutes after the kill, default 600 s).
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
+    "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
 }
 
 
