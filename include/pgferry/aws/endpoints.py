@@ -4,16 +4,20 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from include.pgferry.aws.hooks import cluster_instances, find_cluster, restored_from, writer_identifier
+
 # The logical migration DAG's default target connection id (dags/postgres_logical_migration.py).
 NEXT_CONN_ID = "pgferry_target"
 
 
 def cluster_endpoints(conn: Any, db_cluster_identifier: str, region: str) -> dict[str, Any]:
     """Writer and reader endpoints, port and members of a cluster, read from RDS. No secrets."""
-    cluster = conn.describe_db_clusters(DBClusterIdentifier=db_cluster_identifier)["DBClusters"][0]
-    instances = conn.describe_db_instances(
-        Filters=[{"Name": "db-cluster-id", "Values": [db_cluster_identifier]}])["DBInstances"]
-    writers = {m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", []) if m.get("IsClusterWriter")}
+    cluster = find_cluster(conn, db_cluster_identifier)
+    if cluster is None:
+        raise LookupError(f"DB cluster {db_cluster_identifier!r} not found in {region}: it was deleted after it "
+                          "became available, or db_cluster_identifier names another cluster")
+    instances = cluster_instances(conn, db_cluster_identifier)
+    writers = {writer_identifier(cluster)}
     members = [{"db_instance_identifier": i["DBInstanceIdentifier"],
                 "role": "writer" if i["DBInstanceIdentifier"] in writers else "reader",
                 "endpoint": (i.get("Endpoint") or {}).get("Address", ""),
@@ -40,12 +44,9 @@ def cluster_endpoints(conn: Any, db_cluster_identifier: str, region: str) -> dic
 def observed_settings(conn: Any, db_cluster_identifier: str) -> dict[str, Any]:
     """The cluster's settings as RDS reports them (DescribeDBClusters / DescribeDBInstances), under the
     plan's names, so the run report shows what exists, never what was asked for."""
-    from include.pgferry.aws.hooks import cluster_instances, find_cluster, restored_from
-
     cluster = find_cluster(conn, db_cluster_identifier) or {}
     instances = {i["DBInstanceIdentifier"]: i for i in cluster_instances(conn, db_cluster_identifier)}
-    writer = next((m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", []) if m.get("IsClusterWriter")),
-                  "")
+    writer = writer_identifier(cluster)
     primary = instances.get(writer) or (instances[sorted(instances)[0]] if instances else {})
     return {
         "engine": cluster.get("Engine", ""), "engine_version": cluster.get("EngineVersion", ""),

@@ -118,15 +118,40 @@ def snapshot_lookup(identifier: str) -> dict[str, Any]:
     return kwargs
 
 
+def cluster_lookup(identifier: str) -> dict[str, Any]:
+    return {"DBClusterIdentifier": identifier}
+
+
+def cluster_instances_lookup(cluster_identifier: str) -> dict[str, Any]:
+    return {"Filters": [{"Name": "db-cluster-id", "Values": [cluster_identifier]}]}
+
+
+def _absent(exc: BaseException, not_found: tuple[str, ...]) -> None:
+    """An RDS "not found" answer means absent (None); anything else is raised again."""
+    if error_code(exc) not in not_found:
+        raise exc
+
+
+def _first(answer: dict[str, Any], result_key: str) -> dict[str, Any] | None:
+    found = answer[result_key]
+    return found[0] if found else None
+
+
 def _find(describe: Callable[..., dict[str, Any]], result_key: str, not_found: tuple[str, ...],
           **kwargs: Any) -> dict[str, Any] | None:
     try:
-        found = describe(**kwargs)[result_key]
+        return _first(describe(**kwargs), result_key)
     except Exception as exc:
-        if error_code(exc) in not_found:
-            return None
-        raise
-    return found[0] if found else None
+        return _absent(exc, not_found)
+
+
+async def _find_async(describe: Callable[..., Any], result_key: str, not_found: tuple[str, ...],
+                      **kwargs: Any) -> dict[str, Any] | None:
+    """`_find` for an aiobotocore client (the triggerer's)."""
+    try:
+        return _first(await describe(**kwargs), result_key)
+    except Exception as exc:
+        return _absent(exc, not_found)
 
 
 def find_snapshot(conn: Any, identifier: str) -> dict[str, Any] | None:
@@ -135,7 +160,7 @@ def find_snapshot(conn: Any, identifier: str) -> dict[str, Any] | None:
 
 
 def find_cluster(conn: Any, identifier: str) -> dict[str, Any] | None:
-    return _find(conn.describe_db_clusters, "DBClusters", CLUSTER_NOT_FOUND, DBClusterIdentifier=identifier)
+    return _find(conn.describe_db_clusters, "DBClusters", CLUSTER_NOT_FOUND, **cluster_lookup(identifier))
 
 
 def find_instance(conn: Any, identifier: str) -> dict[str, Any] | None:
@@ -143,8 +168,27 @@ def find_instance(conn: Any, identifier: str) -> dict[str, Any] | None:
 
 
 def cluster_instances(conn: Any, cluster_identifier: str) -> list[dict[str, Any]]:
-    return conn.describe_db_instances(
-        Filters=[{"Name": "db-cluster-id", "Values": [cluster_identifier]}])["DBInstances"]
+    return conn.describe_db_instances(**cluster_instances_lookup(cluster_identifier))["DBInstances"]
+
+
+async def find_snapshot_async(client: Any, identifier: str) -> dict[str, Any] | None:
+    return await _find_async(client.describe_db_snapshots, "DBSnapshots", SNAPSHOT_NOT_FOUND,
+                             **snapshot_lookup(identifier))
+
+
+async def find_cluster_async(client: Any, identifier: str) -> dict[str, Any] | None:
+    return await _find_async(client.describe_db_clusters, "DBClusters", CLUSTER_NOT_FOUND,
+                             **cluster_lookup(identifier))
+
+
+async def cluster_instances_async(client: Any, cluster_identifier: str) -> list[dict[str, Any]]:
+    return (await client.describe_db_instances(**cluster_instances_lookup(cluster_identifier)))["DBInstances"]
+
+
+def writer_identifier(cluster: dict[str, Any]) -> str:
+    """The DB instance identifier of a cluster's writer ('' while it has none)."""
+    return next((m["DBInstanceIdentifier"] for m in cluster.get("DBClusterMembers", []) if m.get("IsClusterWriter")),
+                "")
 
 
 def create_or_find(what: str, find: Callable[[], dict[str, Any] | None], create: Callable[[], dict[str, Any]],

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from include.pgferry.aws.hooks import SNAPSHOT_NOT_FOUND, CLUSTER_NOT_FOUND, error_code, snapshot_lookup
+from include.pgferry.aws.hooks import cluster_instances_async, find_cluster_async, find_snapshot_async
 from include.pgferry.aws.states import Verdict, cluster_verdict, snapshot_verdict
 
 SNAPSHOT, CLUSTER = "snapshot", "cluster"
@@ -45,23 +45,11 @@ class RdsAvailableTrigger(BaseTrigger):
     async def _look(self, client: Any) -> Verdict:
         region = str(self.region_name)
         if self.kind == SNAPSHOT:
-            try:
-                found = (await client.describe_db_snapshots(**snapshot_lookup(self.identifier)))["DBSnapshots"]
-            except Exception as exc:
-                if error_code(exc) not in SNAPSHOT_NOT_FOUND:
-                    raise
-                found = []
-            return snapshot_verdict(found[0] if found else None, self.what, self.identifier, region)
-        try:
-            clusters = (await client.describe_db_clusters(DBClusterIdentifier=self.identifier))["DBClusters"]
-        except Exception as exc:
-            if error_code(exc) not in CLUSTER_NOT_FOUND:
-                raise
-            clusters = []
-        instances = (await client.describe_db_instances(
-            Filters=[{"Name": "db-cluster-id", "Values": [self.identifier]}]))["DBInstances"]
-        return cluster_verdict(clusters[0] if clusters else None, instances, self.instance_ids, self.identifier,
-                               region)
+            return snapshot_verdict(await find_snapshot_async(client, self.identifier), self.what, self.identifier,
+                                    region)
+        return cluster_verdict(await find_cluster_async(client, self.identifier),
+                               await cluster_instances_async(client, self.identifier), self.instance_ids,
+                               self.identifier, region)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.providers.amazon.aws.hooks.rds import RdsHook
