@@ -1,8 +1,9 @@
 """Background sampling while a method runs: server CPU, pg_stat_activity on both sides, and the memory of
 pgferry's copy task processes.
 
-Copy task processes are found through PostgreSQL: the target's pg_stat_activity rows with
-application_name 'pgferry copy' give the client's TCP port; the local process owning that socket is
+Copy task processes are found through PostgreSQL: the target's pg_stat_activity rows of pgferry's copy
+sessions (application_name 'pgferry copy', or in a task 'pgferry <run> copy_lane[i] try n uK copy ...',
+include/pgferry/pg/session_names.py) give the client's TCP port; the local process owning that socket is
 the Airflow task process running copy_lane. Its peak RSS is /proc/PID/status VmHWM (the kernel's
 high-water mark of resident memory for the process's whole life, so a 0.5 s sampling interval cannot
 miss a short peak as long as the process is seen once before it exits).
@@ -15,6 +16,8 @@ import time
 from collections import Counter
 
 import psycopg
+
+from include.pgferry.pg.session_names import parse as parse_session_name
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -98,6 +101,11 @@ def pids_owning(inodes: dict[int, int], candidates=None) -> dict[int, int]:
     return found
 
 
+def is_copy_session(application_name: str) -> bool:
+    name = parse_session_name(application_name)
+    return application_name == "pgferry copy" or (name is not None and name.role == "copy")
+
+
 ACTIVITY = ("SELECT coalesce(application_name, ''), coalesce(backend_type, ''), coalesce(state, ''), "
             "coalesce(wait_event_type, ''), coalesce(wait_event, ''), left(regexp_replace(coalesce(query, ''), "
             "'\\s+', ' ', 'g'), 70), client_port FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
@@ -138,7 +146,7 @@ class Sampler(threading.Thread):
                         if state == "active" or btype != "client backend":
                             n += 1
                             self.activity[side][(app, btype, state, f"{wtype}:{wev}" if wtype else "CPU", q)] += 1
-                        if side == "target" and app == "pgferry copy" and port and port > 0:
+                        if side == "target" and is_copy_session(app) and port and port > 0:
                             copy_ports.add(port)
                     active[side] = n
                 self.timeline.append((round(time.monotonic() - t0, 1), active.get("source", 0),

@@ -4,7 +4,7 @@ Parse-time cheap: only airflow.sdk and pendulum are imported here; each task imp
 include.pgferry.logical.<task id>, when it runs.
 
 Failure policy (README "Failure and recovery"): every task body runs through `_run`, which sets the run's
-dead-peer bound for the sessions it opens and turns failures no retry can heal into AirflowFailException
+dead-peer bound and the task's identity (application_name) for the sessions it opens and turns failures no retry can heal into AirflowFailException
 (include/pgferry/failures.py); the others are retried with exponential backoff up to a cap (RETRY_ARGS),
 enough tries for a few minutes of outage. Every task has an execution_timeout ceiling and the run a
 dagrun_timeout; a copy lane also bounds itself by its own bytes (logical/progress.py), since a mapped task
@@ -34,12 +34,20 @@ DAGRUN_TIMEOUT = timedelta(hours=72)
 
 
 def _run(params: dict, body, *args):
-    """A task body with the run's dead-peer bound and the retry classification."""
+    """A task body with the run's dead-peer bound, its sessions named for this try of this task (so a retry
+    finds what its earlier tries left on the target), and the retry classification."""
+    from airflow.sdk import get_current_context
+
     from include.pgferry.failures import run_classified
+    from include.pgferry.pg import session_names
     from include.pgferry.pg.endpoint import configure_dead_peer
 
     configure_dead_peer((params or {}).get("dead_peer_timeout_s"))
-    return run_classified(body, params, *args)
+    session_names.configure(session_names.TaskIdentity.of(get_current_context()["ti"]))
+    try:
+        return run_classified(body, params, *args)
+    finally:
+        session_names.configure(None)      # dag.test() runs every task in one process
 
 
 def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, schedule=None,

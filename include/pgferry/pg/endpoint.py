@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from include.pgferry.pg import session_names
+
 # Extras of the postgres provider that are not libpq parameters.
 _NON_LIBPQ_EXTRAS = {"iam", "redshift", "redshift-serverless", "cursor", "cluster-identifier",
                      "workgroup-name", "aws_conn_id", "sqlalchemy_scheme", "sqlalchemy_options",
@@ -105,11 +107,12 @@ class PgEndpoint:
 
     def libpq_params(self, application_name: str = "pgferry", **overrides) -> dict:
         """The libpq parameters of this endpoint, without the password: the dead-peer defaults, then the
-        connection's extras, then this endpoint's own fields and `overrides`."""
+        connection's extras, then this endpoint's own fields and `overrides`. A "pgferry <role>" name gets
+        the running task's identity (pg/session_names.py), so a retry can find its earlier tries' sessions."""
         params = client_dead_peer_params(_dead_peer_s)
         params.update(self.libpq_extra)
         params.update(host=self.host, port=self.port, dbname=self.dbname, user=self.user,
-                      application_name=application_name, connect_timeout=CONNECT_TIMEOUT_S)
+                      application_name=session_names.tagged(application_name), connect_timeout=CONNECT_TIMEOUT_S)
         params.update(overrides)
         return params
 
