@@ -1,7 +1,7 @@
 """Which failures a retry can heal, and which it cannot.
 
 Network-level failures (a dropped flow, a restarted server, no bytes for the no-progress bound, a lock
-that did not come) are retried, with exponential backoff up to a cap (dag_factory.RETRY_ARGS). Failures
+that did not come within lock_timeout_s: its holder may be gone by the next try) are retried, with exponential backoff up to a cap (dag_factory.RETRY_ARGS). Failures
 that a second try only repeats fail the task at once, with AirflowFailException, so the run stops on the
 message that names what to fix: bad credentials or a database that does not exist, a precheck refusal,
 rows that break a foreign key, a validation difference, objects in the way, SQL the target refuses.
@@ -35,8 +35,11 @@ def permanent_reason(exc: BaseException) -> str | None:
     from include.pgferry.logical.copying import TriggersInTheWay
     from include.pgferry.logical.validate import ValidationFailed
     from include.pgferry.pg.endpoint import ConnectionSettingsError
+    from include.pgferry.pg.locks import LockWaitTimeout
 
     for e in _chain(exc):
+        if isinstance(e, LockWaitTimeout):
+            return None                     # someone else's lock: it may be released before the next try
         if isinstance(e, PrecheckFailed):
             return "the precheck refused the run"
         if isinstance(e, ValidationFailed):

@@ -18,7 +18,8 @@ def migration_params(**defaults) -> dict[str, Param]:
     d = {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target", "objects": [], "rename": {},
          "exclude": [], "migration_types": ["structure", "data"], "parallelism": 2, "keep_owners": True,
          "target_free_bytes": None, "skip_unmigratable": False, "dead_peer_timeout_s": 60,
-         "no_progress_timeout_s": 120, "lane_min_mb_per_s": 1.0, "lane_start_timeout_s": 900, **defaults}
+         "no_progress_timeout_s": 120, "lane_min_mb_per_s": 1.0, "lane_start_timeout_s": 900,
+         "lock_timeout_s": 180, **defaults}
     return {
         "source_conn_id": Param(
             d["source_conn_id"], type="string", minLength=1, title="Source connection",
@@ -85,6 +86,12 @@ def migration_params(**defaults) -> dict[str, Param]:
             title="Slowest acceptable lane rate (MB/s)",
             description="Each copy lane must finish within its bytes at this rate plus 15 minutes, or it fails "
                         "and is retried. Lower it for a network known to be slower."),
+        "lock_timeout_s": Param(
+            d["lock_timeout_s"], type="integer", minimum=1, maximum=86400, title="Lock waits end after (s)",
+            description="A copy lane that waits this long for a lock on a target table fails (and is retried), "
+                        "naming the table and the session(s) holding the lock. Its own earlier tries' sessions "
+                        "are ended at lane start and its sibling lanes' are waited for, so only someone "
+                        "else's lock (a session left open in psql, another load) trips it."),
         "lane_start_timeout_s": Param(
             d["lane_start_timeout_s"], type="integer", minimum=10, maximum=86400,
             title="Copy lanes must start within (s)",

@@ -7,6 +7,7 @@ transaction and skips itself when a former try committed it; copy units clear th
 index, constraint and trigger statements skip objects that already exist.
 
 Helpers: common (endpoints, the Params' switches), selection (the plan builder), units (work units and
-lanes), copying (one unit's COPY), table_finisher (a lane's index builds and ANALYZE), comparison
+lanes), copying (one unit's COPY), lane_retry (what a retried lane finds of its earlier tries and says),
+table_finisher (a lane's index builds and ANALYZE), comparison
 (source-against-target reads of validate), foreign_keys (the keys' cost model and check), materialized_views.
 """

@@ -3,6 +3,10 @@
 Each unit clears its own rows first, in the transaction that loads it, so a retried lane never
 duplicates. When a table is complete (its last unit; for a table cut into ranges, the last unit of all
 lanes) the lane's finisher builds its indexes and constraints and analyzes it while the lane copies on.
+
+A retried lane first ends the target backends its earlier tries left alive, then says per unit what it
+found there (logical/lane_retry.py). Lock waits on the target are bounded by Param lock_timeout_s
+(pg/locks.py): a lock held by anyone but its sibling lanes fails the unit, naming table and holder.
 """
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ import logging
 from collections import Counter
 from contextlib import ExitStack
 
-from include.pgferry.logical import copying, table_finisher
+from include.pgferry.logical import copying, lane_retry, table_finisher
 from include.pgferry.logical.common import INDEX_SESSION, endpoints
 from include.pgferry.model import Lane
+from include.pgferry.pg import locks, session_names
 
 log = logging.getLogger("pgferry")
 
@@ -25,8 +30,9 @@ def lane_label(lane: list[dict]) -> str:
 class _Sessions:
     """The lane's source and target sessions, opened again after a unit broke one of them."""
 
-    def __init__(self, source_ep, target_ep):
+    def __init__(self, source_ep, target_ep, lock_timeout_s: float):
         self._source_ep, self._target_ep = source_ep, target_ep
+        self._lock_timeout_s = lock_timeout_s
         self.source = self.target = None
         self.triggers_off = False
 
@@ -37,8 +43,14 @@ class _Sessions:
         if self.target is None or self.target.broken or self.target.closed:
             self._close(self.target)
             self.target = self._target_ep.connect(autocommit=True, application_name="pgferry copy")
-            self.triggers_off = copying.open_target_session(self.target)
+            self.triggers_off = copying.open_target_session(self.target, self._lock_timeout_s)
         return self
+
+    def loading(self, unit_index: int):
+        """Name the target session for the unit it loads next, so a later try knows what it was doing."""
+        if session_names.current() is not None:
+            self.target.execute("SELECT set_config('application_name', %s, false)",
+                                (session_names.session_name("copy", unit=unit_index),))
 
     @staticmethod
     def _close(conn):
@@ -50,6 +62,10 @@ class _Sessions:
         self._close(self.target)
 
 
+def lock_timeout_s(params: dict) -> float:
+    return float(params.get("lock_timeout_s") or locks.LOCK_TIMEOUT_S)
+
+
 def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
     """Copy the lane (its XCom form); the units' results, as the report reads them.
 
@@ -59,24 +75,33 @@ def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
     clears its own rows first) and skips the builds that exist."""
     units = Lane.from_xcom(lane).units
     source_ep, target_ep = endpoints(params)
+    identity = session_names.current()
+    waits_for = (lambda holder: identity.is_sibling(holder.session)) if identity else None
+    bound = lock_timeout_s(params)
     results, failed = [], []
     in_lane = Counter(u.target for u in units)
     remaining = Counter(in_lane)
     with ExitStack() as stack:
-        sessions = _Sessions(source_ep, target_ep)
+        sessions = _Sessions(source_ep, target_ep, bound)
         stack.callback(sessions.close)
-        finisher = stack.enter_context(table_finisher.TableFinisher(target_ep, INDEX_SESSION))
+        finisher = stack.enter_context(table_finisher.TableFinisher(target_ep, INDEX_SESSION, bound, waits_for))
         sessions.ready()
-        for unit in units:
+        ended = []
+        if identity is not None and identity.try_number > 1:
+            ended = lane_retry.end_earlier_tries(sessions.target, identity)
+        found = lane_retry.RetryLog(identity, list(units), ended)
+        for index, unit in enumerate(units, 1):
             table = unit.target
             split = unit.table_parts > 1
             try:
                 sessions.ready()
+                sessions.loading(index)
                 if split and remaining[table] == in_lane[table]:
                     table_finisher.announce_part_loading(sessions.target, table)
                 if not sessions.triggers_off:
                     copying.check_no_triggers(sessions.target, unit)
-                r = copying.copy_unit(sessions.source, sessions.target, unit)
+                r = copying.copy_unit(sessions.source, sessions.target, unit, lock_timeout_s=bound, waits_for=waits_for,
+                                      on_cleared=lambda n, u=unit, i=index: found.cleared(u, i, n))
             except Exception as e:   # noqa: BLE001 -- re-raised after the lane's other tables are done
                 log.error("copy of %s failed: %s", unit.id, str(e).strip() or type(e).__name__)
                 failed.append((unit, e))

@@ -2,20 +2,26 @@
 
 The target side runs in one transaction that first removes exactly the unit's rows (TRUNCATE for a
 whole table, which also allows COPY FREEZE; DELETE of the key range otherwise), so a retried or
-cleared unit never duplicates rows. Memory stays bounded: psycopg hands over one chunk at a time.
+cleared unit never duplicates rows. That transaction is also why a unit is all or nothing: an interrupted
+try leaves no visible row of the unit it was loading, only the units it committed before. How many rows
+the clear removed is counted where it happens (`clear_unit`) and handed to the lane, which says it.
+The unit's table locks are taken first, explicitly, under the session's lock_timeout (pg/locks.py), so a
+lock that does not come names the table and who holds it. Memory stays bounded: psycopg hands over one
+chunk at a time.
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import psycopg
 from psycopg import errors, pq, sql
 
 from include.pgferry.logical import progress
-from include.pgferry.model import Unit
-from include.pgferry.pg import catalog
+from include.pgferry.model import QualifiedName, Unit
+from include.pgferry.pg import catalog, locks
 from include.pgferry.pg.endpoint import apply_settings, switch_off_triggers
 
 log = logging.getLogger(__name__)
@@ -126,21 +132,52 @@ def _is_referenced(target: psycopg.Connection, unit: Unit) -> bool:
     return row["n"] > 0
 
 
-def clear_unit(target: psycopg.Connection, unit: Unit) -> bool:
-    """Remove the unit's rows inside the open transaction; True when COPY FREEZE is allowed after it."""
+def truncates(target: psycopg.Connection, unit: Unit) -> bool:
+    """Is the unit cleared with TRUNCATE (a whole table nothing references), else with DELETE?"""
+    return unit.range is None and not _is_referenced(target, unit)
+
+
+def rows_before_truncate(target: psycopg.Connection, unit: Unit) -> int:
+    """The rows a TRUNCATE is about to remove. A table never written to (structure just made it, or a
+    TRUNCATE emptied it) has no pages: no scan on a first load. Otherwise they are counted: a read of the
+    rows an earlier try committed, or of the pages its rolled-back rows left, cheaper than the copy after."""
+    size = target.execute("SELECT pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+                          "c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+                          (unit.target.schema, unit.target.name)).fetchone()[0]
+    if not size:
+        return 0
+    return target.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(unit.target.identifier)).fetchone()[0]
+
+
+def clear_unit(target: psycopg.Connection, unit: Unit, truncate: bool) -> int:
+    """Remove the unit's rows inside the open transaction (TRUNCATE when `truncate`, which then allows COPY
+    FREEZE; DELETE otherwise); how many rows were there."""
     table = unit.target.identifier
     if unit.range is not None:
-        target.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(
-            table, _range_condition(unit, unit.target_range_column)))
-        return False
-    if _is_referenced(target, unit):
-        target.execute(sql.SQL("DELETE FROM ONLY {}").format(table))
-        return False
+        return target.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(
+            table, _range_condition(unit, unit.target_range_column))).rowcount
+    if not truncate:
+        return target.execute(sql.SQL("DELETE FROM ONLY {}").format(table)).rowcount
+    found = rows_before_truncate(target, unit)
     target.execute(sql.SQL("TRUNCATE ONLY {}").format(table))
-    return True
+    return found
 
 
-def set_aside_not_valid_checks(target: psycopg.Connection, unit: Unit) -> list[sql.Composable]:
+def lock_unit_tables(target: psycopg.Connection, unit: Unit, truncate: bool, not_valid_checks: list[dict],
+                     timeout_s: float, waits_for: locks.WaitsFor | None):
+    """The locks the unit's transaction needs, taken first, one table at a time, so that a wait past
+    lock_timeout names its table: ACCESS EXCLUSIVE to TRUNCATE or to set NOT VALID checks aside (on the
+    table and the ancestors that define them), ROW EXCLUSIVE to DELETE and COPY."""
+    mode = "ACCESS EXCLUSIVE" if truncate or not_valid_checks else "ROW EXCLUSIVE"
+    tables = {unit.target: mode}
+    for r in not_valid_checks:
+        tables.setdefault(QualifiedName(r["schema"], r["table"]), "ACCESS EXCLUSIVE")
+    for table, table_mode in tables.items():
+        locks.lock_table(target, table, table_mode, timeout_s, waits_for, progress.check_deadline)
+
+
+def set_aside_not_valid_checks(target: psycopg.Connection, unit: Unit,
+                               rows: list[dict] | None = None) -> list[sql.Composable]:
     """Drop the NOT VALID check constraints that apply to the unit's table (inside the open transaction)
     and return the statements that add them back, unvalidated, with their comments.
 
@@ -148,8 +185,10 @@ def set_aside_not_valid_checks(target: psycopg.Connection, unit: Unit) -> list[s
     row against it. A first load comes before the lane builds it; a retried or cleared load finds it
     built, and would fail with CheckViolation: so it is set aside for the load and put back as it was.
     An inherited one is dropped and added where it is defined (its ancestor), ancestors first; so are the
-    NOT VALID checks of the domains the table's columns use (pg_dump restores them after the data)."""
-    rows = catalog.fetch(target, "list_not_valid_checks", schema=unit.target.schema, table=unit.target.name)
+    NOT VALID checks of the domains the table's columns use (pg_dump restores them after the data).
+    `rows`: the table's list_not_valid_checks, when the caller has read them already."""
+    if rows is None:
+        rows = not_valid_checks(target, unit)
     restore = []
     for r in rows:   # ancestors first
         table = sql.Identifier(r["schema"], r["table"])
@@ -176,6 +215,10 @@ def set_aside_not_valid_checks(target: psycopg.Connection, unit: Unit) -> list[s
     return restore
 
 
+def not_valid_checks(target: psycopg.Connection, unit: Unit) -> list[dict]:
+    return catalog.fetch(target, "list_not_valid_checks", schema=unit.target.schema, table=unit.target.name)
+
+
 def count_rows(source: psycopg.Connection, unit: Unit) -> int:
     return source.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(unit.source.identifier)).fetchone()[0]
 
@@ -189,14 +232,35 @@ def insert_empty_rows(target: psycopg.Connection, unit: Unit, n: int) -> int:
     return n
 
 
-def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit) -> UnitResult:
-    """Copy one unit; `target` must not be in a transaction (the unit gets its own)."""
+def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit, *,
+              lock_timeout_s: float = locks.LOCK_TIMEOUT_S, waits_for: locks.WaitsFor | None = None,
+              on_cleared: Callable[[int], None] | None = None) -> UnitResult:
+    """Copy one unit; `target` must not be in a transaction (the unit gets its own). `on_cleared` hears how
+    many rows of the unit were already there and removed, before the copy starts; a table lock not granted
+    within `lock_timeout_s` fails the unit unless `waits_for` accepts every holder (pg/locks.py)."""
+    try:
+        return _copy_unit(source, target, unit, lock_timeout_s, waits_for, on_cleared)
+    except errors.LockNotAvailable as e:
+        # a wait inside a statement (a row an uncommitted DELETE holds, a domain): the transaction is gone,
+        # so what is named is every session holding a lock on the unit's table now
+        holders = locks.lock_holders(target, unit.target, locks.MODES["ACCESS EXCLUSIVE"])
+        raise locks.LockWaitTimeout(f"while loading {unit.id}: " + locks.describe_timeout(
+            unit.target, None, lock_timeout_s, holders)) from e
+
+
+def _copy_unit(source, target, unit: Unit, lock_timeout_s: float, waits_for: locks.WaitsFor | None,
+               on_cleared: Callable[[int], None] | None) -> UnitResult:
     t0 = time.monotonic()
     rows = nbytes = 0
     last_report = t0
     with target.transaction():
-        restore_checks = set_aside_not_valid_checks(target, unit)
-        freeze = clear_unit(target, unit)
+        truncate = truncates(target, unit)
+        checks = not_valid_checks(target, unit)
+        lock_unit_tables(target, unit, truncate, checks, lock_timeout_s, waits_for)
+        restore_checks = set_aside_not_valid_checks(target, unit, checks)
+        found = clear_unit(target, unit, truncate)
+        if on_cleared is not None:
+            on_cleared(found)
         if not unit.columns:
             rows = insert_empty_rows(target, unit, count_rows(source, unit))
             for stmt in restore_checks:
@@ -204,7 +268,7 @@ def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit
             return UnitResult(unit.id, unit.table, rows, 0, time.monotonic() - t0)
         with source.cursor() as scur, target.cursor() as tcur:
             with scur.copy(source_copy_statement(unit)), \
-                    tcur.copy(target_copy_statement(unit, freeze)) as inp:
+                    tcur.copy(target_copy_statement(unit, truncate)) as inp:
                 for chunk in copy_out_blocks(source, what=unit.id):
                     inp.write(chunk)
                     nbytes += len(chunk)
@@ -220,14 +284,16 @@ def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit
     return UnitResult(unit.id, unit.table, rows, nbytes, time.monotonic() - t0)
 
 
-def open_target_session(conn: psycopg.Connection) -> bool:
-    """Session settings for loading; True when triggers and foreign keys are off for this session.
+def open_target_session(conn: psycopg.Connection, lock_timeout_s: float = locks.LOCK_TIMEOUT_S) -> bool:
+    """Session settings for loading (lock waits bounded by `lock_timeout_s`); True when triggers and foreign
+    keys are off for this session.
 
     In a full migration the target has no triggers or foreign keys while it loads. They exist when only
     data is migrated, or when a copy is retried after the trigger step: then the session must run with
     session_replication_role = replica (superuser, rds_superuser, or SET granted on the parameter) so that
     the load neither fires triggers nor checks keys row by row."""
     apply_settings(conn, TARGET_SESSION)
+    locks.set_lock_timeout(conn, lock_timeout_s)
     return switch_off_triggers(conn)
 
 

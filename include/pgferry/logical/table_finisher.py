@@ -11,6 +11,9 @@ a shared lock on the table while it has ranges of it to load, and after its last
 and tries the exclusive lock, which only the last lane still loading can get. If a lane starts its
 ranges late (fewer Airflow slots than lanes), indexes may be built early and the late ranges load into
 indexed tables: slower, never wrong.
+
+The finisher's session has the lane's lock_timeout: a build that waits past it on anyone but this run's
+own sessions fails, naming the table and who holds the lock (pg/locks.py).
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import psycopg
 from psycopg import sql
 
-from include.pgferry.model import DdlStatement, QualifiedName
+from include.pgferry.model import INDEX, DdlStatement, QualifiedName
+from include.pgferry.pg import locks
 from include.pgferry.pg.catalog import exists
 from include.pgferry.pg.endpoint import PgEndpoint, apply_settings
 from include.pgferry.pg.names import quote_ident
@@ -49,14 +53,20 @@ def last_part_loaded(conn: psycopg.Connection, table: QualifiedName) -> bool:
     return got
 
 
-def build(conn: psycopg.Connection, statements: list[DdlStatement], session: dict) -> float:
-    """Run the builds that do not exist yet (a retried lane skips what its first try built)."""
+def build(conn: psycopg.Connection, statements: list[DdlStatement], session: dict, table: QualifiedName | None = None,
+          lock_timeout_s: float = locks.LOCK_TIMEOUT_S, waits_for: locks.WaitsFor | None = None) -> float:
+    """Run the builds that do not exist yet (a retried lane skips what its first try built); with `table`,
+    each under the bounded lock wait of pg/locks.py (CREATE INDEX takes SHARE, ALTER TABLE more)."""
     t0 = time.monotonic()
     apply_settings(conn, session)
     for s in statements:
         if s.identity and exists(conn, s.identity):
             continue
-        conn.execute(s.sql)
+        if table is None:
+            conn.execute(s.sql)
+            continue
+        mode = "SHARE" if s.kind == INDEX else "ACCESS EXCLUSIVE"
+        locks.bounded(conn, table, mode, lambda stmt=s.sql: conn.execute(stmt), lock_timeout_s, waits_for)
     return time.monotonic() - t0
 
 
@@ -65,8 +75,10 @@ class TableFinisher:
     own target session, in a background thread; `wait` returns when all are done and re-raises the first
     failure. Leaving the `with` block early (the lane failed) drops what has not started."""
 
-    def __init__(self, target: PgEndpoint, session: dict):
+    def __init__(self, target: PgEndpoint, session: dict, lock_timeout_s: float = locks.LOCK_TIMEOUT_S,
+                 waits_for: locks.WaitsFor | None = None):
         self._target, self._session = target, session
+        self._lock_timeout_s, self._waits_for = lock_timeout_s, waits_for
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="pgferry-finisher")
         self._conn: psycopg.Connection | None = None
         self._futures: list[Future] = []
@@ -90,10 +102,14 @@ class TableFinisher:
     def _finish(self, table: QualifiedName, statements: list[DdlStatement], result: dict):
         if self._conn is None:
             self._conn = self._target.connect(autocommit=True, application_name="pgferry index build")
+            locks.set_lock_timeout(self._conn, self._lock_timeout_s)
         if statements:
-            result["index_seconds"] = round(build(self._conn, statements, self._session), 3)
+            result["index_seconds"] = round(build(self._conn, statements, self._session, table,
+                                                  self._lock_timeout_s, self._waits_for), 3)
             log.info("built %d index(es)/constraint(s) of %s in %.1f s", len(statements), table,
                      result["index_seconds"])
         t0 = time.monotonic()
-        self._conn.execute(sql.SQL("ANALYZE {}").format(table.identifier))
+        locks.bounded(self._conn, table, "SHARE UPDATE EXCLUSIVE",
+                      lambda: self._conn.execute(sql.SQL("ANALYZE {}").format(table.identifier)),
+                      self._lock_timeout_s, self._waits_for)
         result["analyze_seconds"] = round(time.monotonic() - t0, 3)
