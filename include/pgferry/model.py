@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from psycopg import sql
 
-from include.pgferry.pg.names import display
+from include.pgferry.pg.names import display, dump_ident
 
 
 @dataclass(frozen=True, order=True)
@@ -169,30 +169,40 @@ class ExcludedFunction:
         return cls(d["oid"], d["schema"], d["name"], d["args"])
 
 
+# Catalog oids (fixed since PostgreSQL 7): how pg_dump's table of contents and pg_depend name a catalog
+PG_CLASS, PG_PROC, PG_TYPE, PG_CONSTRAINT, PG_TRIGGER, PG_POLICY = 1259, 1255, 1247, 2606, 2620, 3256
+
+
 @dataclass(frozen=True)
 class LeftOutObject:
-    """An object the source counts (count_objects.sql) that is not created on purpose: an index,
-    constraint, trigger or policy that needs a left-out column (reason empty), or an object that depends
-    on one that does not migrate (reason says which). Validate does not miss them."""
+    """An index, constraint, trigger or policy of a migrated table that needs a left-out column and is not
+    created. `entry` is its (catalog oid, object oid), as its pg_dump TOC entry and the source's object
+    listing name it; `tag` how pg_dump names it in COMMENT entries when it may have no entry of its own
+    (a check constraint written inside CREATE TABLE), with `schema`."""
     kind: str
     name: str
-    table: str        # the relation it belongs to, or the schema of a schema-level object
-    reason: str = ""
+    table: str        # the relation it belongs to, as messages name it
+    entry: tuple[int, int] | None = None
+    schema: str | None = None
+    tag: str = ""
 
     def to_xcom(self) -> dict:
-        return {"kind": self.kind, "name": self.name, "table": self.table, "reason": self.reason}
+        return {"kind": self.kind, "name": self.name, "table": self.table,
+                "entry": list(self.entry) if self.entry else None, "schema": self.schema, "tag": self.tag}
 
     @classmethod
     def from_xcom(cls, d: dict) -> LeftOutObject:
-        return cls(d["kind"], d["name"], d["table"], d.get("reason", ""))
+        return cls(d["kind"], d["name"], d["table"], tuple(d["entry"]) if d.get("entry") else None,
+                   d.get("schema"), d.get("tag", ""))
 
 
 @dataclass(frozen=True)
 class LeftOutDependent:
     """An object left out of the schema dump because it depends, directly or through others, on an object
     that does not migrate (a C-language function, an excluded function): skip_unmigratable. `entries` are
-    the (catalog oid, object oid) of its pg_dump TOC entries; `tag` is how pg_dump names it in the tags of
-    its COMMENT, ACL and SECURITY LABEL entries (`TYPE city_budget`)."""
+    the (catalog oid, object oid) of its pg_dump TOC entries (their COMMENT, ACL and SECURITY LABEL entries
+    follow them); `tag` is how pg_dump names an object that has no entry of its own in the tags of its
+    COMMENT entries (`CONSTRAINT note_distance ON readings`, a check written inside CREATE TABLE)."""
     type: str                 # pg_identify_object's type: "type", "operator", "table column", "trigger", ...
     identity: str             # pg_identify_object's identity
     schema: str | None
@@ -233,6 +243,28 @@ class Plan:
     def data_tables(self) -> tuple[Relation, ...]:
         """Relations whose rows are copied."""
         return tuple(r for r in self.relations if r.has_data)
+
+    @property
+    def left_out_entries(self) -> frozenset[tuple[int, int]]:
+        """(catalog oid, object oid) of every object of the migrated schemas and tables that is left out on
+        purpose: excluded and unmigratable functions, what depends on them, what needs a left-out column.
+        The one list both sides read: structure leaves these entries (and their comments, grants and
+        security labels) out of pg_dump's table of contents, validate leaves them out of the source's
+        object counts."""
+        return frozenset({(PG_PROC, f.oid) for f in self.excluded_functions}
+                         | {tuple(e) for d in self.left_out_dependents for e in d.entries}
+                         | {o.entry for o in self.left_out_objects if o.entry})
+
+    @property
+    def left_out_tags(self) -> frozenset[tuple[str, str]]:
+        """(schema, pg_dump tag) of COMMENT, ACL and SECURITY LABEL entries whose object has no TOC entry of its
+        own to follow: left-out columns (`COLUMN readings.reading`) and check constraints written inside
+        CREATE TABLE (`CONSTRAINT note_distance ON readings`)."""
+        tags = {(d.schema or "-", d.tag) for d in self.left_out_dependents if d.tag}
+        tags |= {(o.schema or "-", o.tag) for o in self.left_out_objects if o.tag}
+        tags |= {(r.source.schema, f"COLUMN {dump_ident(r.source.name)}.{dump_ident(c)}")
+                 for r in self.relations for c in r.dropped_columns}
+        return frozenset(tags)
 
     def to_xcom(self) -> dict:
         return {"source_version_num": self.source_version_num, "schemas": [s.to_xcom() for s in self.schemas],

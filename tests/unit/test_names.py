@@ -1,7 +1,7 @@
 import pytest
 
-from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
-                                   parse_rename_key)
+from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, dump_ident, parse_bare_name,
+                                   parse_object_spec, parse_rename_key)
 
 
 @pytest.mark.parametrize("text, spec", [
@@ -53,3 +53,12 @@ def test_reserved_words_are_quoted():
     assert display("select", "from") == '"select"."from"'
     assert display("app", "user") == 'app."user"'
     assert display("app", "name") == "app.name"     # a keyword PostgreSQL does not reserve
+
+
+@pytest.mark.parametrize("name, written", [
+    ("orders", "orders"), ("_a1", "_a1"), ("name", "name"),          # unreserved keywords stay bare
+    ("Order", '"Order"'), ("a b", '"a b"'), ("x$", '"x$"'), ("1a", '"1a"'),
+    ("select", '"select"'), ("left", '"left"'), ("between", '"between"'), ("int", '"int"'),
+])
+def test_dump_ident_quotes_as_pg_dump_writes_its_tags(name, written):
+    assert dump_ident(name) == written

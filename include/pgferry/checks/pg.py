@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import psycopg
 
 from include.pgferry.checks.findings import ERROR, WARNING, Finding, names_list
-from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.model import PG_PROC, Plan, QualifiedName
 from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, fetch_one, major_label,
                                         major_version, version_label)
 from include.pgferry.pg.ddl import tool_major_version
@@ -168,8 +168,9 @@ def check_target_space(ctx: Context) -> list[Finding]:
 
 
 def _left_out_functions(plan: Plan) -> set[int]:
-    """Functions of a schema brought along for some of its objects that are not among them."""
-    return {oid for d in plan.left_out_dependents for c, oid in d.entries if c == 1255}
+    """Functions the plan leaves out: excluded, C-language, depending on those, or of a schema brought along
+    for some of its objects and not among them."""
+    return {oid for c, oid in plan.left_out_entries if c == PG_PROC}
 
 
 def _in_scope(ctx: Context, d) -> bool:
@@ -202,7 +203,7 @@ def check_c_functions(ctx: Context) -> list[Finding]:
                    + (f" and what depends on them or on excluded functions: {names_list((f'{d.type} {d.identity}' for d in left), 100)}"
                       if left else "")
                    + "; install the functions on the target yourself and create these objects there if needed")]
-    excluded = {f.oid for f in ctx.plan.excluded_functions} | _left_out_functions(ctx.plan)
+    excluded = _left_out_functions(ctx.plan)
     found = [f for f in ctx.catalog.functions
              if f["schema"] in schemas and f["language"] == "c" and f["oid"] not in excluded]
     left_out = {e for d in ctx.plan.left_out_dependents for e in d.entries}
@@ -305,7 +306,8 @@ def check_roles(ctx: Context) -> list[Finding]:
         return []
     rel_oids = {r.oid for r in ctx.plan.relations + ctx.plan.sequences}
     schemas = {s.source for s in ctx.plan.schemas}
-    func_oids = {f["oid"] for f in ctx.catalog.functions if f["schema"] in schemas}
+    left_out = _left_out_functions(ctx.plan)   # an owner of left-out functions alone is not needed
+    func_oids = {f["oid"] for f in ctx.catalog.functions if f["schema"] in schemas and f["oid"] not in left_out}
     schema_oids = {r["oid"] for r in fetch(ctx.source, "list_schema_oids", schemas=sorted(schemas))}
     wanted = {}
     for r in fetch(ctx.source, "list_roles_used"):
@@ -368,7 +370,7 @@ def check_dependencies(ctx: Context) -> list[Finding]:
             view_problems.add(f"{chosen[d['dep_oid']].source} uses column "
                               f"{display(col_names[(ref, d['column_num'])])} of {chosen[ref].source}, "
                               f"which is left out")
-    skipped = [f"{o.kind} {display(o.name)} on {o.table}" for o in ctx.plan.left_out_objects if not o.reason]
+    skipped = [f"{o.kind} {display(o.name)} on {o.table}" for o in ctx.plan.left_out_objects]
     if ctx.plan.brought_along:
         out.append(_w("dependencies", f"the chosen tables need objects of schemas not chosen, which come along "
                                       f"(alone, without the rest of their schema): "
@@ -455,7 +457,7 @@ def check_renamed_text(ctx: Context) -> list[Finding]:
     are not migrated (the function fails on the target until they exist)."""
     out = []
     schemas = {s.source for s in ctx.plan.schemas}
-    excluded = {f.oid for f in ctx.plan.excluded_functions} | _left_out_functions(ctx.plan)
+    excluded = _left_out_functions(ctx.plan)
     functions = [f for f in ctx.catalog.functions if f["schema"] in schemas and f["oid"] not in excluded
                  and f["language"] in ("sql", "plpgsql")]
     old = {s.source for s in ctx.plan.schemas if s.source != s.target}

@@ -126,15 +126,27 @@ def write_counters(conn: psycopg.Connection, plan: Plan) -> dict:
     return {str(r["oid"]): int(r["writes"]) for r in fetch(conn, "list_write_counters") if r["oid"] in oids}
 
 
-def object_counts(conn: psycopg.Connection, relations: list[QualifiedName], schemas: list[str]) -> dict:
-    """Counts by kind of what belongs to the given relations and schemas."""
-    rows = fetch(conn, "count_objects")
+def object_counts(conn: psycopg.Connection, relations: list[QualifiedName], schemas: list[str],
+                  left_out: frozenset = frozenset()) -> dict:
+    """Counts by kind of what belongs to the given relations and schemas (sql/list_dumped_objects.sql), but
+    for `left_out` (see count_by_kind)."""
+    return count_by_kind(fetch(conn, "list_dumped_objects"), relations, schemas, left_out)
+
+
+def count_by_kind(rows: list[dict], relations: list[QualifiedName], schemas: list[str],
+                  left_out: frozenset = frozenset()) -> dict:
+    """Counts by kind of the listed objects that belong to the given relations and schemas, less those
+    `left_out` names by (catalog oid, object oid): on the source, Plan.left_out_entries, the list structure
+    left out of the dump. An object is subtracted only if the source lists it, as one pg_dump restores: a
+    shell operator that depends on a left-out type is neither counted nor subtracted."""
     rel_set = set(relations)
     counts: dict[str, int] = {}
     for r in rows:
+        if (r["class_oid"], r["oid"]) in left_out:
+            continue
         scoped = QualifiedName(r["schema"], r["relation"]) in rel_set if r["relation"] is not None else r["schema"] in schemas
         if scoped:
-            counts[r["kind"]] = counts.get(r["kind"], 0) + r["n"]
+            counts[r["kind"]] = counts.get(r["kind"], 0) + 1
     return dict(sorted(counts.items()))
 
 
@@ -172,9 +184,10 @@ def compare_large_objects(source: dict[int, dict], target: dict[int, dict], keep
 
 
 def dump_comparable(plan: Plan) -> bool:
-    """pg_dump's table of contents of both sides are compared in whole-database runs that leave no column
-    out: there the target must hold exactly what pg_dump | pg_restore would have restored."""
-    return plan.whole_database and not plan.left_out_objects and not any(r.dropped_columns for r in plan.relations)
+    """pg_dump's table of contents of both sides are compared in whole-database runs: there the target must
+    hold exactly what pg_dump | pg_restore would have restored, less what the plan leaves out (the source's
+    entries go through the same filter as structure's, SchemaArchive)."""
+    return plan.whole_database
 
 
 def dump_entries(endpoint: PgEndpoint, plan: Plan, keep_owners: bool, target_side: bool) -> dict[str, list[str]]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from include.pgferry.model import (Column, ExcludedFunction, LeftOutDependent, LeftOutObject, Plan, QualifiedName,
-                                   Relation, SchemaMove, Sequence)
+from include.pgferry.model import (PG_CLASS, PG_CONSTRAINT, PG_POLICY, PG_TRIGGER, Column, ExcludedFunction,
+                                   LeftOutDependent, LeftOutObject, Plan, QualifiedName, Relation, SchemaMove,
+                                   Sequence)
 from include.pgferry.pg.catalog import SourceCatalog
 from include.pgferry.pg.dependencies import Dependent, Node
-from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, parse_bare_name, parse_object_spec,
-                                   parse_rename_key, split_qualified)
+from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, dump_ident, parse_bare_name,
+                                   parse_object_spec, parse_rename_key, split_qualified)
 
 TABLE_RELKINDS = ("r", "p")      # what `schema.table` may name for a column list
 FIRST_USER_OID = 16384           # FirstNormalObjectId: types below it are built in
@@ -84,19 +85,20 @@ def unmigratable_dependents(cat: SourceCatalog, excluded_functions) -> tuple[dic
     return roots, (cat.graph.dependents_of(roots) if roots else [])
 
 
-def dump_tag(d: Dependent) -> str:
-    """How pg_dump names the object in the tags of its COMMENT, ACL and SECURITY LABEL entries (prefix)."""
-    bare = d.identity[len(d.schema) + 1:] if d.schema and d.identity.startswith(d.schema + ".") else d.identity
-    bare = bare.split("(", 1)[0]
-    if bare.endswith("[]"):
-        return ""   # array types have no entries of their own
-    word = {"type": "TYPE", "domain": "DOMAIN", "function": "FUNCTION", "aggregate": "AGGREGATE",
-            "procedure": "PROCEDURE", "operator": "OPERATOR", "server": "SERVER", "language": "LANGUAGE",
-            "foreign-data wrapper": "FOREIGN DATA WRAPPER", "conversion": "CONVERSION",
-            "index": "INDEX"}.get(d.type)
-    return f"{word} {bare}" if word else ""
+def dump_tag(d: Dependent, table: dict | None) -> str:
+    """How pg_dump tags the COMMENT entry of a left-out object that may have no TOC entry of its own for the
+    comment to follow: a check constraint written inside its table's CREATE TABLE. Every other object's
+    comments, grants and security labels follow its own entry (SchemaArchive)."""
+    if d.type == "table constraint" and table is not None:
+        return constraint_tag(own_name(d), table)
+    return ""
 
 
+def constraint_tag(name: str, table: dict) -> str:
+    return f"CONSTRAINT {dump_ident(name)} ON {dump_ident(table['name'])}"
+
+
+LEFT_OUT_CATALOGS = {"index": PG_CLASS, "trigger": PG_TRIGGER, "policy": PG_POLICY}   # the rest: constraints
 RELATION_TYPES = ("table", "view", "materialized view", "foreign table", "composite type")
 
 
@@ -212,9 +214,7 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
     # 2b. skip_unmigratable: C-language functions and exactly what depends on them (and on the excluded
     # functions) are left out; a table keeps its other columns when only some depend on them
     left_out_dependents: list[LeftOutDependent] = []
-    skipped: list[Dependent] = []
     roots: dict[Node, str] = {}
-    function_reasons: dict[int, str] = {}
     if skip_unmigratable:
         c_functions = [f for f in cat.functions if f["language"] == "c"
                        and f["oid"] not in {x["oid"] for x in excluded_functions}]
@@ -226,7 +226,6 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
             if kind == "pg_proc":
                 if oid in functions_by_oid and oid not in {x["oid"] for x in excluded_functions}:
                     excluded_functions.append(functions_by_oid[oid])
-                    function_reasons[oid] = f"depends on {because_label(cat, roots, d.because)}"
             elif kind == "pg_class" and sub > 0 and d.relkind in TABLE_RELKINDS + ("f",):
                 if oid in chosen:
                     name = next((c["name"] for c in cat.columns_of.get(oid, []) if c["num"] == sub), None)
@@ -238,9 +237,8 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
             table = cat.by_oid.get(d.table_oid) if d.table_oid else None
             left_out_dependents.append(LeftOutDependent(
                 d.type, d.identity, d.schema, because_label(cat, roots, d.because),
-                () if d.is_column else tuple(sorted(d.raw | {(d.class_oid, oid)})), dump_tag(d),
+                () if d.is_column else tuple(sorted(d.raw | {(d.class_oid, oid)})), dump_tag(d, table),
                 QualifiedName(table["schema"], table["name"]) if table else None, own_name(d)))
-            skipped.append(d)
 
     # 2c. what the chosen relations need from schemas that do not move (a column's type, a default's
     # function or sequence): that schema comes along with only those objects (and what they need)
@@ -261,7 +259,7 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
             d = cat.graph.dependent(node, None)
             left_out_dependents.append(LeftOutDependent(
                 d.type, d.identity, d.schema, NOT_NEEDED, tuple(sorted(d.raw | {(d.class_oid, node[1])})),
-                dump_tag(d), None, d.name))
+                "", None, d.name))
 
     schemas = sorted({cat.by_oid[o]["schema"] for o in chosen} | whole_schemas | brought_schemas)
 
@@ -350,28 +348,11 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
     for d in cat.dependencies:
         if d["dep_kind"] != "view" and d["dep_table_oid"] in chosen and \
                 (d["ref_table_oid"], col_names.get((d["ref_table_oid"], d["column_num"]))) in dropped:
+            table = cat.by_oid[d["dep_table_oid"]]
+            catalog = LEFT_OUT_CATALOGS.get(d["dep_kind"], PG_CONSTRAINT)
             left_out[(d["dep_kind"], d["dep_oid"])] = LeftOutObject(
-                d["dep_kind"], d["dep_name"], relation_key(cat.by_oid[d["dep_table_oid"]]))
-
-    # what skip_unmigratable leaves out and the source counts: validate must not miss it
-    scope_schemas = whole_schemas
-    for d in skipped:
-        kind, oid, sub = d.node
-        if kind == "pg_proc" or not d.count_kind:
-            continue
-        if d.table_oid:
-            if d.table_oid in chosen:
-                left_out.setdefault((d.count_kind, oid), LeftOutObject(
-                    d.count_kind, d.identity, relation_key(cat.by_oid[d.table_oid]),
-                    f"depends on {because_label(cat, roots, d.because)}"))
-        elif d.schema in scope_schemas:
-            left_out.setdefault((d.count_kind, oid), LeftOutObject(
-                d.count_kind, d.identity, display(d.schema), f"depends on {because_label(cat, roots, d.because)}"))
-    for f in excluded_functions:
-        if f["schema"] in scope_schemas:
-            reason = function_reasons.get(f["oid"]) or roots.get(("pg_proc", f["oid"], 0)) or "excluded function"
-            left_out.setdefault((f.get("kind", "function"), f["oid"]), LeftOutObject(
-                f.get("kind", "function"), function_label(f), display(f["schema"]), reason))
+                d["dep_kind"], d["dep_name"], relation_key(table), (catalog, d["dep_oid"]), table["schema"],
+                constraint_tag(d["dep_name"], table) if catalog == PG_CONSTRAINT else "")
 
     plan = Plan(
         source_version_num=cat.version_num,

@@ -467,6 +467,30 @@ class TocEntry:
     desc: str
     rest: str         # schema, tag and owner as pg_restore prints them
     section: str
+    depends_on: tuple[int, ...] = ()   # dump ids (pg_restore --list --verbose)
+
+
+_DEPENDS_ON = ";\tdepends on:"
+# entries that only decorate one object (their dependency): they go where it goes
+DECORATIONS = ("COMMENT", "ACL", "SECURITY LABEL")
+
+
+def left_out_of(toc: list[TocEntry], plan: Plan) -> list[TocEntry]:
+    """The TOC without what the plan leaves out (Plan.left_out_entries, the list validate counts by too):
+    those entries, the shell types of left-out types, and the comments, grants and security labels of
+    all of them; decorations of objects that have no entry of their own (a left-out column, a check
+    written inside CREATE TABLE) by their tag (Plan.left_out_tags)."""
+    entries, tags = plan.left_out_entries, plan.left_out_tags
+    shell_types = {f"{d.schema} {d.name} " for d in plan.left_out_dependents if d.type == "type" and d.name}
+    gone = {e.dump_id for e in toc
+            if (e.catalog_oid, e.object_oid) in entries
+            or (e.desc == "SHELL TYPE" and any(e.rest.startswith(t) for t in shell_types))}
+    return [e for e in toc if e.dump_id not in gone and not (
+        e.desc in DECORATIONS and (set(e.depends_on) & gone or _tagged(e, tags)))]
+
+
+def _tagged(e: TocEntry, tags) -> bool:
+    return any(e.rest == f"{schema} {tag}" or e.rest.startswith(f"{schema} {tag} ") for schema, tag in tags)
 
 
 _KNOWN_DESCS = sorted([
@@ -560,31 +584,23 @@ class SchemaArchive:
                 m = _LINE.match(line)
                 if m:
                     section_of[int(m.group(1))] = section
-        excluded_funcs = {f.oid for f in self.plan.excluded_functions}
-        excluded_tags = {(f.schema, f"FUNCTION {display(f.name)}") for f in self.plan.excluded_functions}
-        excluded_tags |= {(f.schema, f"AGGREGATE {display(f.name)}") for f in self.plan.excluded_functions}
-        # skip_unmigratable: what depends on what does not migrate, by its TOC entries' catalog and object oids
-        left_out = {tuple(e) for d in self.plan.left_out_dependents for e in d.entries}
-        excluded_tags |= {(d.schema or "-", d.tag) for d in self.plan.left_out_dependents if d.tag}
-        shell_types = {f"{d.schema} {d.name} " for d in self.plan.left_out_dependents if d.type == "type" and d.name}
-        entries = []
+        # --verbose follows each entry's line with the dump ids it depends on (and lists entries pg_restore
+        # does not restore, such as DATABASE: the entries themselves come from the plain list)
+        depends_on, dump_id = {}, None
+        for line in _run([tool("pg_restore"), "--list", "--verbose", self.path]).splitlines():
+            m = _LINE.match(line)
+            if m:
+                dump_id = int(m.group(1))
+            elif line.startswith(_DEPENDS_ON) and dump_id is not None:
+                depends_on[dump_id] = tuple(int(x) for x in line[len(_DEPENDS_ON):].split())
+        toc = []
         for line in _run([tool("pg_restore"), "--list", self.path]).splitlines():
             m = _LINE.match(line)
-            if not m:
-                continue
-            desc, rest = _split_desc(m.group(4))
-            entry = TocEntry(line, int(m.group(1)), int(m.group(2)), int(m.group(3)), desc, rest,
-                             section_of.get(int(m.group(1)), "none"))
-            if entry.object_oid in excluded_funcs or (entry.catalog_oid, entry.object_oid) in left_out:
-                continue
-            if desc in ("COMMENT", "ACL", "SECURITY LABEL") and any(
-                    rest.startswith(f"{s} {t}") and rest[len(s) + len(t) + 1:][:1] in (" ", "(")
-                    for s, t in excluded_tags):
-                continue
-            if desc == "SHELL TYPE" and any(rest.startswith(t) for t in shell_types):
-                continue
-            entries.append(entry)
-        return entries
+            if m:
+                desc, rest = _split_desc(m.group(4))
+                toc.append(TocEntry(line, int(m.group(1)), int(m.group(2)), int(m.group(3)), desc, rest,
+                                    section_of.get(int(m.group(1)), "none"), depends_on.get(int(m.group(1)), ())))
+        return left_out_of(toc, self.plan)
 
     def phase_entries(self, phase: str) -> list[TocEntry]:
         chosen = [e for e in self.entries if phase_of(e) == phase]

@@ -40,7 +40,6 @@ class Dependent:
     identity: str             # pg_identify_object's identity: "public.int44in(pg_catalog.cstring)"
     relkind: str | None
     table_oid: int | None     # the table of an index, constraint, trigger, rule or policy
-    count_kind: str | None    # how count_objects.sql counts it (None: not counted)
     raw: frozenset            # (catalog oid, oid) of the catalog rows folded into it (TOC entries)
     because: Node | None
 
@@ -87,7 +86,7 @@ class DependencyGraph:
         if r is None:
             return None
         return Dependent(node, r["obj_class_oid"], r["obj_type"], r["obj_schema"], r["obj_name"], r["obj_identity"],
-                         r["obj_relkind"], r["obj_table_oid"], r["obj_count_kind"], frozenset(self.raw.get(node, ())),
+                         r["obj_relkind"], r["obj_table_oid"], frozenset(self.raw.get(node, ())),
                          because)
 
     def dependents_of(self, roots) -> list[Dependent]:

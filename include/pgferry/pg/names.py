@@ -4,8 +4,10 @@ reserved words ("" stands for one quote), as in SQL. Reading user input keeps it
 messages say where an entry is malformed; quoting for output is pglast's (PostgreSQL's keyword list)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from pglast.keywords import COL_NAME_KEYWORDS, RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
 from pglast.stream import maybe_double_quote_name
 
 
@@ -63,6 +65,17 @@ def split_qualified(text: str, max_parts: int = 3) -> tuple[list[str], int]:
 def quote_ident(name: str) -> str:
     """Always-quoted form, for messages and pg_dump patterns (inside quotes patterns are literal)."""
     return '"' + name.replace('"', '""') + '"'
+
+
+_SIMPLE = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def dump_ident(name: str) -> str:
+    """How pg_dump writes an identifier in its table of contents (fmtId): quoted unless it is lower-case
+    letters, digits and underscores and no keyword but an unreserved one."""
+    if _SIMPLE.fullmatch(name) and name not in RESERVED_KEYWORDS | TYPE_FUNC_NAME_KEYWORDS | COL_NAME_KEYWORDS:
+        return name
+    return quote_ident(name)
 
 
 def display(*parts: str) -> str:

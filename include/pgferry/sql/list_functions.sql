@@ -1,5 +1,5 @@
 -- Functions, procedures and aggregates in user schemas (not extension members), with their language
--- and kind (as count_objects.sql counts them). row_to_json(p) reads prokind (11+) or proisagg (older).
+-- and kind (as list_dumped_objects.sql lists them). row_to_json(p) reads prokind (11+) or proisagg (older).
 SELECT p.oid::bigint AS oid, n.nspname AS schema, p.proname AS name,
        pg_get_function_identity_arguments(p.oid) AS args,
        l.lanname AS language,

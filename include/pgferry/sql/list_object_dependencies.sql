@@ -54,27 +54,7 @@ SELECT d.classid::bigint AS raw_class_oid, d.objid::bigint AS raw_oid,
                       WHEN 'pg_trigger'::regclass THEN (SELECT x.tgrelid FROM pg_trigger x WHERE x.oid = f.f_oid)
                       WHEN 'pg_rewrite'::regclass THEN (SELECT x.ev_class FROM pg_rewrite x WHERE x.oid = f.f_oid)
                       WHEN 'pg_policy'::regclass THEN (SELECT x.polrelid FROM pg_policy x WHERE x.oid = f.f_oid)
-            END::bigint AS obj_table_oid,
-       -- what count_objects.sql counts it as (NULL: not counted there)
-       CASE f.f_class
-         WHEN 'pg_proc'::regclass THEN (SELECT CASE p.prokind WHEN 'a' THEN 'aggregate' WHEN 'p' THEN 'procedure'
-                                                ELSE 'function' END FROM pg_proc p WHERE p.oid = f.f_oid)
-         WHEN 'pg_type'::regclass THEN (SELECT CASE t.typtype WHEN 'e' THEN 'enum type' WHEN 'd' THEN 'domain'
-                                                WHEN 'r' THEN 'range type'
-                                                WHEN 'c' THEN CASE WHEN (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'
-                                                                   THEN 'composite type' END END
-                                        FROM pg_type t WHERE t.oid = f.f_oid)
-         WHEN 'pg_operator'::regclass THEN 'operator'
-         WHEN 'pg_trigger'::regclass THEN 'trigger'
-         WHEN 'pg_policy'::regclass THEN 'policy'
-         WHEN 'pg_rewrite'::regclass THEN 'rule'
-         WHEN 'pg_constraint'::regclass THEN (SELECT CASE x.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique constraint'
-                                                      WHEN 'c' THEN 'check constraint' WHEN 'f' THEN 'foreign key'
-                                                      WHEN 'x' THEN 'exclusion constraint' ELSE 'constraint ' || x.contype::text END
-                                              FROM pg_constraint x WHERE x.oid = f.f_oid)
-         WHEN 'pg_class'::regclass THEN CASE WHEN f.f_subid = 0 AND (SELECT c.relkind FROM pg_class c WHERE c.oid = f.f_oid) IN ('i', 'I')
-                                             THEN 'index' END
-       END AS obj_count_kind
+            END::bigint AS obj_table_oid
 FROM deps d
 JOIN folded f ON (f.classid, f.objid, f.objsubid) = (d.classid, d.objid, d.objsubid)
 JOIN folded r ON (r.classid, r.objid, r.objsubid) = (d.refclassid, d.refobjid, d.refobjsubid)

@@ -1,6 +1,6 @@
 -- Which relation (view, materialized view, index, constraint, trigger, policy) uses which table column:
 -- pg_depend read through pg_rewrite, pg_class (indexes), pg_constraint, pg_trigger, pg_policy.
--- column_num = 0 means the whole relation. dep_kind uses the words of count_objects.sql.
+-- column_num = 0 means the whole relation. dep_kind uses the words of list_dumped_objects.sql.
 SELECT DISTINCT dep_kind, dep_oid, dep_name, dep_table_oid, ref_table_oid, column_num FROM (
   SELECT 'view' AS dep_kind, r.ev_class::bigint AS dep_oid, v.relname::text AS dep_name,
          r.ev_class::bigint AS dep_table_oid, d.refobjid::bigint AS ref_table_oid, d.refobjsubid AS column_num
