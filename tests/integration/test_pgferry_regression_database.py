@@ -106,6 +106,7 @@ def test_skip_unmigratable_migrates_the_whole_regression_database_around_its_c_f
 
         # pgferry's target equals pg_dump | pg_restore of the database without its C functions (CASCADE)
         versus_baseline = compare_databases(pg_target.dsn(baseline_db), pg_target.dsn(ferried_db), pg_bindir())
+        print(versus_baseline.text().splitlines()[0])
         assert [str(d) for d in versus_baseline.differences] == []
         assert versus_baseline.tables > 500 and versus_baseline.rows > 400_000 and versus_baseline.large_objects == 3
         assert versus_baseline.schema_objects > 1800
