@@ -196,6 +196,10 @@ class LeftOutObject:
                    d.get("schema"), d.get("tag", ""))
 
 
+# LeftOutDependent.because of what a selection leaves out only because the chosen objects do not need it
+NOT_NEEDED = "not needed by the chosen objects"
+
+
 @dataclass(frozen=True)
 class LeftOutDependent:
     """An object left out of the schema dump because it depends, directly or through others, on an object

@@ -1,6 +1,7 @@
 """The dependency rules (pg/dependencies.py, and how build_plan and the checks use them), on pg_depend rows
 as sql/list_object_dependencies.sql returns them."""
-from include.pgferry.logical.selection import build_plan, shown
+from include.pgferry.logical.selection import build_plan
+from include.pgferry.pg.unmigratable import shown
 from include.pgferry.pg.catalog import SourceCatalog
 from include.pgferry.pg.dependencies import DependencyGraph
 

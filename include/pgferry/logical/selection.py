@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from include.pgferry.model import (PG_CLASS, PG_CONSTRAINT, PG_POLICY, PG_TRIGGER, Column, ExcludedFunction,
-                                   LeftOutDependent, LeftOutObject, Plan, QualifiedName, Relation, SchemaMove,
-                                   Sequence)
+from include.pgferry.model import (NOT_NEEDED, PG_CLASS, PG_CONSTRAINT, PG_POLICY, PG_TRIGGER, Column,
+                                   ExcludedFunction, LeftOutDependent, LeftOutObject, Plan, QualifiedName, Relation,
+                                   SchemaMove, Sequence)
 from include.pgferry.pg.catalog import SourceCatalog
 from include.pgferry.pg.dependencies import Dependent, Node
+from include.pgferry.pg.unmigratable import unmigratable_dependents
 from include.pgferry.pg.names import (NameSyntaxError, ObjectSpec, display, dump_ident, parse_bare_name,
                                    parse_object_spec, parse_rename_key, split_qualified)
 
@@ -65,26 +66,6 @@ def parse_inputs(objects, rename, exclude) -> tuple[list[ObjectSpec], dict, list
     return specs, renames, excludes, problems
 
 
-def function_label(f: dict) -> str:
-    return f"{display(f['schema'], f['name'])}({f['args']})"
-
-
-def unmigratable_roots(cat: SourceCatalog, excluded_functions) -> dict[Node, str]:
-    """What cannot be created on the target: C-language functions (DTS does not migrate them; the target
-    lacks their shared library) and the functions `exclude` names. Node -> how messages name it."""
-    roots = {("pg_proc", f["oid"], 0): f"C-language function {function_label(f)}"
-             for f in cat.functions if f["language"] == "c"}
-    for f in excluded_functions:
-        roots.setdefault(("pg_proc", f["oid"], 0), f"excluded function {function_label(f)}")
-    return roots
-
-
-def unmigratable_dependents(cat: SourceCatalog, excluded_functions) -> tuple[dict[Node, str], list[Dependent]]:
-    """The roots, and everything that depends on them (pg_depend, transitively)."""
-    roots = unmigratable_roots(cat, excluded_functions)
-    return roots, (cat.graph.dependents_of(roots) if roots else [])
-
-
 def dump_tag(d: Dependent, table: dict | None) -> str:
     """How pg_dump tags the COMMENT entry of a left-out object that may have no TOC entry of its own for the
     comment to follow: a check constraint written inside its table's CREATE TABLE. Every other object's
@@ -99,20 +80,10 @@ def constraint_tag(name: str, table: dict) -> str:
 
 
 LEFT_OUT_CATALOGS = {"index": PG_CLASS, "trigger": PG_TRIGGER, "policy": PG_POLICY}   # the rest: constraints
-RELATION_TYPES = ("table", "view", "materialized view", "foreign table", "composite type")
-
-
-def shown(dependents) -> list:
-    """The dependents a person needs to read: not the row types of left-out relations, not array types
-    (they come and go with their element type or relation)."""
-    dependents = list(dependents)
-    relations = {d.identity for d in dependents if d.type in RELATION_TYPES}
-    return [d for d in dependents if not (d.type == "type" and (d.identity.endswith("[]") or d.identity in relations))]
 
 
 SCHEMA_LEVEL = ("pg_proc", "pg_type", "pg_operator", "pg_collation", "pg_opclass", "pg_opfamily", "pg_conversion",
                 "pg_ts_config", "pg_ts_dict", "pg_statistic_ext")
-NOT_NEEDED = "not needed by the chosen objects"
 FOLLOWED = ("pg_type", "pg_proc", "pg_operator", "pg_collation", "pg_opclass", "pg_opfamily", "pg_class")
 
 
