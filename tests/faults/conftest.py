@@ -130,17 +130,13 @@ def local_airflow():
 
 
 PENDING = "product_fix_pending"
-NONDETERMINISTIC = "nondeterministic"
-HELD_BACK = (PENDING, NONDETERMINISTIC)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests of behaviour the product does not have yet, and tests whose outcome depends on how Celery
-    happens to place tasks, are deselected (not skipped) unless `-m` names their marker:
-    `pytest -m product_fix_pending tests/faults`, `pytest -m nondeterministic tests/faults`. Remove the
-    marker once the fix has landed, or once the test holds its tasks so that placement is forced."""
+    """Tests of behaviour the product does not have yet are deselected (not skipped) unless `-m` names their
+    marker: `pytest -m product_fix_pending tests/faults`. Remove the marker once the fix has landed."""
     asked = config.option.markexpr or ""
-    held = [i for i in items if any(i.get_closest_marker(m) and m not in asked for m in HELD_BACK)]
+    held = [i for i in items if i.get_closest_marker(PENDING) and PENDING not in asked]
     if held:
         config.hook.pytest_deselected(items=held)
         items[:] = [i for i in items if i not in held]
