@@ -56,6 +56,10 @@ RECOVERY_SETTINGS = {
     # timeout hands it back to the scheduler (seen: a lane queued for 6 minutes after the kill, default 600 s).
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
     "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
+    # A scheduler that died (SIGKILL, lost host) leaves its tasks "running" or "queued" under its job, and only
+    # another scheduler's orphan check resets them: at its start, and then every this many seconds (default
+    # 300), once the dead one's heartbeat is older than [scheduler] scheduler_health_check_threshold (30 s).
+    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10",
 }
 
 

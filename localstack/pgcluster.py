@@ -114,6 +114,13 @@ class PgCluster:
                                              "-m", "immediate", "-w", "stop"]), capture_output=True,
                            timeout=90)
 
+    def restart(self, mode: str = "fast"):
+        """`pg_ctl restart -m mode`: fast ends every session (FATAL 57P01) and checkpoints; immediate as a crash."""
+        subprocess.run(
+            _as_cluster_user([str(pg_bindir() / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.logfile),
+                              "-m", mode, "-w", "-t", "60", "restart"]),
+            check=True, capture_output=True, text=True, timeout=150)
+
     def destroy(self):
         self.stop()
         shutil.rmtree(self.datadir, ignore_errors=True)

@@ -11,10 +11,14 @@ from pathlib import Path
 import pytest
 from psycopg import sql
 
+from localstack.pgcluster import pg_bindir
+from tests.support.compare import schema_blocks, schema_dump
+
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "faults"
 SOURCE_DB = "faults_src"
 SCHEMA = "ferry"
 DAG_ID = "postgres_logical_migration"
+SCHEMA_KEY = "schema"
 
 # Six tables of different sizes (about 25 MB together), a foreign key, a sequence moved by the data, an
 # index per table: enough units for four lanes, and lanes that take a few seconds, so that a fault can land
@@ -45,10 +49,10 @@ ANALYZE;
 """
 
 
-def fingerprints(cluster, dbname: str) -> dict[str, tuple]:
-    """Rows and an order-free content hash per table, and each sequence's value, read with plain SQL (not
-    pgferry's own validate)."""
-    out = {}
+def fingerprints(cluster, dbname: str) -> dict[str, object]:
+    """Rows and an order-free content hash per table, each sequence's value, and the schema (pg_dump's
+    blocks, tests/support/compare.py), read with plain SQL and pg_dump (not pgferry's own validate)."""
+    out: dict[str, object] = {}
     tables = cluster.query("SELECT table_name FROM information_schema.tables WHERE table_schema = %s "
                            "AND table_type = 'BASE TABLE' ORDER BY 1", dbname, params=(SCHEMA,))
     with cluster.connect(dbname) as conn:
@@ -60,6 +64,7 @@ def fingerprints(cluster, dbname: str) -> dict[str, tuple]:
                                    (SCHEMA,)).fetchall():
             q = sql.SQL("SELECT last_value FROM {}").format(sql.Identifier(SCHEMA, seq))
             out[f"sequence {seq}"] = tuple(conn.execute(q).fetchone())
+    out[SCHEMA_KEY] = schema_blocks(schema_dump(cluster.dsn(dbname), pg_bindir(), "--schema", SCHEMA))
     return out
 
 
@@ -80,7 +85,10 @@ def faults_source(pg_source):
 @pytest.fixture(scope="session")
 def source_fingerprints(pg_source, faults_source):
     prints = fingerprints(pg_source, faults_source)
-    assert len([k for k in prints if not k.startswith("sequence")]) == 6 and prints["order_lines"][0] == 300000
+    tables = [k for k in prints if not k.startswith("sequence") and k != SCHEMA_KEY]
+    assert len(tables) == 6 and prints["order_lines"][0] == 300000
+    assert f"TABLE {SCHEMA}.orders" in prints[SCHEMA_KEY] and f"FK CONSTRAINT {SCHEMA}.orders orders_customer_id_fkey" \
+        in prints[SCHEMA_KEY], sorted(prints[SCHEMA_KEY])
     return prints
 
 
@@ -122,17 +130,13 @@ def local_airflow():
 
 
 PENDING = "product_fix_pending"
-NONDETERMINISTIC = "nondeterministic"
-HELD_BACK = (PENDING, NONDETERMINISTIC)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests of behaviour the product does not have yet, and tests whose outcome depends on how Celery
-    happens to place tasks, are deselected (not skipped) unless `-m` names their marker:
-    `pytest -m product_fix_pending tests/faults`, `pytest -m nondeterministic tests/faults`. Remove the
-    marker once the fix has landed, or once the test holds its tasks so that placement is forced."""
+    """Tests of behaviour the product does not have yet are deselected (not skipped) unless `-m` names their
+    marker: `pytest -m product_fix_pending tests/faults`. Remove the marker once the fix has landed."""
     asked = config.option.markexpr or ""
-    held = [i for i in items if any(i.get_closest_marker(m) and m not in asked for m in HELD_BACK)]
+    held = [i for i in items if i.get_closest_marker(PENDING) and PENDING not in asked]
     if held:
         config.hook.pytest_deselected(items=held)
         items[:] = [i for i in items if i not in held]

@@ -6,23 +6,33 @@ the migration triggered through the REST API, and the target observed from the s
         run_id = airflow.api.trigger("postgres_logical_migration", conf)
         copying = wait_for_copy(pg_target, target_db, timeout=180)      # a lane is mid-COPY
         proxy.blackhole(existing_only=True)                             # ... and observe
+        airflow.restart_scheduler(signal.SIGKILL)                       # or: a scheduler lost mid-run
 
 The scheduler's recovery settings are the fleet's (localstack.fleet.RECOVERY_SETTINGS: a task that stops
-heartbeating is failed in ~20 s); `settings` overrides them.
+heartbeating is failed in ~20 s; a dead scheduler's tasks are reset about 30 s after its death, at the next
+orphan check once its heartbeat is 30 s old); `settings` overrides them.
+`restart_scheduler` replaces only the scheduler: the api-server, dag-processor and triggerer of
+`airflow standalone` keep running, and the new scheduler runs in its own process group with the same settings.
 """
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from tests.support.airflow_api import AirflowApi
 
 # The local stack's pieces (moving into localstack/): the one place to repoint.
 from localstack.fleet import RECOVERY_SETTINGS  # noqa: E402
 from localstack.ports import free_port  # noqa: E402
-from localstack import airflow_server  # noqa: E402
+from localstack import ROOT, airflow_server  # noqa: E402
+from localstack.processes import stop_group  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "faults"
 DAG_ID = "postgres_logical_migration"
@@ -41,6 +51,7 @@ class LocalAirflow:
                     **(settings or {}), **(env or {})}
         self.info: dict = {}
         self.api: AirflowApi | None = None
+        self._scheduler: subprocess.Popen | None = None      # a scheduler restart_scheduler started
 
     def __enter__(self) -> "LocalAirflow":
         self.info = airflow_server.start_background(self.home, port=free_port(), env=self.env)
@@ -53,6 +64,9 @@ class LocalAirflow:
         return self
 
     def __exit__(self, *exc):
+        if self._scheduler is not None:
+            stop_group(self._scheduler.pid)
+            self._scheduler.wait(timeout=30)
         if self.info:
             airflow_server.stop(self.info["pid"])
         dest = ARTIFACTS / self.name
@@ -63,6 +77,93 @@ class LocalAirflow:
         if (self.home / "logs").exists():
             shutil.copytree(self.home / "logs", dest / "task-logs", dirs_exist_ok=True)
         shutil.rmtree(self.home, ignore_errors=True)
+
+    # -- one part restarted ----------------------------------------------------------------------------
+    def restart_scheduler(self, sig: int = signal.SIGKILL, grace: float = 30, timeout: float = 120) -> dict:
+        """Stop the scheduler with `sig` and start a new one; returns {"stopped_s", "started_s",
+        "killed_after_grace": pids}.
+
+        SIGKILL goes to the scheduler and everything it started, all at once: the LocalExecutor's workers,
+        the task supervisors in them and the tasks (in their own process groups), as a lost host takes them.
+        SIGTERM goes to the scheduler process alone, as `kill PID` or a container stop sends it: Airflow's
+        graceful stop then waits for the running tasks and ends its own workers. That stop does not always
+        end (seen 2 times in 17: every task done, one executor worker left, the scheduler waiting on it), so
+        after `grace` s the scheduler's thread stacks go to its log (SIGUSR2) and what is left is SIGKILLed,
+        as a service manager's stop timeout does (Kubernetes' default is 30 s). Then waits up to `timeout` s
+        until the new scheduler heartbeats (a SchedulerJob newer than the old one, alive)."""
+        old = self._scheduler_process()
+        last_job = self._newest_scheduler_job()
+        started = time.monotonic()
+        tree = [old, *old.children(recursive=True)]
+        for p in tree if sig == signal.SIGKILL else [old]:
+            try:
+                p.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
+        alive = _wait_gone(tree, grace)
+        if alive and old in alive:
+            # a stop timeout, as a service manager has: the scheduler's thread stacks into its log first
+            # (Airflow's SIGUSR2 handler), then SIGKILL for whatever is left
+            old.send_signal(signal.SIGUSR2)
+            time.sleep(2)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        if alive:
+            _wait_gone(alive, 30)
+        if self._scheduler is not None:
+            self._scheduler.wait(timeout=30)        # a scheduler restarted before is our child: reap it
+        stopped = time.monotonic()
+        ports = {"api": self.info["port"], "worker_log": self.info["worker_log_port"],
+                 "trigger_log": self.info["trigger_log_port"]}
+        with open(self.home / airflow_server.LOG_FILE, "ab") as log:
+            self._scheduler = subprocess.Popen(
+                [str(Path(sys.executable).parent / "airflow"), "scheduler"], cwd=ROOT,
+                env=airflow_server.server_env(self.home, ports, self.env), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while (self._newest_scheduler_job(alive=True) or 0) <= (last_job or 0):
+            if self._scheduler.poll() is not None:
+                raise RuntimeError(f"the restarted scheduler exited with {self._scheduler.returncode}: see "
+                                   f"{self.home / airflow_server.LOG_FILE}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the restarted scheduler did not heartbeat within {timeout:.0f} s")
+            time.sleep(0.5)
+        return {"stopped_s": stopped - started, "started_s": time.monotonic() - stopped,
+                "killed_after_grace": [p.pid for p in alive]}
+
+    def _scheduler_process(self) -> psutil.Process:
+        if self._scheduler is not None:
+            return psutil.Process(self._scheduler.pid)
+        found = [p for p in psutil.Process(self.info["pid"]).children()
+                 if p.cmdline()[-1:] == ["scheduler"]]
+        if len(found) != 1:
+            raise RuntimeError(f"expected one scheduler under airflow standalone, found {found}")
+        return found[0]
+
+    def _newest_scheduler_job(self, alive: bool = False) -> int | None:
+        query = "/jobs?job_type=SchedulerJob&order_by=-id&limit=1" + ("&is_alive=true" if alive else "")
+        jobs = self.api.get(query)["jobs"]
+        return jobs[0]["id"] if jobs else None
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Until every one of `procs` has exited (a zombie counts: airflow standalone never reaps the scheduler
+    it started); returns those still alive after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for p in procs:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
 
 
 def copy_backends(cluster, dbname: str, pattern: str = COPY_IN) -> list[tuple]:
