@@ -120,13 +120,20 @@ def fleet():
 
 
 @pytest.fixture(scope="session")
-def local_airflow():
-    """One Airflow under a real scheduler (LocalExecutor) for every fault test module that needs one: starting
-    it costs ~40 s, so the modules share it."""
+def shared_airflow():
     from tests.support.fault_harness import LocalAirflow
 
     with LocalAirflow(name="faults") as airflow:
         yield airflow
+
+
+@pytest.fixture
+def local_airflow(shared_airflow):
+    """One Airflow under a real scheduler (LocalExecutor) for every fault test module that needs one: starting
+    it costs ~40 s, so the tests share it. A run a test leaves unfinished (it failed midway) is marked failed
+    afterwards: the DAG allows one active run, and the next test's run would wait behind it."""
+    yield shared_airflow
+    shared_airflow.api.end_unfinished_runs(DAG_ID)
 
 
 PENDING = "product_fix_pending"

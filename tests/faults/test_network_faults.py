@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.integration]
 PARALLELISM = 2
 START_BOUND = 180          # trigger -> a lane in COPY
 RUN_BOUND = 300            # lane failure -> the run finished (retry delay 10 s, then the re-copy)
+STUCK_BOUND = 10           # blackhole -> the target's COPY backend waits in ClientRead
 # libpq's dead-peer settings an operator can put in the connection extras today
 OPERATOR_DEAD_PEER = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2",
                       "keepalives_count": "3", "tcp_user_timeout": "10000"}
@@ -53,8 +54,12 @@ def blackhole_mid_copy(api, pg_target, target: str, proxy: TcpProxy, target_conn
     wait_for_copy(pg_target, target, START_BOUND, poll=0.05)
     proxy.blackhole(existing_only=True)
     cut_at = time.monotonic()
-    stuck = [b for b in copy_backends(pg_target, target) if b[2] == "ClientRead"]
-    assert stuck, f"no COPY waiting for its client after the blackhole: {copy_backends(pg_target, target)}"
+    # the backend first works off what its socket already holds, then waits for its client
+    deadline = cut_at + STUCK_BOUND
+    while not [b for b in copy_backends(pg_target, target) if b[2] == "ClientRead"]:
+        assert time.monotonic() < deadline, \
+            f"no COPY waiting for its client {STUCK_BOUND} s after the blackhole: {copy_backends(pg_target, target)}"
+        time.sleep(0.1)
     return run_id, cut_at
 
 

@@ -102,6 +102,13 @@ class AirflowApi:
     def states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {label(t): t["state"] for t in self.task_instances(dag_id, run_id)}
 
+    def end_unfinished_runs(self, dag_id: str) -> list[str]:
+        """Mark every queued or running run of `dag_id` failed (Airflow then stops its running tasks)."""
+        runs = self.get(f"/dags/{dag_id}/dagRuns?state=queued&state=running&limit=100")["dag_runs"]
+        for r in runs:
+            self.request("PATCH", f"/dags/{dag_id}/dagRuns/{r['dag_run_id']}", {"state": "failed"})
+        return [r["dag_run_id"] for r in runs]
+
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float, poll: float = 2.0) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
