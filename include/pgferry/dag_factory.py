@@ -4,11 +4,11 @@ Parse-time cheap: only airflow.sdk and pendulum are imported here; each task imp
 include.pgferry.logical.<task id>, when it runs.
 
 Failure policy (README "Failure and recovery"): every task body runs through `_run`, which sets the run's
-dead-peer bound and the task's identity (application_name) for the sessions it opens and turns failures no retry can heal into AirflowFailException
-(include/pgferry/failures.py); the others are retried with exponential backoff up to a cap (RETRY_ARGS),
-enough tries for a few minutes of outage. Every task has an execution_timeout ceiling and the run a
-dagrun_timeout; a copy lane also bounds itself by its own bytes (logical/progress.py), since a mapped task
-cannot get an execution_timeout per map index.
+dead-peer bound and the task's identity (application_name) for the sessions it opens, and turns failures no
+retry can heal into AirflowFailException (include/pgferry/failures.py); the others are retried with
+exponential backoff up to a cap (RETRY_ARGS), enough tries for a few minutes of outage. Every task has an
+execution_timeout ceiling and the run a dagrun_timeout; a copy lane also bounds itself by its own bytes
+(logical/progress.py), since a mapped task cannot get an execution_timeout per map index.
 """
 from __future__ import annotations
 

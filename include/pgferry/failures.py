@@ -1,10 +1,11 @@
 """Which failures a retry can heal, and which it cannot.
 
-Network-level failures (a dropped flow, a restarted server, no bytes for the no-progress bound, a lock
-that did not come within lock_timeout_s: its holder may be gone by the next try) are retried, with exponential backoff up to a cap (dag_factory.RETRY_ARGS). Failures
-that a second try only repeats fail the task at once, with AirflowFailException, so the run stops on the
-message that names what to fix: bad credentials or a database that does not exist, a precheck refusal,
-rows that break a foreign key, a validation difference, objects in the way, SQL the target refuses.
+Network-level failures (a dropped flow, a restarted server, no bytes for the no-progress bound, a lock that
+did not come within lock_timeout_s: its holder may be gone by the next try) are retried, with exponential
+backoff up to a cap (dag_factory.RETRY_ARGS). Failures that a second try only repeats fail the task at once,
+with AirflowFailException, so the run stops on the message that names what to fix: bad credentials or a
+database that does not exist, a precheck refusal, rows that break a foreign key, a validation difference,
+objects in the way, SQL the target refuses.
 """
 from __future__ import annotations
 
