@@ -141,10 +141,8 @@ def rows_before_truncate(target: psycopg.Connection, unit: Unit) -> int:
     """The rows a TRUNCATE is about to remove. A table never written to (structure just made it, or a
     TRUNCATE emptied it) has no pages: no scan on a first load. Otherwise they are counted: a read of the
     rows an earlier try committed, or of the pages its rolled-back rows left, cheaper than the copy after."""
-    size = target.execute("SELECT pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = "
-                          "c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
-                          (unit.target.schema, unit.target.name)).fetchone()[0]
-    if not size:
+    size = catalog.fetch_one(target, "show_relation_size", schema=unit.target.schema, name=unit.target.name)
+    if not size or not size["bytes"]:
         return 0
     return target.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(unit.target.identifier)).fetchone()[0]
 

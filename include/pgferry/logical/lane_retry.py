@@ -29,7 +29,7 @@ from psycopg import errors
 
 from include.pgferry.model import Unit
 from include.pgferry.pg import session_names
-from include.pgferry.pg.catalog import fetch
+from include.pgferry.pg.catalog import fetch, fetch_one
 from include.pgferry.pg.session_names import TaskIdentity
 
 log = logging.getLogger("pgferry")
@@ -116,8 +116,7 @@ def _wait_until_gone(target: psycopg.Connection, pids: list[int], clock, sleep):
     """pg_terminate_backend only signals: wait (bounded) until the backends have exited and freed their locks."""
     deadline = clock() + GONE_WITHIN_S
     while pids and clock() < deadline:
-        left = target.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)).fetchone()[0]
-        if not left:
+        if not fetch_one(target, "count_live_backends", pids=pids)["n"]:
             return
         sleep(0.05)
 
