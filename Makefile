@@ -57,7 +57,7 @@ regress-deps:
 test: setup browser regress-deps docs-deps
 	$(VENV)/bin/pytest
 
-test-unit: setup
+test-unit: setup docs-deps
 	$(VENV)/bin/pytest -m "not integration and not dagrun and not aws and not browser"
 
 demo: setup
@@ -87,7 +87,7 @@ $(VENV)/.docs-installed: requirements-docs.txt requirements.txt
 	@touch $@
 
 docs: docs-deps
-	$(VENV)/bin/mkdocs build --strict --site-dir .site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
 
 bench-plots: docs-deps
 	$(PY) -m bench.plot bench/measured/*.medians.json
