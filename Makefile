@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres browser regress-deps test test-unit demo airflow stop clean bench
+.PHONY: setup venv postgres browser regress-deps test test-unit demo airflow stop clean bench docs-deps docs bench-plots
 
 setup: venv postgres
 
@@ -54,10 +54,10 @@ regress-deps:
 	    postgresql-server-dev-15 dpkg-dev gcc make >/dev/null; \
 	fi
 
-test: setup browser regress-deps
+test: setup browser regress-deps docs-deps
 	$(VENV)/bin/pytest
 
-test-unit: setup
+test-unit: setup docs-deps
 	$(VENV)/bin/pytest -m "not integration and not dagrun and not aws and not browser"
 
 demo: setup
@@ -73,6 +73,24 @@ bench: setup
 	@command -v pgcopydb >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq pgcopydb >/dev/null; }
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# The guide (docs/, mkdocs.yml): its pinned tools (requirements-docs.txt: MkDocs, Material, matplotlib for the
+# benchmark's plots), a strict build into .site/ (a broken link or a page missing from the nav fails it), and
+# the benchmark's plots redrawn from bench/run.py's medians.json files.
+docs-deps: venv $(VENV)/.docs-installed
+$(VENV)/.docs-installed: requirements-docs.txt requirements.txt
+	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
+	  $(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt -r requirements-docs.txt; \
+	else \
+	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-docs.txt; \
+	fi
+	@touch $@
+
+docs: docs-deps
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
+
+bench-plots: docs-deps
+	$(PY) -m bench.plot bench/measured/*.medians.json
 
 stop:
 	@test -x $(PY) && $(PY) -m tools.stack stop || true

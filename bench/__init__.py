@@ -1,1 +1,1 @@
-"""pgferry's full-load benchmark: `python -m bench.run --help` (see README.md, "Benchmark")."""
+"""pgferry's full-load benchmark: `python -m bench.run --help` (see docs/benchmarks.md)."""

@@ -9,7 +9,8 @@ dataset on the source (bench/make_dataset.py), starts one Airflow (`airflow stan
 LocalExecutor, dag-processor, api-server, triggerer) with connections to both clusters, then for each
 round runs every method in a rotated order into a freshly created target database, verifies each copy
 against the source (rows + checksums per table, sequences, object inventory), and prints a summary.
-Results: bench/results/<timestamp>/ (runs.json, runs.csv, summary.txt, per-run logs and activity).
+Results: bench/results/<timestamp>/ (runs.json, runs.csv, summary.txt, medians.json for bench/plot.py, per-run logs
+and activity).
 """
 from __future__ import annotations
 
@@ -181,6 +182,29 @@ def _fmt(x, nd=1):
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def medians(runs: list[dict], meta: dict) -> dict:
+    """The summary table as data (medians.json, what bench/plot.py draws): per method the valid runs' count,
+    median, min and max seconds and the paired ratio to pgcopydb; `pgferry_cutover` is pgferry's ready for
+    cutover."""
+    by_method: dict[str, list[dict]] = {}
+    for r in runs:
+        if not r["ok"]:
+            continue
+        by_method.setdefault(r["method"], []).append(r)
+        if r["method"] == "pgferry" and "cutover" in r["phases"]:
+            by_method.setdefault("pgferry_cutover", []).append({**r, "total": r["phases"]["cutover"]})
+    ref_by_round = {x["round"]: x["total"] for x in by_method.get("pgcopydb", [])}
+    out = {}
+    for m, rs in by_method.items():
+        w = [r["total"] for r in rs]
+        paired = [r["total"] / ref_by_round[r["round"]] for r in rs if r["round"] in ref_by_round]
+        out[m] = {"label": LABELS.get(m, m), "n": len(w), "median_s": round(st.median(w), 2),
+                  "min_s": min(w), "max_s": max(w),
+                  "paired": round(st.median(paired), 3) if paired else None}
+    return {"date": meta.get("date"), "size": meta.get("size"), "db_mib": round(meta["db_bytes"] / 2**20),
+            "rounds": meta.get("rounds"), "cores": meta.get("cores"), "methods": out}
+
+
 def summarize(runs: list[dict], meta: dict) -> str:
     mib = meta["db_bytes"] / 2**20
     valid = [r for r in runs if r["ok"]]
@@ -336,7 +360,7 @@ def memory_check(src, tgt, gb: float, res: Path, logfile: Path, binary: bool = T
 
 # -- main ----------------------------------------------------------------------------------------
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="pgferry full-load benchmark (see README.md, 'Benchmark')")
+    ap = argparse.ArgumentParser(description="pgferry full-load benchmark (see docs/benchmarks.md)")
     ap.add_argument("--size", type=float, default=1.0, help="dataset size in GB (about); default 1, e.g. 5 or 0.05")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
     ap.add_argument("--methods", default=",".join(ALL_METHODS), help=f"comma list of {','.join(ALL_METHODS)}")
@@ -493,6 +517,7 @@ def main(argv=None):
             reset_target(tgt, src)
         text = summarize(runs, meta)
         (res / "summary.txt").write_text(text + "\n")
+        (res / "medians.json").write_text(json.dumps({**medians(runs, meta), "results": res.name}, indent=1) + "\n")
         print(text)
         log(f"results in {res}", logfile)
         return 0 if all(r["ok"] for r in runs) else 1

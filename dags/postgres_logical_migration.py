@@ -9,6 +9,7 @@ visible to the dag-processor's safe-mode scan, which skips files that mention ne
 from __future__ import annotations
 
 from include.pgferry.dag_factory import build_logical_migration_dag
+from include.pgferry.guide import guide_line
 from include.pgferry.migration_params import migration_params
 
 DOC = """
@@ -31,8 +32,9 @@ report (per table rows, MB, MB/s, checksum verdict; objects by kind; sequences; 
 the **Run report** tab of the run and in the XCom of the `validate` task.
 
 To run it every night in a low-traffic window, declare it in `migrations.yaml` instead
-(see README.md, "Declare a scheduled migration").
-"""
+(the guide's "Operating from the UI", `docs/ui.md`).
+
+""" + guide_line("logical-migration.md", "The logical migration: Params, tasks, selections, what is not migrated")
 
 postgres_logical_migration = build_logical_migration_dag(
     "postgres_logical_migration", schedule=None, params=migration_params(), doc_md=DOC)

@@ -27,7 +27,7 @@ cluster by using a DB snapshot", step by step:
 A terminal state of the snapshot, copy, cluster or an instance fails its task at once, naming the
 state and what to do; a wait that runs out of time is a timeout, and the retry continues it.
 Every create looks the resource up first: a retry continues where the previous try stopped.
-Waits are deferred to the triggerer. See README.md, "RDS PostgreSQL to Aurora PostgreSQL by snapshot".
+Waits are deferred to the triggerer.
 """
 from __future__ import annotations
 
@@ -44,10 +44,11 @@ from include.pgferry.aws.operators import (
 )
 from include.pgferry.aws.params import make_params
 from include.pgferry.aws.sensors import AuroraClusterAvailableSensor, RdsSnapshotAvailableSensor
+from include.pgferry.guide import OWNER, guide_line
 
 # The copy limit is per destination Region and counted by the copy task itself (copies in flight there,
 # anyone's). This one-slot pool only makes "count, then request" atomic across runs: the task holds it
-# for seconds, and a deferred (waiting) task holds no slot (README.md, "Copy limit and pool").
+# for seconds, and a deferred (waiting) task holds no slot (docs/snapshot-to-aurora.md, "Copy limit and pool").
 COPY_POOL = "rds_snapshot_copy"
 # What a downstream DAG schedules on; each event's extra holds the cluster's endpoints.
 # Name only (its URI is the name): a URI scheme would make Airflow load every provider's asset handlers
@@ -62,8 +63,8 @@ PARAMS = make_params()
     catchup=False,
     tags=["pgferry", "aws", "rds", "aurora", "snapshot"],
     params=PARAMS,
-    doc_md=__doc__,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "owner": "pgferry"},
+    doc_md=__doc__ + "\n" + guide_line("snapshot-to-aurora.md", "RDS PostgreSQL to Aurora PostgreSQL by snapshot"),
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=1), "owner": OWNER},
     max_active_tasks=8,
 )
 def rds_snapshot_to_aurora() -> None:

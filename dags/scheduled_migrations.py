@@ -10,6 +10,7 @@ from __future__ import annotations
 from airflow.sdk import CronTriggerTimetable
 
 from include.pgferry.dag_factory import build_logical_migration_dag
+from include.pgferry.guide import guide_line
 from include.pgferry.migration_params import migration_params, window_params
 from include.pgferry.schedule.declared import load, migrations_file
 
@@ -25,7 +26,9 @@ Before anything is written, **precheck** estimates the load (source size ÷ the 
 measured, Airflow Variable `pgferry_throughput_mb_s`, else 20 MB/s) and refuses a run that started
 outside the window ("outside the window") or that would not fit in what is left of it ("would not fit").
 A manual run can set **Ignore the window**.
-"""
+
+""" + guide_line("ui.md", "Declare a scheduled migration in a low-traffic window",
+                 "declare-a-scheduled-migration-in-a-low-traffic-window").replace("{", "{{").replace("}", "}}")
 
 for declared in load():
     globals()[declared.dag_id] = build_logical_migration_dag(

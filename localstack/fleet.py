@@ -38,9 +38,9 @@ HOSTNAME_ENV = "PGFERRY_FLEET_HOSTNAME"
 METADATA_DB = "airflow"
 REDIS_SERVER = os.environ.get("PGFERRY_REDIS_SERVER", "redis-server")
 
-# What makes a lost worker cost seconds instead of minutes (README, "Failure and recovery"): a task whose
-# supervisor stops heartbeating is failed (and retried) after the heartbeat timeout; the supervisor
-# heartbeats every [workers] min_heartbeat_interval (5 s), so a timeout of a few intervals is safe.
+# What makes a lost worker cost seconds instead of minutes (docs/operations.md, "The operator's Airflow
+# settings"): a task whose supervisor stops heartbeating is failed (and retried) after the heartbeat timeout;
+# the supervisor heartbeats every [workers] min_heartbeat_interval (5 s), so a timeout of a few intervals is safe.
 RECOVERY_SETTINGS = {
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
     "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",

@@ -5,7 +5,7 @@ never imports it. This is the brief's "extend moto in test support code": the lo
 where test support that `make demo` also needs lives. `install()` patches moto in this process;
 `python -m localstack.moto_rds --port N` starts a patched moto server (the local stack and the
 test fixture run it that way, in its own process group, so it is stopped with one killpg).
-Every gap patched here is listed in README.md, "moto gaps, filled in test support".
+Every gap patched here is listed in docs/testing.md, "moto gaps, filled in test support".
 
 Gaps filled:
 1. RestoreDBClusterFromSnapshot from an RDS *instance* snapshot (moto only knows cluster

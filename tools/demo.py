@@ -4,6 +4,9 @@
 2. loads tools/sample_db.sql into the source database `shop` and gives the target an empty `shop`,
 3. runs postgres_logical_migration source -> target and prints its validation report,
 4. runs rds_snapshot_to_aurora against the moto server and prints the new cluster's endpoints.
+
+Only the summaries are printed: each run's task logs go to .stack/logs/<dag>-<timestamp>.log, whose path is
+printed; a task that fails has the tail of its log printed as well.
 """
 from __future__ import annotations
 
@@ -12,26 +15,52 @@ import time
 
 from localstack import ROOT, stack
 
+RULE = "=" * 100
+
+
+def failed_tasks(states: dict[str, str]) -> list[str]:
+    """The tasks that failed themselves first (not those that only followed an upstream failure)."""
+    failed = [t for t, s in states.items() if s == "failed"]
+    return failed or [t for t, s in states.items() if s not in ("success", "skipped")]
+
+
+def print_failure(log, states: dict[str, str], lines: int = 40) -> None:
+    from localstack.dagrun import task_log_tail
+    failed = failed_tasks(states)
+    print(f"tasks not successful: {', '.join(failed) or '(none recorded)'}")
+    key = failed[0] if failed else ""        # no task failed: the run's own last lines
+    print(f"--- last {lines} lines of {key or 'the run'}'s log ({log}) ---")
+    for line in task_log_tail(log, key, lines):
+        print("  " + line)
+    print("---")
+
 
 def run_logical_migration() -> dict:
     from include.pgferry.report.text import render_report
-    from localstack.dagrun import load_dag, run_dag, xcom_value
+    from localstack.dagrun import load_dag, log_path, output_to, run_dag, xcom_value
 
-    dag = load_dag("postgres_logical_migration")
+    log = log_path("postgres_logical_migration")
+    print(f"running postgres_logical_migration (shop -> shop, parallelism 2); task logs: {log}")
     t0 = time.monotonic()
-    dr, states = run_dag(dag, {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target",
-                               "parallelism": 2})
+    try:
+        with output_to(log):
+            dag = load_dag("postgres_logical_migration")
+            dr, states = run_dag(dag, {"source_conn_id": "pgferry_source", "target_conn_id": "pgferry_target",
+                                       "parallelism": 2})
+            report = xcom_value(dr, "validate")
+    except Exception as exc:
+        print(f"postgres_logical_migration could not run: {exc!r}")
+        print_failure(log, {})
+        return {"state": "failed", "seconds": time.monotonic() - t0, "report": None, "log": log}
     took = time.monotonic() - t0
-    report = xcom_value(dr, "validate")
-    print("\n" + "=" * 100)
+    print(RULE)
     if report:
         print(render_report(report))
     print(f"postgres_logical_migration: run {dr.state} in {took:.1f} s")
     if dr.state != "success":
-        failed = [t for t, s in states.items() if s != "success"]
-        print(f"tasks not successful: {', '.join(failed)}; see the log above")
-    print("=" * 100 + "\n")
-    return {"state": str(dr.state), "seconds": took, "report": report}
+        print_failure(log, states)
+    print(RULE + "\n")
+    return {"state": str(dr.state), "seconds": took, "report": report, "log": log}
 
 
 def main() -> int:
@@ -44,13 +73,18 @@ def main() -> int:
     tgt.recreate_db("shop")
     logical = run_logical_migration()
 
+    from localstack.dagrun import log_path
     from tools.demo_rds import run_demo
-    rds = run_demo(f"http://127.0.0.1:{state['moto_port']}")
+    rds_log = log_path("rds_snapshot_to_aurora")
+    rds = run_demo(f"http://127.0.0.1:{state['moto_port']}", log=rds_log)
 
-    print(f"demo finished in {time.monotonic() - t0:.0f} s.")
+    ok = logical["state"] == "success" and (rds or {}).get("state", "success") == "success"
+    print(f"\ndemo {'finished' if ok else 'FAILED'} in {time.monotonic() - t0:.0f} s. Task logs:")
+    print(f"  {logical['log']}\n  {rds_log}")
+    print("Next:")
     print("  Airflow UI on this stack:  make airflow   (http://127.0.0.1:8080, login printed there)")
     print("  Stop everything:           make stop")
-    ok = logical["state"] == "success" and (rds or {}).get("state", "success") == "success"
+    print("  The guide:                 docs/ (make docs builds it into .site/)")
     return 0 if ok else 1
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,11 @@ def _xcom(dag_run: Any, task_id: str) -> Any:
         return XComModel.deserialize_value(row) if row is not None else None
 
 
-def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
+def run_demo(moto_endpoint: str, airflow_ready: bool = True, log: Path | None = None) -> dict[str, Any]:
     """Run the DAG against `moto_endpoint` and print the new cluster's endpoints.
+
+    With `log`, the run's task logs go to that file (its path is printed) and only the summary to the
+    terminal; a failed task's log tail is printed too.
 
     Returns {"state", "run_id", "tasks": {task_id: state}} plus, on success, what publish_endpoints
     returned (writer_endpoint, reader_endpoint, port, instances, next_step, ...).
@@ -67,24 +71,46 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True) -> dict[str, Any]:
         airflow_env.migrate_db(home)
     airflow_env.set_connection(DEMO_CONN_ID, conn_type="aws", login="testing", password="testing",
                                extra={"endpoint_url": moto_endpoint, "region_name": SOURCE["region"]})
-    _ensure_source(moto_endpoint)
 
-    from dags.rds_snapshot_to_aurora import rds_snapshot_to_aurora_dag
-    from include.pgferry.aws.params import param_defaults
+    from contextlib import nullcontext
 
-    # Every Param spelled out (the DAG's defaults, then the demo's): dag.test() runs in one process share
-    # the DAG's Param objects, so a Param left out would keep an earlier run's value.
-    dag_run = rds_snapshot_to_aurora_dag.test(run_conf={**param_defaults(), **RUN_CONF})
-    result: dict[str, Any] = {
-        "state": str(getattr(dag_run.state, "value", dag_run.state)), "run_id": dag_run.run_id,
-        "tasks": {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}}
+    from localstack.dagrun import output_to
+
+    if log is not None:
+        print(f"running rds_snapshot_to_aurora ({SOURCE['identifier']} {SOURCE['region']} -> us-west-2, moto); "
+              f"task logs: {log}")
+    started = time.monotonic()
+    try:
+        with output_to(log) if log is not None else nullcontext():
+            _ensure_source(moto_endpoint)
+            from dags.rds_snapshot_to_aurora import rds_snapshot_to_aurora_dag
+            from include.pgferry.aws.params import param_defaults
+
+            # Every Param spelled out (the DAG's defaults, then the demo's): dag.test() runs in one process
+            # share the DAG's Param objects, so a Param left out would keep an earlier run's value.
+            dag_run = rds_snapshot_to_aurora_dag.test(run_conf={**param_defaults(), **RUN_CONF})
+            result: dict[str, Any] = {
+                "state": str(getattr(dag_run.state, "value", dag_run.state)), "run_id": dag_run.run_id,
+                "tasks": {ti.task_id: str(getattr(ti.state, "value", ti.state))
+                          for ti in dag_run.get_task_instances()}}
+            published = _xcom(dag_run, "publish_endpoints") if result["state"] == "success" else None
+    except Exception as exc:
+        if log is None:
+            raise
+        print(f"rds_snapshot_to_aurora could not run: {exc!r}")
+        from tools.demo import print_failure
+        print_failure(log, {})
+        return {"state": "failed", "run_id": None, "tasks": {}}
+    took = time.monotonic() - started
     print()
     if result["state"] != "success":
-        print(f"rds_snapshot_to_aurora run {dag_run.run_id} failed: {result['tasks']}")
+        print(f"rds_snapshot_to_aurora run {dag_run.run_id} failed in {took:.1f} s: {result['tasks']}")
+        if log is not None:
+            from tools.demo import print_failure
+            print_failure(log, result["tasks"])
         return result
-    published = _xcom(dag_run, "publish_endpoints")
-    print(f"rds_snapshot_to_aurora: {SOURCE['identifier']} ({SOURCE['region']}) -> Aurora cluster "
-          f"{published['db_cluster_identifier']} ({published['region']}), {published['engine']} "
+    print(f"rds_snapshot_to_aurora: run success in {took:.1f} s: {SOURCE['identifier']} ({SOURCE['region']}) -> "
+          f"Aurora cluster {published['db_cluster_identifier']} ({published['region']}), {published['engine']} "
           f"{published['engine_version']}")
     print(f"  writer endpoint: {published['writer_endpoint']}")
     print(f"  reader endpoint: {published['reader_endpoint']}")

@@ -3,7 +3,7 @@
 Parse-time cheap: only airflow.sdk and pendulum are imported here; each task imports its own module,
 include.pgferry.logical.<task id>, when it runs.
 
-Failure policy (README "Failure and recovery"): every task body runs through `_run`, which sets the run's
+Failure policy (docs/failure-and-recovery.md): every task body runs through `_run`, which sets the run's
 dead-peer bound and the task's identity (application_name) for the sessions it opens, and turns failures no
 retry can heal into AirflowFailException (include/pgferry/failures.py); the others are retried with
 exponential backoff up to a cap (RETRY_ARGS), enough tries for a few minutes of outage. Every task has an
@@ -19,6 +19,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from include.pgferry.checks.airflow import COPY_POOL, POKE_S
+from include.pgferry.guide import OWNER
 
 START_DATE = pendulum.datetime(2026, 1, 1, tz="UTC")
 # 10, 20, 40, 80, 120, 120 s (plus Airflow's jitter): about 6.5 minutes of outage ridden out
@@ -64,7 +65,7 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
         catchup=False,
         max_active_runs=1,
         tags=tags or ["pgferry", "postgres", "migration"],
-        default_args=RETRY_ARGS,
+        default_args={**RETRY_ARGS, "owner": OWNER},
         dagrun_timeout=dagrun_timeout,
         params=params,
         doc_md=doc_md,

@@ -71,7 +71,7 @@ def migration_params(**defaults) -> dict[str, Param]:
                         "aggregates, columns of those types, views, indexes, triggers, ...), and what depends "
                         "on excluded functions; precheck lists every one as a warning and the rest migrates. "
                         "Off: precheck refuses and names them."),
-        # failure bounds (README "Failure and recovery"): production-sane defaults, seconds in the fault tests
+        # failure bounds (docs/failure-and-recovery.md): production-sane defaults, seconds in the fault tests
         "dead_peer_timeout_s": Param(
             d["dead_peer_timeout_s"], type="integer", minimum=5, maximum=3600, title="Dead peer after (s)",
             description="A database peer that stops answering (a dropped network flow) is given up after about "

@@ -57,12 +57,12 @@ def test_every_param_has_a_title_a_description_and_a_schema(dag):
         "replica_count"}
 
 
-def test_readme_documents_every_param():
+def test_the_guide_documents_every_param():
     from dags.rds_snapshot_to_aurora import PARAMS
 
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "snapshot-to-aurora.md").read_text()
     for name in PARAMS:
-        assert f"`{name}`" in readme, name
+        assert f"`{name}`" in page, name
 
 
 # What parsing the DAG file must not load: boto3 and botocore (the provider's hook modules import them),

@@ -15,8 +15,8 @@ DOCS_IMG = ROOT / "docs" / "img"
 
 
 def publish_screenshot(name: str):
-    """Refresh the README's screenshot only when asked (PGFERRY_UPDATE_DOCS_IMG=1): a test run must not
-    change tracked files."""
+    """Refresh the guide's screenshots (docs/img/) only when asked (PGFERRY_UPDATE_DOCS_IMG=1): a test run
+    must not change tracked files."""
     if os.environ.get("PGFERRY_UPDATE_DOCS_IMG") == "1":
         shutil.copy(ARTIFACTS / name, DOCS_IMG / name)
 SCHEMAS = ["crm", "inventory", "sales", "audit"]

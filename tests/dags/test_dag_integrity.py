@@ -48,6 +48,47 @@ def test_tags_retries_docs_and_params(dagbag, dag_id):
         assert "type" in param.schema, f"{dag_id} Param {name} has no JSON-schema type"
 
 
+# each DAG's guide page (docs/<page>); scheduled DAGs point at how to declare them
+GUIDE_PAGES = {"postgres_logical_migration": "logical-migration.md",
+               "rds_snapshot_to_aurora": "snapshot-to-aurora.md", "scheduled_migration_": "ui.md"}
+
+
+def guide_page(dag_id: str) -> str:
+    return next(page for prefix, page in GUIDE_PAGES.items() if dag_id == prefix or
+                (prefix.endswith("_") and dag_id.startswith(prefix)))
+
+
+def test_every_dag_is_owned_by_pgferry_and_names_its_guide_page(dagbag):
+    """The UI's Owner column says pgferry, not airflow, and each DAG's docs lead to a page that exists."""
+    assert any(d.startswith("scheduled_migration_") for d in dagbag.dag_ids)      # the test's migrations.yaml
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.owner == "pgferry", f"{dag_id} is owned by {dag.owner!r}"
+        assert {t.owner for t in dag.tasks} == {"pgferry"}, dag_id
+        page = guide_page(dag_id)
+        assert f"`docs/{page}" in dag.doc_md, f"{dag_id}'s doc_md does not name docs/{page}"
+        assert (ROOT / "docs" / page).is_file(), page
+
+
+def test_a_configured_guide_address_makes_the_doc_md_a_link():
+    """With PGFERRY_DOCS_URL set where the dag-processor runs, doc_md links to the page of the built guide
+    (MkDocs' directory URLs); without it, a relative link would lead nowhere in the UI, so none is made."""
+    from include.pgferry.guide import guide_line, page_url
+    base = "https://docs.example.com/pgferry/"
+    assert page_url("logical-migration.md", base=base) == "https://docs.example.com/pgferry/logical-migration/"
+    assert page_url("index.md", base=base) == "https://docs.example.com/pgferry/"
+    assert page_url("ui.md", "declare", base=base) == "https://docs.example.com/pgferry/ui/#declare"
+    assert page_url("ui.md", base="") is None
+    linked = guide_line("snapshot-to-aurora.md", "T", base=base)
+    assert "](https://docs.example.com/pgferry/snapshot-to-aurora/)" in linked
+    assert "](" not in guide_line("snapshot-to-aurora.md", "T", base="")
+    probe = ("import json, runpy; g = runpy.run_path('dags/postgres_logical_migration.py'); "
+             "print(json.dumps(g['postgres_logical_migration'].doc_md))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "PGFERRY_DOCS_URL": base})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "(https://docs.example.com/pgferry/logical-migration/)" in json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_logical_migration_runs_in_dts_order_with_independent_steps_side_by_side(dagbag):
     dag = dagbag.dags["postgres_logical_migration"]
     assert dag.get_task("precheck").upstream_task_ids == set()
