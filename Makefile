@@ -54,8 +54,12 @@ regress-deps:
 	    postgresql-server-dev-15 dpkg-dev gcc make >/dev/null; \
 	fi
 
+# Two pytest workers, whole files each (--dist loadfile keeps a module's shared clusters and Airflow in one
+# process): the fault suite spends most of its time waiting out bounds and outages, so the other files run
+# beside it instead of after it. PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
 test: setup browser regress-deps docs-deps
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 test-unit: setup docs-deps
 	$(VENV)/bin/pytest -m "not integration and not dagrun and not aws and not browser"

@@ -9,6 +9,12 @@ from localstack import ROOT
 
 pytestmark = pytest.mark.docs
 
+def require(module: str):
+    """The guide's tools are part of `make test` (docs-deps): their absence fails, it never skips."""
+    import importlib.util
+    assert importlib.util.find_spec(module), f"{module} is not installed: run make docs-deps"
+
+
 
 def test_run_writes_the_medians_the_plots_read():
     from bench.run import medians
@@ -26,7 +32,7 @@ def test_run_writes_the_medians_the_plots_read():
 
 
 def test_plot_draws_both_pngs_from_the_committed_measurements(tmp_path):
-    pytest.importorskip("matplotlib", reason="the guide's tools are missing: make docs-deps")
+    require("matplotlib")
     from bench.plot import load, plot
     measured = sorted((ROOT / "bench" / "measured").glob("*.medians.json"))
     assert len(measured) >= 2
