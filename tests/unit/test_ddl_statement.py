@@ -107,6 +107,8 @@ def test_a_statement_waits_for_its_entry_s_dependencies_and_its_entry_s_earlier_
                   stmt(3218, (9999,))]
     # 214, 215: pre-data, and 9999: built by a lane, all there before this step: nothing to wait for
     assert prerequisites(statements) == [[], [], [1], [1, 2], [2, 3], []]
+    # the same whatever the list's order
+    assert prerequisites(statements[::-1]) == [[], [2, 3], [4], [4, 2], [], []]
 
 
 def test_post_data_round_trips_by_phase_with_its_warnings():

@@ -719,13 +719,12 @@ def prerequisites(statements: list[DdlStatement]) -> list[list[int]]:
     depends on, and the earlier statements of its own entry (CREATE MATERIALIZED VIEW before its ALTER
     ... OWNER). Entries outside `statements` were created by an earlier step, or an earlier try."""
     at: dict[int, list[int]] = {}
-    out = []
     for i, s in enumerate(statements):
-        out.append([j for d in s.depends_on for j in at.get(d, ())] + list(at.get(s.dump_id, ()))
-                   if s.dump_id is not None else [])
         if s.dump_id is not None:
             at.setdefault(s.dump_id, []).append(i)
-    return out
+    return [[j for d in s.depends_on if d != s.dump_id for j in at.get(d, ())] +
+            [j for j in at.get(s.dump_id, ()) if j < i] if s.dump_id is not None else []
+            for i, s in enumerate(statements)]
 
 
 def execute_parallel(target: PgEndpoint, statements: list, workers: int, what: str,
