@@ -56,9 +56,9 @@ def post_data_statements(params: dict, state: dict) -> PostData:
 def attach_index_builds(post_data: PostData, lanes: list[Lane]) -> list[Lane]:
     """Give each unit the index and constraint builds of its table, so a lane builds them as soon as the
     table is loaded, while other lanes still copy (the keys step then only finds leftovers). Only builds
-    that need nothing but the table: one that depends on another post-data object (an index on a
-    materialized view created after the keys, a partitioned key) is left to the keys step, which creates
-    post-data objects in pg_dump's dependency order."""
+    that need nothing but the table: one that depends on another post-data object (as an index on a
+    materialized view created after the keys does) is left to the keys step, which creates post-data
+    objects in pg_dump's dependency order."""
     post = {s.dump_id for phase in post_data.phases for s in post_data.statements(phase) if s.dump_id is not None}
     by_table: dict[QualifiedName, list] = {}
     for s in post_data.statements("indexes"):
