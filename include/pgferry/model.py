@@ -296,7 +296,7 @@ class Plan:
 
 
 # What a post-data statement creates; OTHER for everything else (partition index attachments, view
-# rules, comments, grants, ...), which is run in dump order and never skipped.
+# rules, materialized views placed after their keys, comments, grants, ...), never skipped by name.
 INDEX, CONSTRAINT, FOREIGN_KEY, TRIGGER, EVENT_TRIGGER, OTHER = (
     "index", "constraint", "foreign key", "trigger", "event trigger", "other")
 PUBLICATION = "publication"      # CREATE PUBLICATION: created afresh on every try (its tables follow it)
@@ -313,6 +313,8 @@ class DdlStatement:
     columns: tuple[str, ...] = ()                    # a foreign key's referencing columns
     referenced_columns: tuple[str, ...] = ()         # ... and the referenced ones (empty: its primary key)
     not_valid_sql: str | None = None                 # the same ADD FOREIGN KEY, NOT VALID (None: it is already)
+    dump_id: int | None = None                       # the pg_dump TOC entry it comes from ...
+    depends_on: tuple[int, ...] = ()                 # ... and the entries that must exist before it (pg_dump's)
 
     @property
     def identity(self) -> tuple | None:
@@ -325,7 +327,7 @@ class DdlStatement:
         return {"kind": self.kind, "table": self.table.to_xcom() if self.table else None, "name": self.name,
                 "sql": self.sql, "references": self.references.to_xcom() if self.references else None,
                 "columns": list(self.columns), "referenced_columns": list(self.referenced_columns),
-                "not_valid_sql": self.not_valid_sql}
+                "not_valid_sql": self.not_valid_sql, "dump_id": self.dump_id, "depends_on": list(self.depends_on)}
 
     @classmethod
     def from_xcom(cls, d: dict) -> DdlStatement:
@@ -333,7 +335,8 @@ class DdlStatement:
                    name=d.get("name"), sql=d["sql"],
                    references=QualifiedName.from_xcom(d["references"]) if d.get("references") else None,
                    columns=tuple(d.get("columns") or ()), referenced_columns=tuple(d.get("referenced_columns") or ()),
-                   not_valid_sql=d.get("not_valid_sql"))
+                   not_valid_sql=d.get("not_valid_sql"), dump_id=d.get("dump_id"),
+                   depends_on=tuple(d.get("depends_on") or ()))
 
 
 @dataclass(frozen=True)

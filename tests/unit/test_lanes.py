@@ -48,3 +48,19 @@ def test_each_unit_gets_its_tables_index_builds_and_how_many_parts_the_table_has
     assert [s.name for s in a1.index_builds] == ["a_x"] and a1.table_parts == 2
     assert b.index_builds == () and b.table_parts == 1
     assert lanes[1].units[0].index_builds == a1.index_builds
+
+
+def test_a_lane_takes_only_builds_that_need_nothing_but_its_table():
+    from dataclasses import replace
+
+    def stmt(text, dump_id, depends_on):
+        return replace(describe_statement(text), dump_id=dump_id, depends_on=depends_on)
+    # 10: table a (pre-data); 20: a materialized view pg_dump placed after a's key (30); 40: a unique
+    # constraint on a that, say, depends on that view: not the lane's, which runs before the view exists
+    post = PostData({"indexes": (
+        (stmt("ALTER TABLE ONLY shop.a ADD CONSTRAINT a_pkey PRIMARY KEY (id)", 30, (10,)),
+         stmt("CREATE MATERIALIZED VIEW shop.a_sums AS SELECT sum(y) FROM shop.a WITH NO DATA", 20, (30, 10)),
+         stmt("CREATE INDEX a_x ON shop.a USING btree (y)", 31, (10,)),
+         stmt("ALTER TABLE ONLY shop.a ADD CONSTRAINT a_y UNIQUE (y)", 40, (10, 20))), ())})
+    (lane,) = attach_index_builds(post, [Lane((unit("a", 5),))])
+    assert [s.name for s in lane.units[0].index_builds] == ["a_pkey", "a_x"]

@@ -47,17 +47,22 @@ def post_data_statements(params: dict, state: dict) -> PostData:
     phases = {}
     with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
         for phase in POST_DATA_PHASES:
-            result = rewrite(archive.sql(archive.phase_entries(phase)), ctx, rename_columns=True)
-            phases[phase] = (tuple(result.described()), tuple(result.warnings))
+            entries = archive.phase_entries(phase)
+            result = rewrite(archive.sql(entries), ctx, rename_columns=True)
+            phases[phase] = (tuple(result.described(entries)), tuple(result.warnings))
     return PostData(phases)
 
 
 def attach_index_builds(post_data: PostData, lanes: list[Lane]) -> list[Lane]:
     """Give each unit the index and constraint builds of its table, so a lane builds them as soon as the
-    table is loaded, while other lanes still copy (the keys step then only finds leftovers)."""
+    table is loaded, while other lanes still copy (the keys step then only finds leftovers). Only builds
+    that need nothing but the table: one that depends on another post-data object (as an index on a
+    materialized view created after the keys does) is left to the keys step, which creates post-data
+    objects in pg_dump's dependency order."""
+    post = {s.dump_id for phase in post_data.phases for s in post_data.statements(phase) if s.dump_id is not None}
     by_table: dict[QualifiedName, list] = {}
     for s in post_data.statements("indexes"):
-        if s.kind in TABLE_BUILDS:
+        if s.kind in TABLE_BUILDS and not set(s.depends_on) & post:
             by_table.setdefault(s.table, []).append(s)
     parts: dict[QualifiedName, int] = {}
     for lane in lanes:

@@ -1,7 +1,8 @@
 """Task `triggers_and_foreign_keys`: created last, as DTS does.
 
 First what indexes and constraints the lanes left (partitioned parents; a table whose lane failed
-before its builds) and partition index attachments, then triggers and foreign keys in one transaction
+before its builds) with the rest of their phase (partition index attachments, materialized views that
+need a key), in pg_dump's dependency order, then triggers and foreign keys in one transaction
 (keys NOT VALID), then every key checked on parallel sessions, longest first.
 """
 from __future__ import annotations
@@ -9,12 +10,11 @@ from __future__ import annotations
 import logging
 import time
 
-import psycopg
-from psycopg import errors, sql
+from psycopg import sql
 
 from include.pgferry.logical.common import INDEX_SESSION, endpoints, parallelism, wants
 from include.pgferry.logical.foreign_keys import KeyCheck, check_foreign_keys, check_order
-from include.pgferry.model import FOREIGN_KEY, PUBLICATION, TABLE_BUILDS, DdlStatement, Plan, PostData
+from include.pgferry.model import FOREIGN_KEY, PUBLICATION, DdlStatement, Plan, PostData
 from include.pgferry.pg.catalog import exists
 from include.pgferry.pg.ddl import DdlError, execute_in_transaction, execute_parallel
 
@@ -36,37 +36,16 @@ def _skip_existing(target_ep, statements: list[DdlStatement]) -> list[DdlStateme
     return out
 
 
-def _execute_once(conn, statements: list[DdlStatement], what: str):
-    """In one transaction, each statement in its own savepoint: one that meets what an earlier try created
-    (a NOT VALID domain constraint, extended statistics: statements without a catalog identity) is left
-    as it is; any other failure rolls everything back, naming the statement."""
-    skipped = 0
-    with conn.transaction():
-        for s in statements:
-            try:
-                with conn.transaction():
-                    conn.execute(s.sql)
-            except (errors.DuplicateObject, errors.DuplicateTable):
-                skipped += 1
-            except psycopg.Error as e:
-                raise DdlError(f"{what}: {e.diag.message_primary or e} -- while running: {s.sql[:300]}") from e
-    if skipped:
-        log.info("%s: %d statement(s) found their object from an earlier try and were left as they are", what, skipped)
-
-
 def _leftover_indexes_and_constraints(params: dict, target_ep, post_data: PostData) -> tuple[int, list[str]]:
-    """The indexes and constraints the lanes did not build, then partition index attachments:
-    (statements run, warnings)."""
+    """The indexes and constraints the lanes did not build, and every other post-data object of the phase
+    (partition index attachments, view bodies that rely on a primary key, materialized views placed after
+    the keys and their indexes), on parallel sessions, each once what it depends on in pg_dump's graph is
+    there: (statements run, warnings)."""
     statements, warnings = phase_statements(post_data, "indexes")
     statements = _skip_existing(target_ep, statements)
-    # index and constraint builds are independent of each other and run in parallel; what needs them
-    # (partition index attachments, view bodies that rely on a primary key) runs after, in dump order
-    builds = [s for s in statements if s.kind in TABLE_BUILDS]
-    attach = [s for s in statements if s.kind not in TABLE_BUILDS]
     t0 = time.monotonic()
-    execute_parallel(target_ep, builds, parallelism(params), "indexes and constraints", INDEX_SESSION)
-    with target_ep.connect() as conn:
-        _execute_once(conn, attach, "index attachments and view rules")
+    execute_parallel(target_ep, statements, parallelism(params), "indexes and constraints", INDEX_SESSION,
+                     existing_ok=True)
     log.info("indexes and constraints left by the lanes: %d statement(s) in %.1f s", len(statements),
              time.monotonic() - t0)
     return len(statements), warnings

@@ -19,10 +19,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
+from psycopg import errors
 from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 from pglast.stream import RawStream
@@ -87,22 +88,43 @@ class Rewritten:
     statements: list[str]
     warnings: list[str]
     nodes: list = field(default_factory=list)   # each statement's parse tree, for describe_statement
+    dump_ids: list = field(default_factory=list)   # each statement's TOC entry (split_entries)
 
-    def described(self) -> list[DdlStatement]:
-        """The statements as DdlStatements, from the parse trees the rewrite already has."""
-        return [describe_statement(text, node) for text, node in zip(self.statements, self.nodes)]
+    def described(self, entries: list[TocEntry] = ()) -> list[DdlStatement]:
+        """The statements as DdlStatements, from the parse trees the rewrite already has, each with its TOC
+        entry and what that entry depends on (from `entries`)."""
+        depends_on = {e.dump_id: e.depends_on for e in entries}
+        ids = self.dump_ids or [None] * len(self.statements)
+        return [replace(describe_statement(text, node), dump_id=i, depends_on=depends_on.get(i, ()))
+                for text, node, i in zip(self.statements, self.nodes, ids)]
+
+
+# pg_restore --verbose heads each entry's SQL with this comment: which statements come from which entry
+_ENTRY_MARK = re.compile(r"^-- TOC entry (\d+) \(class \d+ OID \d+\)$", re.MULTILINE)
+
+
+def split_entries(sql: str) -> list[tuple[str, object, int | None]]:
+    """(text, parse node, dump id) for each statement of pg_dump/pg_restore output: the dump id of the TOC
+    entry it belongs to (None without pg_restore --verbose's entry comments, or before the first one).
+    psql meta-commands (\\restrict, \\unrestrict) are dropped: pgferry runs the SQL itself."""
+    sql = "\n".join(line for line in sql.splitlines() if not line.startswith("\\"))
+    marks = [(m.start(), int(m.group(1))) for m in _ENTRY_MARK.finditer(sql)]
+    out, entry, end = [], None, 0
+    for raw in parse_sql(sql):
+        start = raw.stmt_location or 0
+        while marks and marks[0][0] < start:
+            pos, dump_id = marks.pop(0)
+            if pos >= end:   # not text inside the previous statement (a function body)
+                entry = dump_id
+        text = sql[start:start + raw.stmt_len] if raw.stmt_len else sql[start:]
+        end = start + len(text)
+        out.append((text.strip().rstrip(";").strip(), raw.stmt, entry))
+    return out
 
 
 def split_statements(sql: str):
-    """(text, parse node) for each statement of pg_dump/pg_restore output; psql meta-commands
-    (\\restrict, \\unrestrict) are dropped: pgferry runs the SQL itself."""
-    sql = "\n".join(line for line in sql.splitlines() if not line.startswith("\\"))
-    out = []
-    for raw in parse_sql(sql):
-        start = raw.stmt_location or 0
-        text = sql[start:start + raw.stmt_len] if raw.stmt_len else sql[start:]
-        out.append((text.strip().rstrip(";").strip(), raw.stmt))
-    return out
+    """(text, parse node) for each statement of pg_dump/pg_restore output (split_entries)."""
+    return [(text, stmt) for text, stmt, _ in split_entries(sql)]
 
 
 class _Rewriter:
@@ -374,13 +396,14 @@ def _table_scoped_columns(stmt, ctx: RenameContext, rename_columns: bool, text: 
 
 def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
     """Rewrite a pg_restore SQL script; returns executable statements (no trailing semicolons)."""
-    statements, warnings, nodes = [], [], []
-    for text, stmt in split_statements(sql):
+    statements, warnings, nodes, dump_ids = [], [], [], []
+    for text, stmt, dump_id in split_entries(sql):
         if _schema_kept_as_is(stmt, ctx):
             continue
         if ctx.empty:
             statements.append(text)
             nodes.append(stmt)
+            dump_ids.append(dump_id)
             continue
         keep, changed = _leave_out_columns(stmt, ctx, warnings)
         if not keep:
@@ -393,7 +416,8 @@ def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
         rw.walk(stmt)
         statements.append(RawStream()(stmt) if (changed or renamed or rw.changed) else text)
         nodes.append(stmt)
-    return Rewritten(statements, warnings, nodes)
+        dump_ids.append(dump_id)
+    return Rewritten(statements, warnings, nodes, dump_ids)
 
 
 def column_rename_statements(plan: Plan) -> list:
@@ -450,10 +474,14 @@ def describe_statement(text: str, stmt=None) -> DdlStatement:
 STRUCTURE_EXTRA = {"RULE", "POLICY"}                 # no effect on COPY: created with the structure
 FINAL = {"TRIGGER", "FK CONSTRAINT", "ROW SECURITY", "PUBLICATION", "PUBLICATION TABLE",
          "PUBLICATION TABLES IN SCHEMA", "SUBSCRIPTION", "COMMENT", "SECURITY LABEL", "ACL"}
-# the rest of post-data (INDEX, CONSTRAINT, CHECK CONSTRAINT, INDEX ATTACH, STATISTICS, ...) is `indexes`
+# the rest of post-data (INDEX, CONSTRAINT, CHECK CONSTRAINT, INDEX ATTACH, STATISTICS, a MATERIALIZED
+# VIEW pg_dump places after the keys its query needs, ...) is `indexes`; and no entry goes to an earlier
+# phase than an entry it depends on (assign_phases)
 
 # event triggers: the very last DDL, at the end of finalize, or they would fire on pgferry's own DDL
 PHASES = ("structure", "indexes", "final", "event_triggers")
+
+PG_CLASS = 1259   # the catalog of a TOC entry that creates a relation
 
 _LINE = re.compile(r"^(\d+); (\d+) (\d+) (.*)$")
 
@@ -511,21 +539,49 @@ def _split_desc(text: str) -> tuple[str, str]:
     return head, rest
 
 
-def phase_of(e: TocEntry) -> str | None:
-    """Which step restores a TOC entry (one of PHASES), or None for what pgferry does not restore (data)."""
+def phase_of(e: TocEntry, placed: dict | None = None) -> str | None:
+    """Which step restores a TOC entry (one of PHASES), or None for what pgferry does not restore (data).
+
+    By its kind, and never before what it depends on: with `placed` (the phases of other entries, by dump
+    id), an entry goes to the latest phase of its dependencies if that is later than its kind's (a view
+    body, split from its view because it needs a primary key, goes after the key; a policy on such a
+    view after the view)."""
     if e.section == "pre-data":
         return "structure"
     if e.section != "post-data":
         return None
-    if e.desc == "RULE" and " _RETURN " in f" {e.rest} ":
-        return "indexes"   # a view's real body, when it needs a primary key to exist (GROUP BY pk)
     if e.desc in STRUCTURE_EXTRA:
-        return "structure"
-    if e.desc == "EVENT TRIGGER" or (e.desc == "COMMENT" and e.rest.startswith("- EVENT TRIGGER ")):
-        return "event_triggers"
-    if e.desc in FINAL:
-        return "final"
-    return "indexes"
+        own = "structure"
+    elif e.desc == "EVENT TRIGGER" or (e.desc == "COMMENT" and e.rest.startswith("- EVENT TRIGGER ")):
+        own = "event_triggers"
+    elif e.desc in FINAL:
+        own = "final"
+    else:
+        own = "indexes"
+    after = [placed[d] for d in e.depends_on if (placed or {}).get(d)]
+    return max([own, *after], key=PHASES.index)
+
+
+def assign_phases(entries: list[TocEntry]) -> dict[int, str | None]:
+    """Every entry's phase (phase_of), dependencies first: dump id -> phase. Dependencies on entries not
+    in `entries` (left out, or not restored) place nothing."""
+    by_id = {e.dump_id: e for e in entries}
+    placed: dict[int, str | None] = {}
+    for e in entries:   # pg_dump's order: mostly dependencies first, so the stack stays short
+        if e.dump_id in placed:
+            continue
+        stack, visiting = [e], {e.dump_id}
+        while stack:
+            top = stack[-1]
+            todo = [by_id[d] for d in top.depends_on
+                    if d in by_id and d not in placed and d not in visiting]   # a loop: placed without it
+            if todo:
+                stack.extend(todo)
+                visiting.update(t.dump_id for t in todo)
+                continue
+            placed[top.dump_id] = phase_of(top, placed)
+            stack.pop()
+    return placed
 
 
 def tool(name: str) -> str:
@@ -603,10 +659,18 @@ class SchemaArchive:
         return left_out_of(toc, self.plan)
 
     def phase_entries(self, phase: str) -> list[TocEntry]:
-        chosen = [e for e in self.entries if phase_of(e) == phase]
+        placed = assign_phases(self.entries)
+        chosen = [e for e in self.entries if placed[e.dump_id] == phase]
         if phase == "structure":   # post-data rules and policies after the pre-data they depend on
             chosen.sort(key=lambda e: e.section != "pre-data")
         return chosen
+
+    def relations_after(self, phase: str) -> set[int]:
+        """The source oids of the relations created in a later phase than `phase` (a materialized view
+        pg_dump places after the primary key its query needs)."""
+        placed, rank = assign_phases(self.entries), PHASES.index(phase)
+        return {e.object_oid for e in self.entries
+                if e.catalog_oid == PG_CLASS and placed[e.dump_id] and PHASES.index(placed[e.dump_id]) > rank}
 
     def sql(self, entries: list[TocEntry]) -> str:
         if not entries:
@@ -614,7 +678,8 @@ class SchemaArchive:
         listfile = os.path.join(self._dir, "phase.list")
         with open(listfile, "w") as f:
             f.write("\n".join(e.line for e in entries) + "\n")
-        return _run([tool("pg_restore"), f"--use-list={listfile}", "--file=-", self.path])
+        # --verbose: each entry's SQL headed by its dump id (split_entries)
+        return _run([tool("pg_restore"), "--verbose", f"--use-list={listfile}", "--file=-", self.path])
 
     def close(self):
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -649,10 +714,26 @@ def execute_in_transaction(conn: psycopg.Connection, statements, what: str):
                 raise DdlError(f"{what}: {e.diag.message_primary or e} -- while running: {_short(stmt)}") from e
 
 
+def prerequisites(statements: list[DdlStatement]) -> list[list[int]]:
+    """For each statement, the positions of the statements it waits for: those of the TOC entries its entry
+    depends on, and the earlier statements of its own entry (CREATE MATERIALIZED VIEW before its ALTER
+    ... OWNER). Entries outside `statements` were created by an earlier step, or an earlier try."""
+    at: dict[int, list[int]] = {}
+    for i, s in enumerate(statements):
+        if s.dump_id is not None:
+            at.setdefault(s.dump_id, []).append(i)
+    return [[j for d in s.depends_on if d != s.dump_id for j in at.get(d, ())] +
+            [j for j in at.get(s.dump_id, ()) if j < i] if s.dump_id is not None else []
+            for i, s in enumerate(statements)]
+
+
 def execute_parallel(target: PgEndpoint, statements: list, workers: int, what: str,
-                     session_settings: dict | None = None, cost=None) -> list[float]:
-    """Independent statements (index builds) over `workers` sessions, longest first by `cost`; every
-    failure is reported. Returns each statement's duration."""
+                     session_settings: dict | None = None, cost=None, existing_ok: bool = False) -> list[float]:
+    """Statements over `workers` sessions, longest first by `cost`, each once what it depends on ran
+    (prerequisites: pg_dump's dependencies); every failure is reported, and every statement not run because
+    something it depends on failed, with what that was. `existing_ok`: a statement without a catalog
+    identity that finds its object there (made by an earlier try) counts as run. Returns each statement's
+    duration."""
     def session():
         conn = target.connect(autocommit=True, application_name=f"pgferry {what}")
         apply_settings(conn, session_settings or {})
@@ -663,11 +744,24 @@ def execute_parallel(target: PgEndpoint, statements: list, workers: int, what: s
         try:
             conn.execute(stmt.sql if isinstance(stmt, DdlStatement) else stmt)
             return time.monotonic() - t0, None
+        except (errors.DuplicateObject, errors.DuplicateTable) as e:
+            if existing_ok and not (isinstance(stmt, DdlStatement) and stmt.identity):
+                log.info("%s: already there from an earlier try, left as it is: %s", what, _short(stmt))
+                return time.monotonic() - t0, None
+            return time.monotonic() - t0, f"{e.diag.message_primary or e} -- while running: {_short(stmt)}"
         except psycopg.Error as e:
             return time.monotonic() - t0, f"{e.diag.message_primary or e} -- while running: {_short(stmt)}"
 
-    outcomes = run_longest_first(statements, workers, session, run, cost)
-    errors = [err for _, err in outcomes if err]
-    if errors:
-        raise DdlError(f"{what}: {len(errors)} statement(s) failed:\n" + "\n".join(errors))
+    def not_run(stmt, waited):
+        return 0.0, (f"not run: it depends on what failed ({'; '.join(_short(w) for w in waited)}) -- "
+                     f"{_short(stmt)}")
+
+    after = prerequisites(statements) if all(isinstance(s, DdlStatement) for s in statements) else None
+    outcomes = run_longest_first(statements, workers, session, run, cost, after=after,
+                                 failed=lambda outcome: outcome[1] is not None, not_run=not_run)
+    problems = [err for _, err in outcomes if err]
+    if problems:
+        failed = sum(1 for e in problems if not e.startswith("not run: "))
+        raise DdlError(f"{what}: {failed} statement(s) failed, {len(problems) - failed} not run as they depend on "
+                       f"one that failed:\n" + "\n".join(problems))
     return [d for d, _ in outcomes]
