@@ -24,4 +24,11 @@ def parallelism(params: dict) -> int:
 
 def client_tools(state: dict) -> tools.ClientTools:
     """The pg_dump/pg_restore of this run, picked on this worker from the servers precheck met."""
-    return tools.for_servers(state["server_versions"]["source"], state["server_versions"]["target"])
+    versions = state.get("server_versions")
+    if versions is None:   # a run whose precheck ran before pgferry recorded them: what it used then, the newest
+        found = tools.installed()
+        if not found:
+            raise tools.NoClientTools("no pg_dump/pg_restore on this worker: install postgresql-client or set "
+                                      "PG_BINDIR")
+        return max(found, key=lambda t: t.major)
+    return tools.for_servers(versions["source"], versions["target"])
