@@ -21,7 +21,7 @@ from localstack.dagrun import load_dag, run_dag, xcom_value
 from localstack.pgcluster import PgCluster
 from tests.integration.conftest import SQL
 from tests.support.compare import compare_databases
-from tests.support.migration import schema_lines, unique_db
+from tests.support.migration import unique_db
 from tests.support.regression_db import dump_and_restore
 
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
@@ -37,10 +37,12 @@ def _with_fixture(cluster: PgCluster) -> PgCluster:
 
 @pytest.fixture(scope="module")
 def servers(cluster_root, pg_source, pg_target):
-    """{major: (cluster holding the `versions` database, a target cluster of that major)}."""
+    """{major: the cluster holding the `versions` database, "target <major>": a cluster to migrate into}; 17
+    is both (its targets are new databases beside `versions`)."""
     pg13 = _with_fixture(PgCluster(cluster_root, "v13", major=13).start())
     pg17 = _with_fixture(PgCluster(cluster_root, "v17", major=17).start())
     yield {13: pg13, 15: _with_fixture(pg_source), 17: pg17, "target 15": pg_target, "target 17": pg17}
+    pg_source.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     for c in (pg13, pg17):
         c.destroy()
 

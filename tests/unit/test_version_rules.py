@@ -41,7 +41,8 @@ def test_client_tools_older_than_either_server_are_refused_naming_both_versions_
 
 
 def test_no_client_tools_at_all_is_refused():
-    assert "none was found (PG_BINDIR, /usr/lib/postgresql/*/bin, PATH)" in version_findings(150000, 150000, [])[0].message
+    message = version_findings(150000, 150000, [])[0].message
+    assert "none was found (PG_BINDIR, /usr/lib/postgresql/*/bin, the project's .cache/pg, PATH)" in message
 
 
 def test_a_source_newer_than_the_target_is_refused_whatever_the_client_tools():

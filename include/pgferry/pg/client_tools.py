@@ -104,10 +104,10 @@ def missing_message(found: list[ClientTools], source_version: int, target_versio
     need = major_label(max(major_version(source_version), major_version(target_version)) * 100)
     newest = max(found, key=lambda t: t.major, default=None)
     have = f"the newest found is {newest.label}" if newest else \
-        "none was found (PG_BINDIR, /usr/lib/postgresql/*/bin, PATH)"
+        "none was found (PG_BINDIR, /usr/lib/postgresql/*/bin, the project's .cache/pg, PATH)"
     what = (f"no pg_dump/pg_restore on this worker can dump both the source (PostgreSQL "
-            f"{version_label(source_version)}) and the target (PostgreSQL {version_label(target_version)}): pg_dump must be "
-            f"at least as new as the newer server, {need}; {have}")
+            f"{version_label(source_version)}) and the target (PostgreSQL {version_label(target_version)}): "
+            f"pg_dump must be at least as new as the newer server, {need}; {have}")
     fix = (f"install postgresql-client-{need} (or newer) on every worker (Debian/Ubuntu, PGDG apt repository), "
            f"or set PG_BINDIR to a directory holding pg_dump and pg_restore {need} or newer")
     return what, fix
