@@ -12,10 +12,14 @@ suite's pg_source and pg_target); pg_dump/pg_restore 18 come from there too, sin
 One source database per major (tests/support/sql/versions.sql), one run per pair.
 """
 import logging
+import subprocess
 
+import psycopg
 import pytest
 
 from include.pgferry.pg import client_tools
+from include.pgferry.pg.catalog import setting_names
+from include.pgferry.pg.ddl import DdlError, RenameContext, execute_in_transaction, rewrite
 from localstack import airflow_env
 from localstack.dagrun import load_dag, run_dag, xcom_value
 from localstack.pgcluster import PgCluster
@@ -137,3 +141,29 @@ def test_client_tools_older_than_the_target_are_refused_in_precheck_naming_what_
             f"(/usr/lib/postgresql/15/bin)") in said
     assert "install postgresql-client-17 (or newer) on every worker" in said
     assert "set PG_BINDIR to a directory holding pg_dump and pg_restore 17 or newer" in said
+
+
+def test_pg_dump_18s_structure_runs_on_a_15_target_without_the_settings_15_lacks(servers):
+    """The pair a 15 target gets here is 15, so the runs above never send pg_dump 18's SQL to 15: this does,
+    through the same rewrite the structure step uses."""
+    tools = next(t for t in client_tools.installed() if t.major == 1800)
+    source, target = servers[13], servers["target 15"]
+    archive = subprocess.run([tools.path("pg_dump"), "--format=custom", "--schema-only", "-d", source.dsn(DB)],
+                             capture_output=True, check=True, timeout=120).stdout
+    sql = subprocess.run([tools.path("pg_restore"), "--section=pre-data", "--file=-"], input=archive,
+                         capture_output=True, check=True, timeout=120).stdout.decode()
+    assert "SET transaction_timeout = 0;" in sql
+    target_db = unique_db("v_pg_dump_18")
+    target.recreate_db(target_db)
+    try:
+        with psycopg.connect(target.dsn(target_db)) as conn:
+            with pytest.raises(DdlError, match='unrecognized configuration parameter "transaction_timeout"'):
+                execute_in_transaction(conn, rewrite(sql, RenameContext(), False).statements, "structure")
+            statements = rewrite(sql, RenameContext(), False, known_settings=setting_names(conn)).statements
+            assert not any("transaction_timeout" in s for s in statements)
+            execute_in_transaction(conn, statements, "structure")
+        # 6 tables (3 of them partitions), a view, 4 sequences
+        assert target.query("SELECT count(*) FROM pg_class WHERE relnamespace = 'shop'::regnamespace "
+                            "AND relkind IN ('r', 'p', 'v', 'S')", target_db) == [(11,)]
+    finally:
+        target.execute(f'DROP DATABASE IF EXISTS "{target_db}" WITH (FORCE)')
