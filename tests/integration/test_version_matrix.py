@@ -131,7 +131,7 @@ def test_a_source_newer_than_its_target_is_refused_in_precheck(airflow_db, serve
 
 def test_client_tools_older_than_the_target_are_refused_in_precheck_naming_what_to_install(
         airflow_db, servers, monkeypatch, tmp_path, caplog, capfd):
-    monkeypatch.setenv("PG_BINDIR", "/usr/lib/postgresql/15/bin")
+    monkeypatch.setenv("PG_BINDIR", "/usr/lib/postgresql/15/bin:/opt/pg17/bin")   # the second: a typo, say
     monkeypatch.setenv(client_tools.CACHE_ENV, str(tmp_path))   # the project's cached pg_dump 18 out of sight
     source, target = servers[15], servers["target 17"]
     said = _refused(source, target, caplog, capfd)
@@ -141,6 +141,7 @@ def test_client_tools_older_than_the_target_are_refused_in_precheck_naming_what_
             f"(/usr/lib/postgresql/15/bin)") in said
     assert "install postgresql-client-17 (or newer) on every worker" in said
     assert "set PG_BINDIR to a directory holding pg_dump and pg_restore 17 or newer" in said
+    assert "PG_BINDIR names /opt/pg17/bin, which holds no executable pg_dump and pg_restore: it is not used" in said
 
 
 def test_pg_dump_18s_structure_runs_on_a_15_target_without_the_settings_15_lacks(servers):

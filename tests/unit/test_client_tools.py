@@ -19,6 +19,7 @@ def test_pg_bindir_is_a_list_searched_first_and_each_directory_is_listed_once(mo
     assert found[0] == client_tools.ClientTools(1500, DEBIAN_15)
     assert [t.bindir for t in found].count(DEBIAN_15) == 1 and half not in [t.bindir for t in found]
     assert client_tools.for_servers(130023, 150004).bindir == DEBIAN_15
+    assert client_tools.unusable_bindirs() == [str(tmp_path / "missing"), str(half)]   # precheck warns of both
 
 
 def test_the_project_cache_is_searched_by_major(monkeypatch, tmp_path):

@@ -72,8 +72,11 @@ def version_findings(source_num: int, target_num: int, clients: list[client_tool
 
 
 def check_versions(ctx: Context) -> list[Finding]:
+    unusable = [_w("versions", f"PG_BINDIR names {d}, which holds no executable pg_dump and pg_restore: it is "
+                               f"not used", "correct PG_BINDIR (directories separated by ':')")
+                for d in client_tools.unusable_bindirs()]
     return version_findings(ctx.source.info.server_version, ctx.target.info.server_version,
-                            client_tools.installed())
+                            client_tools.installed()) + unusable
 
 
 def check_source_privileges(ctx: Context) -> list[Finding]:

@@ -63,6 +63,12 @@ def candidate_dirs() -> list[Path]:
     return dirs
 
 
+def unusable_bindirs() -> list[str]:
+    """PG_BINDIR directories without both tools: a typo there would otherwise go unseen."""
+    return [d for d in os.environ.get("PG_BINDIR", "").split(":")
+            if d and not all(os.access(Path(d) / t, os.X_OK) for t in TOOLS)]
+
+
 @functools.lru_cache(maxsize=64)
 def _major_of(pg_dump: str) -> int | None:
     """pg_dump's major (1700, 906), or None when it does not run."""
