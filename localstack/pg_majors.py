@@ -63,11 +63,19 @@ PINS = {
 _DONE = ".installed"   # written last: a half-unpacked directory is unpacked again
 
 
+def _marker(pin: Pin) -> str:
+    return f"{pin.label} sha256 {pin.sha256}\n"
+
+
+def _current(major: int) -> bool:
+    """Is the pinned package of `major` unpacked (not an older pin's, not half of one)?"""
+    done = CACHE / str(major) / _DONE
+    return major in PINS and done.exists() and done.read_text() == _marker(PINS[major])
+
+
 def bindir(major: int) -> Path | None:
     """The installed bin/ of a pinned major, or None when `make pg-majors` has not installed it."""
-    if major not in PINS or not (CACHE / str(major) / _DONE).exists():
-        return None
-    return CACHE / str(major) / "bin"
+    return CACHE / str(major) / "bin" if _current(major) else None
 
 
 def _sha256(path: Path) -> str:
@@ -120,7 +128,7 @@ def install(major: int) -> Path:
     """Download, check and unpack one pinned major unless it is there; returns its bin/."""
     pin = PINS[major]
     dest = CACHE / str(major)
-    if (dest / _DONE).exists():
+    if _current(major):
         return dest / "bin"
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
@@ -132,7 +140,7 @@ def install(major: int) -> Path:
     # the clusters run as the postgres OS user when root: every directory on the way must be open to it
     for d in (CACHE.parent, CACHE, dest):
         d.chmod(d.stat().st_mode | 0o755)
-    (dest / _DONE).write_text(f"{pin.label} sha256 {pin.sha256}\n")
+    (dest / _DONE).write_text(_marker(pin))
     return dest / "bin"
 
 

@@ -20,7 +20,7 @@ import pytest
 from include.pgferry.pg import client_tools
 from include.pgferry.pg.catalog import setting_names
 from include.pgferry.pg.ddl import DdlError, RenameContext, execute_in_transaction, rewrite
-from localstack import airflow_env
+from localstack import airflow_env, pg_majors
 from localstack.dagrun import load_dag, run_dag, xcom_value
 from localstack.pgcluster import PgCluster
 from tests.integration.conftest import SQL
@@ -31,6 +31,15 @@ from tests.support.regression_db import dump_and_restore
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 
 DB = "versions"
+
+
+def test_the_cached_majors_are_the_pinned_packages():
+    for major, pin in pg_majors.PINS.items():
+        program = "postgres" if pin.has_server else "pg_dump"
+        out = subprocess.run([str(pg_majors.bindir(major) / program), "--version"], capture_output=True, text=True,
+                             check=True).stdout
+        assert out.split()[-1] == ".".join(pin.version.split(".")[:2]), (pin.label, out)   # 13.23.0-beta.16: 13.23
+        assert (pg_majors.CACHE / str(major) / ".installed").read_text() == f"{pin.label} sha256 {pin.sha256}\n"
 
 
 def _with_fixture(cluster: PgCluster) -> PgCluster:
