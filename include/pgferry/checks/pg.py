@@ -16,9 +16,9 @@ import psycopg
 
 from include.pgferry.checks.findings import ERROR, WARNING, Finding, names_list
 from include.pgferry.model import NOT_NEEDED, PG_PROC, Plan, QualifiedName
-from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, fetch_one, major_label,
-                                        major_version, version_label)
 from include.pgferry.pg import client_tools
+from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, fetch_one, major_version,
+                                        version_label)
 from include.pgferry.pg.endpoint import switch_off_triggers
 from include.pgferry.pg.names import display, quote_ident
 from include.pgferry.pg.unmigratable import function_label, shown, unmigratable_dependents
