@@ -8,6 +8,7 @@ because initdb refuses root.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import os
 import pwd
@@ -81,12 +82,16 @@ class PgCluster:
 
     def __post_init__(self):
         self.root = Path(self.root)
-        self.bindir = pg_bindir(self.major)
         self.datadir = self.root / self.name
         self.logfile = self.root / f"{self.name}.log"
         self.portfile = self.root / f"{self.name}.port"
         if not self.port:
             self.port = int(self.portfile.read_text()) if self.portfile.exists() else free_port()
+
+    @functools.cached_property
+    def bindir(self) -> Path:
+        """initdb/pg_ctl of this cluster's major, looked up when first needed (stopping nothing needs none)."""
+        return pg_bindir(self.major)
 
     # -- lifecycle -------------------------------------------------------------------------
     def _chown(self, path: Path):
