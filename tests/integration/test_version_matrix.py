@@ -36,6 +36,7 @@ DB = "versions"
 def test_the_cached_majors_are_the_pinned_packages():
     for major, pin in pg_majors.PINS.items():
         program = "postgres" if pin.has_server else "pg_dump"
+        assert pg_majors.bindir(major) is not None, f"PostgreSQL {major} is not installed: run make pg-majors"
         out = subprocess.run([str(pg_majors.bindir(major) / program), "--version"], capture_output=True, text=True,
                              check=True).stdout
         assert out.split()[-1] == ".".join(pin.version.split(".")[:2]), (pin.label, out)   # 13.23.0-beta.16: 13.23
