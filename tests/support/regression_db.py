@@ -332,13 +332,16 @@ def restore_dump(fixture: RegressionFixture, cluster: PgCluster, dbname: str):
         raise RuntimeError(f"pg_restore of {fixture.dump} failed: {r.stderr[-2000:]}")
 
 
-def dump_and_restore(source: PgCluster, source_db: str, target: PgCluster, target_db: str) -> float:
-    """The baseline: `pg_dump -Fc | pg_restore` from source_db into a new target_db; returns seconds."""
+def dump_and_restore(source: PgCluster, source_db: str, target: PgCluster, target_db: str,
+                     bindir: Path | None = None) -> float:
+    """The baseline: `pg_dump -Fc | pg_restore` from source_db into a new target_db (by the tools of `bindir`,
+    default pg_bindir()); returns seconds."""
+    bindir = bindir or pg_bindir()
     target.recreate_db(target_db)
     started = time.monotonic()
-    dump = subprocess.Popen([str(pg_bindir() / "pg_dump"), "-Fc", "-d", source.dsn(source_db)],
+    dump = subprocess.Popen([str(bindir / "pg_dump"), "-Fc", "-d", source.dsn(source_db)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    restore = subprocess.run([str(pg_bindir() / "pg_restore"), "-d", target.dsn(target_db)], stdin=dump.stdout,
+    restore = subprocess.run([str(bindir / "pg_restore"), "-d", target.dsn(target_db)], stdin=dump.stdout,
                              capture_output=True, text=True, timeout=DUMP_TIMEOUT_S)
     dump.stdout.close()
     _, dump_err = dump.communicate(timeout=DUMP_TIMEOUT_S)

@@ -165,10 +165,17 @@ def test_rule_moto_alive_needs_both_the_process_and_the_port(held_port):
 
 
 def test_rule_pg_bindir_honours_pg_bindir(monkeypatch, tmp_path):
-    monkeypatch.setenv("PG_BINDIR", str(tmp_path))
+    (tmp_path / "pg_ctl").touch()
+    monkeypatch.setenv("PG_BINDIR", f"/nonexistent:{tmp_path}")   # the first directory with pg_ctl
     assert pg_bindir() == tmp_path
     monkeypatch.delenv("PG_BINDIR")
     assert (pg_bindir() / "pg_ctl").exists()
+
+
+def test_rule_a_major_without_a_server_here_names_the_make_target():
+    with pytest.raises(RuntimeError, match=r"no PostgreSQL 11 server here: `make pg-majors` installs the pinned "
+                                           r"ones \(13, 17\)"):
+        pg_bindir(11)
 
 
 def test_rule_a_cluster_keeps_its_port_across_restarts(tmp_path):

@@ -88,3 +88,26 @@ def test_split_statements_keeps_dollar_quoted_bodies_whole():
     sql = "CREATE FUNCTION a.f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$;\nCREATE TABLE a.t (x int);"
     parts = [t for t, _ in split_statements(sql)]
     assert len(parts) == 2 and "SELECT 1;" in parts[0]
+
+
+def test_a_newer_pg_dumps_settings_the_target_lacks_are_left_out_and_known_ones_kept():
+    sql = ("SET statement_timeout = 0;\nSET transaction_timeout = 0;\nSET plan.custom = 1;\n"
+           "SELECT pg_catalog.set_config('search_path', '', false);\nCREATE TABLE app.t (id integer);\n")
+    known = frozenset({"statement_timeout", "search_path"})    # a PostgreSQL 15 target: no transaction_timeout
+    for c in (ctx(), ctx(schemas={"app": "shop"})):
+        out = rewrite(sql, c, rename_columns=False, known_settings=known).statements
+        assert out[:3] == ["SET statement_timeout = 0", "SET plan.custom = 1",
+                           "SELECT pg_catalog.set_config('search_path', '', false)"]
+        assert len(out) == 4
+    # without the target's settings nothing is left out (the same major on both sides)
+    assert len(rewrite(sql, ctx(), rename_columns=False).statements) == 5
+
+
+def test_column_options_no_postgresql_takes_are_left_out_and_n_distinct_kept():
+    sql = ("CREATE TABLE app.t (id integer, n integer);\n"
+           "ALTER TABLE ONLY app.t ALTER COLUMN id SET (pg_attver=31778960);\n"
+           "ALTER TABLE ONLY app.t ALTER COLUMN n SET (pg_attver=31778960, n_distinct=-0.5);\n")
+    assert rewrite(sql, ctx(), rename_columns=False).statements == [
+        "CREATE TABLE app.t (id integer, n integer)", "ALTER TABLE ONLY app.t ALTER COLUMN n SET (n_distinct = -0.5)"]
+    assert rewrite(sql, ctx(tables={("app", "t"): "u"}), rename_columns=False).statements == [
+        "CREATE TABLE app.u (id integer, n integer)", "ALTER TABLE ONLY app.u ALTER COLUMN n SET (n_distinct = -0.5)"]

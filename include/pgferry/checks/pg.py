@@ -16,9 +16,9 @@ import psycopg
 
 from include.pgferry.checks.findings import ERROR, WARNING, Finding, names_list
 from include.pgferry.model import NOT_NEEDED, PG_PROC, Plan, QualifiedName
-from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, fetch_one, major_label,
-                                        major_version, version_label)
-from include.pgferry.pg.ddl import tool_major_version
+from include.pgferry.pg import client_tools
+from include.pgferry.pg.catalog import (SourceCatalog, enabled_triggers, fetch, fetch_one, major_version,
+                                        version_label)
 from include.pgferry.pg.endpoint import switch_off_triggers
 from include.pgferry.pg.names import display, quote_ident
 from include.pgferry.pg.unmigratable import function_label, shown, unmigratable_dependents
@@ -57,7 +57,8 @@ def _who(conn: psycopg.Connection, side: str) -> str:
     return f"({side} user {display(conn.info.user)} on database {display(conn.info.dbname)})"
 
 
-def version_findings(source_num: int, target_num: int, pg_dump_major: int) -> list[Finding]:
+def version_findings(source_num: int, target_num: int, clients: list[client_tools.ClientTools]) -> list[Finding]:
+    """The servers' versions, and a pg_dump/pg_restore here that serves both (`clients`: those installed)."""
     out = []
     if source_num < MIN_SOURCE_VERSION:
         out.append(_e("versions", f"source PostgreSQL {version_label(source_num)} is older than 9.2, the oldest "
@@ -65,16 +66,17 @@ def version_findings(source_num: int, target_num: int, pg_dump_major: int) -> li
     if major_version(target_num) < major_version(source_num):
         out.append(_e("versions", f"target PostgreSQL {version_label(target_num)} is older than the source "
                                   f"{version_label(source_num)}: the target must be the same major version or newer"))
-    if pg_dump_major * 100 < major_version(source_num):
-        out.append(_e("versions", f"pg_dump {pg_dump_major} on this worker cannot dump a PostgreSQL "
-                                  f"{major_label(source_num)} server: install PostgreSQL "
-                                  f"{major_label(source_num)} client tools"))
+    if client_tools.best_for(clients, source_num, target_num) is None:
+        out.append(_e("versions", *client_tools.missing_message(clients, source_num, target_num)))
     return out
 
 
 def check_versions(ctx: Context) -> list[Finding]:
+    unusable = [_w("versions", f"PG_BINDIR names {d}, which holds no executable pg_dump and pg_restore: it is "
+                               f"not used", "correct PG_BINDIR (directories separated by ':')")
+                for d in client_tools.unusable_bindirs()]
     return version_findings(ctx.source.info.server_version, ctx.target.info.server_version,
-                            tool_major_version("pg_dump"))
+                            client_tools.installed()) + unusable
 
 
 def check_source_privileges(ctx: Context) -> list[Finding]:

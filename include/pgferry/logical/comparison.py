@@ -26,6 +26,7 @@ from psycopg import sql
 
 from include.pgferry.model import Plan, QualifiedName, SchemaMove
 from include.pgferry.pg.catalog import fetch
+from include.pgferry.pg.client_tools import ClientTools
 from include.pgferry.pg.endpoint import PgEndpoint
 from include.pgferry.pg.parallel import run_longest_first
 
@@ -190,7 +191,8 @@ def dump_comparable(plan: Plan) -> bool:
     return plan.whole_database
 
 
-def dump_entries(endpoint: PgEndpoint, plan: Plan, keep_owners: bool, target_side: bool) -> dict[str, list[str]]:
+def dump_entries(endpoint: PgEndpoint, plan: Plan, tools: ClientTools, keep_owners: bool,
+                 target_side: bool) -> dict[str, list[str]]:
     """{pg_dump entry kind: its entries as "schema tag", sorted}: the schema-only dump pgferry restores from,
     on the source (minus what the plan leaves out), or the same dump of the target."""
     from include.pgferry.pg.ddl import SchemaArchive   # pg_dump is only needed here
@@ -198,7 +200,7 @@ def dump_entries(endpoint: PgEndpoint, plan: Plan, keep_owners: bool, target_sid
         plan = Plan(schemas=tuple(SchemaMove(s.target, s.target, s.whole) for s in plan.schemas),
                     whole_database=plan.whole_database)
     out: dict[str, list[str]] = {}
-    with SchemaArchive(endpoint, plan, keep_owners) as archive:
+    with SchemaArchive(endpoint, plan, tools, keep_owners) as archive:
         for e in archive.entries:
             out.setdefault(e.desc, []).append(" ".join(e.rest.split(" ")[:-1]))   # "schema tag" (owner cut)
     return {k: sorted(v) for k, v in sorted(out.items())}

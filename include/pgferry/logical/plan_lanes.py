@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from include.pgferry.logical.common import endpoints, parallelism, wants
+from include.pgferry.logical.common import client_tools, endpoints, parallelism, wants
 from include.pgferry.logical.units import plan_units
 from include.pgferry.model import TABLE_BUILDS, Lane, Plan, PostData, QualifiedName
+from include.pgferry.pg.catalog import setting_names
 from include.pgferry.pg.ddl import RenameContext, SchemaArchive, rewrite
 
 log = logging.getLogger("pgferry")
@@ -40,15 +41,17 @@ def plan_lanes(params: dict, state: dict) -> dict:
 
 def post_data_statements(params: dict, state: dict) -> PostData:
     """Each post-data phase's statements, renamed and described, from one schema dump."""
-    source_ep, _ = endpoints(params)
+    source_ep, target_ep = endpoints(params)
     plan = Plan.from_xcom(state["plan"])
     # post-data holds no schema statements, so which target schemas exist does not change its text
     ctx = RenameContext.from_plan(plan)
+    with target_ep.connect(autocommit=True, application_name="pgferry plan_lanes") as target:
+        known = setting_names(target)
     phases = {}
-    with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
+    with SchemaArchive(source_ep, plan, client_tools(state), params.get("keep_owners", True)) as archive:
         for phase in POST_DATA_PHASES:
             entries = archive.phase_entries(phase)
-            result = rewrite(archive.sql(entries), ctx, rename_columns=True)
+            result = rewrite(archive.sql(entries), ctx, rename_columns=True, known_settings=known)
             phases[phase] = (tuple(result.described(entries)), tuple(result.warnings))
     return PostData(phases)
 

@@ -17,9 +17,9 @@ from include.pgferry.checks import window as window_guard
 from include.pgferry.checks.findings import (Finding, PrecheckFailed, check_name, error, log_findings,
                                              raise_if_blocking, run_checks, warning)
 from include.pgferry.logical import comparison
-from include.pgferry.logical.common import endpoints, wants
+from include.pgferry.logical.common import client_tools, endpoints, wants
 from include.pgferry.logical.selection import build_plan
-from include.pgferry.pg.catalog import SourceCatalog, fetch_one, major_version
+from include.pgferry.pg.catalog import SourceCatalog, fetch_one, major_version, version_label
 
 log = logging.getLogger("pgferry")
 
@@ -84,13 +84,17 @@ def precheck(params: dict) -> dict:
             "warnings": [f.as_dict() for f in findings],
             "source": source_ep.describe(), "target": target_ep.describe(),
             "source_bytes": checks.source_bytes(ctx),
+            # every task picks its pg_dump/pg_restore from these (logical/common.client_tools)
+            "server_versions": {"source": source.info.server_version, "target": target.info.server_version},
             "binary_copy": major_version(source.info.server_version) == major_version(target.info.server_version),
             "row_hash": comparison.row_hash(source.info.server_version, target.info.server_version),
             "write_counters": comparison.write_counters(source, plan),
             "started_at": time.time(),
         }
-        log.info("precheck passed: %d relation(s), %d table(s) with data, %.1f MB, %d warning(s)",
-                 len(plan.relations), len(plan.data_tables), state["source_bytes"] / 1e6, len(findings))
+        log.info("precheck passed: %d relation(s), %d table(s) with data, %.1f MB, %d warning(s); PostgreSQL %s -> "
+                 "%s, client tools here: %s", len(plan.relations), len(plan.data_tables), state["source_bytes"] / 1e6,
+                 len(findings), version_label(source.info.server_version), version_label(target.info.server_version),
+                 client_tools(state).label)
         return state
     finally:
         source.close()

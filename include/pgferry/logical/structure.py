@@ -9,9 +9,9 @@ import logging
 
 from psycopg import sql
 
-from include.pgferry.logical.common import endpoints, wants
+from include.pgferry.logical.common import client_tools, endpoints, wants
 from include.pgferry.model import Plan, QualifiedName
-from include.pgferry.pg.catalog import existing_schemas, fetch
+from include.pgferry.pg.catalog import existing_schemas, fetch, setting_names
 from include.pgferry.pg.ddl import (DdlError, RenameContext, SchemaArchive, column_rename_statements,
                                     execute_in_transaction, rewrite)
 
@@ -64,7 +64,7 @@ def structure(params: dict, state: dict) -> dict:
             log.info("the target already holds all %d relations: an earlier try committed the structure", len(wanted))
             return {"statements": 0, "skipped": True}
         ctx = RenameContext.from_plan(plan, existing_schemas(target, [s.target for s in plan.schemas]))
-        with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
+        with SchemaArchive(source_ep, plan, client_tools(state), params.get("keep_owners", True)) as archive:
             if existing:
                 # a materialized view pg_dump places after the keys its query needs is created later
                 later = archive.relations_after("structure")
@@ -75,7 +75,8 @@ def structure(params: dict, state: dict) -> dict:
                 raise DdlError(f"the target holds some but not all of the migrated relations "
                                f"({', '.join(sorted(str(e) for e in existing)[:10])}): something else created "
                                f"them since precheck; drop them and clear this task")
-            result = rewrite(archive.sql(archive.phase_entries("structure")), ctx, rename_columns=False)
+            result = rewrite(archive.sql(archive.phase_entries("structure")), ctx, rename_columns=False,
+                             known_settings=setting_names(target))
         extensions = [sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e))
                       for e in _needed_extensions(source_ep, plan)]
         owners = _owners_of_existing_schemas(source_ep, target, plan, ctx.existing_target_schemas) \

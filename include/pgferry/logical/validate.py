@@ -10,7 +10,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from include.pgferry.logical import comparison, large_objects
-from include.pgferry.logical.common import endpoints, parallelism, wants
+from include.pgferry.logical.common import client_tools, endpoints, parallelism, wants
 from include.pgferry.model import Plan
 from include.pgferry.report import publish
 from include.pgferry.report.model import build_report
@@ -45,10 +45,10 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
             tgt_objects.update(comparison.publication_counts(target))
         dump = None
         if comparison.dump_comparable(plan) and wants(params, "structure"):
-            keep_owners = params.get("keep_owners", True)
-            with ThreadPoolExecutor(2) as pool:   # one schema-only pg_dump per side, at once
-                src_dump = pool.submit(comparison.dump_entries, source_ep, plan, keep_owners, False)
-                tgt_dump = pool.submit(comparison.dump_entries, target_ep, plan, keep_owners, True)
+            keep_owners, tools = params.get("keep_owners", True), client_tools(state)
+            with ThreadPoolExecutor(2) as pool:   # one schema-only pg_dump per side, at once, by the same pg_dump
+                src_dump = pool.submit(comparison.dump_entries, source_ep, plan, tools, keep_owners, False)
+                tgt_dump = pool.submit(comparison.dump_entries, target_ep, plan, tools, keep_owners, True)
                 superuser = target.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
                 dump = comparison.compare_dump_entries(src_dump.result(), tgt_dump.result(), plan.renamed, superuser)
         blobs = None

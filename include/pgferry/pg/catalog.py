@@ -52,6 +52,10 @@ def existing_schemas(conn: psycopg.Connection, schemas) -> set[str]:
     return {r["schema"] for r in fetch(conn, "list_existing_schemas", schemas=sorted(set(schemas)))}
 
 
+def setting_names(conn: psycopg.Connection) -> frozenset[str]:
+    return frozenset(r["name"] for r in fetch(conn, "list_setting_names"))
+
+
 def enabled_triggers(conn: psycopg.Connection) -> dict[tuple[str, str], list[dict]]:
     """(schema, table) -> its triggers that fire (foreign keys' internal ones included)."""
     out: dict[tuple[str, str], list[dict]] = {}

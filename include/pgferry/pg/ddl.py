@@ -30,6 +30,7 @@ from pglast.stream import RawStream
 
 from include.pgferry.model import (CONSTRAINT, EVENT_TRIGGER, FOREIGN_KEY, INDEX, OTHER, PUBLICATION, TRIGGER,
                                    DdlStatement, Plan, QualifiedName)
+from include.pgferry.pg.client_tools import ClientTools
 from include.pgferry.pg.endpoint import PgEndpoint, apply_settings
 from include.pgferry.pg.names import NameSyntaxError, display, quote_ident, split_qualified
 from include.pgferry.pg.parallel import run_longest_first
@@ -394,12 +395,60 @@ def _table_scoped_columns(stmt, ctx: RenameContext, rename_columns: bool, text: 
     return None, changed
 
 
-def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
-    """Rewrite a pg_restore SQL script; returns executable statements (no trailing semicolons)."""
+def unknown_setting(stmt, known_settings: frozenset[str] | None) -> str | None:
+    """The name a `SET name ...` gives that the target does not know (pg_dump newer than the target writes
+    settings of its own release: `SET transaction_timeout = 0` from pg_dump 17 on), else None. Names with
+    a dot are placeholders every server accepts."""
+    if known_settings is None or not isinstance(stmt, ast.VariableSetStmt) or not stmt.name:
+        return None
+    name = stmt.name.lower()
+    return name if "." not in name and name not in known_settings else None
+
+
+# Column options every PostgreSQL since 9.0 takes, and the only ones: a server that stores others (a
+# patched build stamping its own) makes a newer pg_dump write them, and a stock target refuses them.
+ATTRIBUTE_OPTIONS = {"n_distinct", "n_distinct_inherited"}
+
+
+def drop_unknown_column_options(stmt) -> tuple[bool, list[str]]:
+    """(keep the statement?, the options taken out) for `ALTER TABLE ... ALTER COLUMN ... SET (...)`."""
+    if not isinstance(stmt, ast.AlterTableStmt):
+        return True, []
+    dropped, cmds = [], []
+    for cmd in stmt.cmds or ():
+        if cmd.subtype == AlterTableType.AT_SetOptions and isinstance(cmd.def_, tuple):
+            keep = tuple(d for d in cmd.def_ if d.defname in ATTRIBUTE_OPTIONS)
+            dropped += [d.defname for d in cmd.def_ if d.defname not in ATTRIBUTE_OPTIONS]
+            if not keep:
+                continue
+            cmd.def_ = keep
+        cmds.append(cmd)
+    if dropped:
+        stmt.cmds = tuple(cmds)
+    return bool(cmds), dropped
+
+
+def rewrite(sql: str, ctx: RenameContext, rename_columns: bool,
+            known_settings: frozenset[str] | None = None) -> Rewritten:
+    """Rewrite a pg_restore SQL script; returns executable statements (no trailing semicolons). With
+    `known_settings` (the target's, pg/catalog.setting_names), session settings the target lacks are left
+    out: pg_dump sets them only to lift limits of its own session."""
     statements, warnings, nodes, dump_ids = [], [], [], []
+    column_options: dict[str, int] = {}
     for text, stmt, dump_id in split_entries(sql):
         if _schema_kept_as_is(stmt, ctx):
             continue
+        unknown = unknown_setting(stmt, known_settings)
+        if unknown:
+            log.info("left out %s: the target does not know the setting (written by a newer pg_dump)", text)
+            continue
+        keep, dropped = drop_unknown_column_options(stmt)
+        for name in dropped:
+            column_options[name] = column_options.get(name, 0) + 1
+        if not keep:
+            continue
+        if dropped:
+            text = RawStream()(stmt)
         if ctx.empty:
             statements.append(text)
             nodes.append(stmt)
@@ -417,6 +466,9 @@ def rewrite(sql: str, ctx: RenameContext, rename_columns: bool) -> Rewritten:
         statements.append(RawStream()(stmt) if (changed or renamed or rw.changed) else text)
         nodes.append(stmt)
         dump_ids.append(dump_id)
+    if column_options:
+        log.info("left out column options no PostgreSQL target takes (the source server's own): %s",
+                 ", ".join(f"{name} on {n} column(s)" for name, n in sorted(column_options.items())))
     return Rewritten(statements, warnings, nodes, dump_ids)
 
 
@@ -584,28 +636,6 @@ def assign_phases(entries: list[TocEntry]) -> dict[int, str | None]:
     return placed
 
 
-def tool(name: str) -> str:
-    """pg_dump/pg_restore: PG_BINDIR first, then the newest Debian install, then PATH."""
-    candidates = []
-    if os.environ.get("PG_BINDIR"):
-        candidates.append(Path(os.environ["PG_BINDIR"]) / name)
-    candidates += sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
-                         key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0, reverse=True)
-    for c in candidates:
-        if c.exists():
-            return str(c)
-    found = shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} not found: install PostgreSQL client binaries (Debian package postgresql)")
-    return found
-
-
-def tool_major_version(name: str = "pg_dump") -> int:
-    out = subprocess.run([tool(name), "--version"], capture_output=True, text=True, check=True).stdout
-    m = re.search(r"(\d+)(?:\.(\d+))?", out)
-    return int(m.group(1))
-
-
 def _run(cmd: list[str], env: dict | None = None) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
     if proc.returncode != 0:
@@ -614,15 +644,17 @@ def _run(cmd: list[str], env: dict | None = None) -> str:
 
 
 class SchemaArchive:
-    """A schema-only custom-format dump of the chosen schemas, minus unchosen relations and functions."""
+    """A schema-only custom-format dump of the chosen schemas, minus unchosen relations and functions, by
+    the run's pg_dump and read by its pg_restore (`tools`, pg/client_tools.py)."""
 
-    def __init__(self, source: PgEndpoint, plan: Plan, keep_owners: bool = True):
+    def __init__(self, source: PgEndpoint, plan: Plan, tools: ClientTools, keep_owners: bool = True):
         self.plan = plan
+        self.tools = tools
         self._dir = tempfile.mkdtemp(prefix="pgferry-schema-")
         self.path = os.path.join(self._dir, "schema.dump")
         # publications come along (pg_dump dumps them with the whole database only); subscriptions would
         # connect the target to the source's publishers: left out
-        cmd = [tool("pg_dump"), "--format=custom", "--schema-only", "--no-subscriptions", f"--file={self.path}"]
+        cmd = [tools.path("pg_dump"), "--format=custom", "--schema-only", "--no-subscriptions", f"--file={self.path}"]
         if not keep_owners:
             cmd += ["--no-owner", "--no-privileges"]
         if not plan.whole_database:
@@ -636,21 +668,21 @@ class SchemaArchive:
     def _read_toc(self) -> list[TocEntry]:
         section_of = {}
         for section in ("pre-data", "post-data"):
-            for line in _run([tool("pg_restore"), "--list", f"--section={section}", self.path]).splitlines():
+            for line in _run([self.tools.path("pg_restore"), "--list", f"--section={section}", self.path]).splitlines():
                 m = _LINE.match(line)
                 if m:
                     section_of[int(m.group(1))] = section
         # --verbose follows each entry's line with the dump ids it depends on (and lists entries pg_restore
         # does not restore, such as DATABASE: the entries themselves come from the plain list)
         depends_on, dump_id = {}, None
-        for line in _run([tool("pg_restore"), "--list", "--verbose", self.path]).splitlines():
+        for line in _run([self.tools.path("pg_restore"), "--list", "--verbose", self.path]).splitlines():
             m = _LINE.match(line)
             if m:
                 dump_id = int(m.group(1))
             elif line.startswith(_DEPENDS_ON) and dump_id is not None:
                 depends_on[dump_id] = tuple(int(x) for x in line[len(_DEPENDS_ON):].split())
         toc = []
-        for line in _run([tool("pg_restore"), "--list", self.path]).splitlines():
+        for line in _run([self.tools.path("pg_restore"), "--list", self.path]).splitlines():
             m = _LINE.match(line)
             if m:
                 desc, rest = _split_desc(m.group(4))
@@ -679,7 +711,7 @@ class SchemaArchive:
         with open(listfile, "w") as f:
             f.write("\n".join(e.line for e in entries) + "\n")
         # --verbose: each entry's SQL headed by its dump id (split_entries)
-        return _run([tool("pg_restore"), "--verbose", f"--use-list={listfile}", "--file=-", self.path])
+        return _run([self.tools.path("pg_restore"), "--verbose", f"--use-list={listfile}", "--file=-", self.path])
 
     def close(self):
         shutil.rmtree(self._dir, ignore_errors=True)

@@ -17,7 +17,9 @@ SELECT kind, schema, relation, class_oid, oid FROM (
   FROM pg_constraint con JOIN pg_class t ON t.oid = con.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace
   UNION ALL
   SELECT 'trigger', n.nspname, t.relname, 'pg_trigger'::regclass::oid::bigint, tg.oid::bigint FROM pg_trigger tg JOIN pg_class t ON t.oid = tg.tgrelid
-  JOIN pg_namespace n ON n.oid = t.relnamespace WHERE NOT tg.tgisinternal
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+  -- a partition's clone of its parent's trigger is no object of its own (internal up to 14, tgparentid from 13)
+  WHERE NOT tg.tgisinternal AND coalesce((row_to_json(tg) ->> 'tgparentid')::oid, 0) = 0
   UNION ALL
   SELECT 'rule', n.nspname, t.relname, 'pg_rewrite'::regclass::oid::bigint, r.oid::bigint FROM pg_rewrite r JOIN pg_class t ON t.oid = r.ev_class
   JOIN pg_namespace n ON n.oid = t.relnamespace WHERE r.rulename <> '_RETURN'
