@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres browser regress-deps test test-unit demo airflow stop clean bench
+.PHONY: setup venv postgres postgis browser regress-deps test test-unit demo airflow stop clean bench
 
 setup: venv postgres
 
@@ -28,6 +28,14 @@ postgres:
 	  echo "installing Debian's postgresql package"; \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+# PostGIS for PostgreSQL 15 from Debian: validate's test of an extension configuration table (spatial_ref_sys)
+postgis:
+	@if ! test -f /usr/share/postgresql/15/extension/postgis.control; then \
+	  echo "installing Debian's postgresql-15-postgis-3"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql-15-postgis-3 >/dev/null; \
 	fi
 
 # Headless Chromium for the browser tests, from Debian (Python's playwright drives it with its bundled driver;
@@ -54,7 +62,7 @@ regress-deps:
 	    postgresql-server-dev-15 dpkg-dev gcc make >/dev/null; \
 	fi
 
-test: setup browser regress-deps
+test: setup postgis browser regress-deps
 	$(VENV)/bin/pytest
 
 test-unit: setup

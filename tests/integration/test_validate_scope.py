@@ -154,6 +154,8 @@ def test_a_user_row_of_an_extension_configuration_table_is_compared(airflow_db, 
     """PostGIS's spatial_ref_sys: a user's row (outside the extension's filter) is data pg_dump dumps.
     Until the copy lanes move configuration rows, the run's validate fails naming the table; with the row
     on the target (as that copy puts it) validate passes; the row lost again, it fails again."""
+    if not pg_source.query("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"):
+        pytest.fail("PostGIS is not installed for this PostgreSQL: `make postgis` installs it")
     pg_source.recreate_db("validate_postgis")
     pg_source.execute(POSTGIS, dbname="validate_postgis")
     params = point(pg_source, pg_target, "validate_postgis", target_db)
