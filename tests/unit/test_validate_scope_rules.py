@@ -63,7 +63,8 @@ def relation(oid, schema, name, target=None, columns=("id", "v"), dropped=()):
 def test_the_plan_is_held_to_the_scope_table_by_table_and_column_by_column():
     plan = Plan(relations=(relation(1, "app", "accounts", ("shop", "accounts")), relation(3, "app", "entries_2023"),
                            relation(8, "public", "notes", columns=("id",), dropped=("v",))),
-                sequences=(Sequence(5, QualifiedName("app", "accounts_id_seq"), QualifiedName("shop", "accounts_id_seq")),))
+                sequences=(Sequence(5, QualifiedName("app", "accounts_id_seq"),
+                                    QualifiedName("shop", "accounts_id_seq")),))
     scope = scope_against_plan(data_in_scope(ROWS, [], []), plan, {"app": "shop"})
     assert scope.not_planned == ["archive.entries_2024"]
     assert scope.columns_left_out == ["public.notes (v)"]        # the selection took every column
@@ -83,12 +84,15 @@ def test_what_skip_unmigratable_leaves_out_is_named_not_failed_and_only_with_it(
     left = LeftOutDependent("table", "archive.entries_2024", "archive", "function app.c_fn()", ((PG_CLASS, 4),))
     plan = Plan(relations=(relation(1, "app", "accounts", columns=("id",), dropped=("v",)),),
                 left_out_dependents=(left,))
-    rows = [ROWS[0], ROWS[3]]
+    rows = [ROWS[0], ROWS[3], row(10, "app", "accounts_v_seq", relkind="S", owner=1, owner_column="v"),
+            row(11, "archive", "entries_seq", relkind="S", owner=4, owner_column="id")]
     scope = scope_against_plan(data_in_scope(rows, [], []), plan, {}, skip_unmigratable=True)
-    assert (scope.left_out, scope.not_planned, scope.columns_left_out) == (["archive.entries_2024"], [], [])
+    # the sequences go with the column and the table they belong to
+    assert (scope.left_out, scope.not_planned, scope.columns_left_out, scope.sequences_not_planned) == (
+        ["archive.entries_2024", "app.accounts_v_seq", "archive.entries_seq"], [], [], [])
     scope = scope_against_plan(data_in_scope(rows, [], []), plan, {}, skip_unmigratable=False)
-    assert (scope.left_out, scope.not_planned, scope.columns_left_out) == (
-        [], ["archive.entries_2024"], ["app.accounts (v)"])
+    assert (scope.left_out, scope.not_planned, scope.columns_left_out, scope.sequences_not_planned) == (
+        [], ["archive.entries_2024"], ["app.accounts (v)"], ["app.accounts_v_seq", "archive.entries_seq"])
 
 
 def test_the_report_names_every_shortfall_and_a_configuration_table_as_such():

@@ -252,6 +252,7 @@ class DumpedData:
     bytes: int = 0
     columns: tuple[tuple[str, int], ...] = ()       # (name, type oid), in order
     chosen_columns: tuple[str, ...] | None = None   # the selection's column list (None: every column)
+    owner: tuple[int, str] | None = None            # a sequence's owning table (oid) and column
 
 
 def dumped_data(conn: psycopg.Connection, objects, exclude) -> list[DumpedData]:
@@ -303,7 +304,8 @@ def data_in_scope(rows: list[dict], objects, exclude) -> list[DumpedData]:
             continue   # partitioned parents hold no rows of their own
         out.append(DumpedData(r["oid"], QualifiedName(r["schema"], r["name"]), r["relkind"], r["extension"],
                               r["condition"] or "", r["bytes"], tuple((c[0], c[1]) for c in r["columns"] or ()),
-                              chosen.get(r["oid"])))
+                              chosen.get(r["oid"]),
+                              (r["owner_table_oid"], r["owner_column"]) if r["owner_table_oid"] is not None else None))
     return out
 
 
@@ -345,7 +347,8 @@ class Scope:
 
 def plan_comparisons(plan: Plan) -> list[TableComparison]:
     """The plan's own tables, as the copy moved them (columns and names after renames)."""
-    return [TableComparison(t.oid, t.source, t.target, tuple((c.name, c.target_name, c.type_oid) for c in t.columns), t.bytes)
+    return [TableComparison(t.oid, t.source, t.target, tuple((c.name, c.target_name, c.type_oid) for c in t.columns),
+                            t.bytes)
             for t in plan.data_tables]
 
 
@@ -395,6 +398,10 @@ def scope_against_plan(scope: list[DumpedData], plan: Plan, rename, skip_unmigra
         elif d.extension is not None:   # CREATE EXTENSION makes it; pg_dump sets its value
             out.sequences.append(Sequence(d.oid, d.source, QualifiedName(
                 schema_map.get(d.source.schema, d.source.schema), d.source.name)))
+        elif d.oid in left_out_on_purpose or (d.owner and (  # it follows a table or column left out on purpose
+                d.owner[0] in left_out_on_purpose or
+                (skip_unmigratable and d.owner[0] in planned and d.owner[1] in planned[d.owner[0]].dropped_columns))):
+            out.left_out.append(str(d.source))
         else:
             out.sequences_not_planned.append(str(d.source))
     in_scope_seqs = {s.oid for s in out.sequences}

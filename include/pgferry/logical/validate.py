@@ -3,9 +3,10 @@
 What it compares comes from the source's catalog, not from the plan the copy used: every table and
 sequence whose data pg_dump would dump for the run's selection (extension configuration tables on the
 rows their filter keeps), mapped through the plan's renames and columns; one the plan has no place for,
-or the target lacks, is a failure named in the report. Per table row counts and content checksums,
-sequences, objects by kind, and the source's write counters against those precheck read. The report goes to the task log, to XCom and to the run's
-"Run report" tab (report/), also when validation fails; a good run's rate feeds the window estimates.
+or the target lacks, is a failure named in the report (docs/validation.md). Per table row counts and
+content checksums, sequences, objects by kind, and the source's write counters against those precheck
+read. The report goes to the task log, to XCom and to the run's "Run report" tab (report/), also when
+validation fails; a good run's rate feeds the window estimates.
 """
 from __future__ import annotations
 
