@@ -1,6 +1,7 @@
 """What validate compares, decided from rows of sql/list_dumped_data.sql (issue 16): pg_dump's rules for the
 selection, the plan held to them, and a configuration table compared on its filtered rows."""
-from include.pgferry.logical.comparison import checksum_query, data_in_scope, scope_against_plan
+from include.pgferry.logical.comparison import checksum_query, scope_against_plan
+from include.pgferry.pg.dumped_data import data_in_scope
 from include.pgferry.model import PG_CLASS, Column, LeftOutDependent, Plan, QualifiedName, Relation, Sequence
 from include.pgferry.report.model import build_report
 

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from include.pgferry.logical import comparison, large_objects
 from include.pgferry.logical.common import endpoints, parallelism, wants
 from include.pgferry.model import Plan
+from include.pgferry.pg.dumped_data import dumped_data
 from include.pgferry.report import publish
 from include.pgferry.report.model import build_report
 from include.pgferry.report.text import render_report
@@ -35,7 +36,7 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
     with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
         # the source's catalog says what must be on the target; the plan only says under which names
         scope = comparison.scope_against_plan(
-            comparison.dumped_data(source, params.get("objects"), params.get("exclude")), plan,
+            dumped_data(source, params.get("objects"), params.get("exclude")), plan,
             params.get("rename"), bool(params.get("skip_unmigratable", False)))
         gone = comparison.missing_relations(target, [t.target for t in scope.tables]
                                             + [s.target for s in scope.sequences])
