@@ -95,7 +95,7 @@ def migrated(airflow_db, pg_source, pg_target):
     # the scope comes from the catalog: 4 tables with rows (not the partitioned parent, the view, the
     # materialized view), both sequences, nothing short
     assert report["scope"] == {"tables": 4, "sequences": 2, "configuration_tables": [], "not_planned": [],
-                               "sequences_not_planned": [], "columns_left_out": [], "left_out": [],
+                               "sequences_not_planned": [], "columns_left_out": [], "misplaced": [], "left_out": [],
                                "missing_on_target": []}
     assert {t["table"] for t in report["tables"]} == {"ledger.accounts", "ledger.entries_2023",
                                                       "archive.entries_2024", "ledger.scratch"}

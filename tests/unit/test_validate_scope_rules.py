@@ -73,6 +73,8 @@ def test_the_plan_is_held_to_the_scope_table_by_table_and_column_by_column():
     by_key = {t.key: t for t in scope.tables}
     assert sorted(by_key) == ["app.accounts", "app.entries_2023", "public.notes", "public.spatial_ref_sys"]
     assert by_key["app.accounts"].target == QualifiedName("shop", "accounts")
+    assert scope.misplaced == [     # the rename Param moves schema app: the plan forgot it for one partition
+        "table app.entries_2023: the plan copies it to app.entries_2023, the rename Param says shop.entries_2023"]
     # not in the plan, compared all the same: under its schema's name, on the rows pg_dump dumps of it
     srs = by_key["public.spatial_ref_sys"]
     assert (srs.target, srs.extension) == (QualifiedName("public", "spatial_ref_sys"), "postgis")
@@ -109,3 +111,16 @@ def test_the_report_names_every_shortfall_and_a_configuration_table_as_such():
         "table public.spatial_ref_sys: rows 1 on the source, 0 on the target (the rows pg_dump dumps of extension "
         "postgis's configuration table)"]
     assert report["scope"]["configuration_tables"] == ["public.spatial_ref_sys (postgis)"]
+
+
+def test_a_table_or_column_the_plan_puts_elsewhere_than_the_rename_param_is_named():
+    renamed = Relation(1, QualifiedName("app", "accounts"), QualifiedName("app", "ledger"), "r",
+                       columns=(Column("id", "id", "int", 23, True, "", ""), Column("v", "value", "text", 25, True,
+                                                                                  "", "")))
+    plan = Plan(relations=(renamed,))
+    rename = {"app.accounts": "ledger", "app.accounts.v": "value"}
+    assert scope_against_plan(data_in_scope(ROWS[:1], [], []), plan, rename).misplaced == []
+    assert scope_against_plan(data_in_scope(ROWS[:1], [], []), plan, {"app.accounts": "ledger"}).misplaced == [
+        "table app.accounts: the plan copies column v to value, the rename Param says v"]
+    assert scope_against_plan(data_in_scope(ROWS[:1], [], []), plan, {"app.accounts.v": "value"}).misplaced == [
+        "table app.accounts: the plan copies it to app.ledger, the rename Param says app.accounts"]

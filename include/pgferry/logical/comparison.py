@@ -93,10 +93,12 @@ def table_checksums(endpoint: PgEndpoint, jobs: list[tuple[str, sql.Composed, in
     return {job[0]: r for job, r in zip(jobs, results)}
 
 
-def compare_tables(source: PgEndpoint, target: PgEndpoint, tables: list[TableComparison], workers: int,
+def compare_tables(source: PgEndpoint, target: PgEndpoint, tables: list[TableComparison] | Plan, workers: int,
                    hash_name: str) -> list[dict]:
     """Rows and content checksum of each table on both sides at once, biggest first (each table read once
-    per side)."""
+    per side). `tables`: a plan (its own tables) or the comparisons scope_against_plan decided."""
+    if isinstance(tables, Plan):
+        tables = plan_comparisons(tables)
     src_jobs, tgt_jobs = [], []
     for t in tables:
         key = t.key
@@ -267,6 +269,7 @@ class Scope:
     not_planned: list[str] = field(default_factory=list)      # in scope, no place in the plan
     sequences_not_planned: list[str] = field(default_factory=list)
     columns_left_out: list[str] = field(default_factory=list)  # columns the plan leaves out, not the selection
+    misplaced: list[str] = field(default_factory=list)         # a table or column the plan renames otherwise
     left_out: list[str] = field(default_factory=list)          # left out on purpose (skip_unmigratable)
     missing_on_target: list[str] = field(default_factory=list)
 
@@ -274,7 +277,7 @@ class Scope:
         return {"tables": self.in_scope, "sequences": len(self.sequences),
                 "configuration_tables": sorted(f"{t.key} ({t.extension})" for t in self.tables if t.extension),
                 "not_planned": self.not_planned, "sequences_not_planned": self.sequences_not_planned,
-                "columns_left_out": self.columns_left_out, "left_out": self.left_out,
+                "columns_left_out": self.columns_left_out, "misplaced": self.misplaced, "left_out": self.left_out,
                 "missing_on_target": self.missing_on_target}
 
 
@@ -291,11 +294,9 @@ def scope_against_plan(scope: list[DumpedData], plan: Plan, rename, skip_unmigra
     it: CREATE EXTENSION makes the table, the copy adds the rows); a table with no place in the plan is
     named. Every plan table is compared too, in scope or not (nothing the plan copies goes unchecked).
     With skip_unmigratable, what the plan lists as left out (a table, a column) is named, not a failure."""
-    schema_map = {}
-    for key, new in (rename or {}).items():
-        parts = parse_rename_key(key)
-        if len(parts) == 1:
-            schema_map[parts[0]] = parse_bare_name(new, f"rename {key!r}")
+    # the rename Param (its syntax checked by precheck): where each table and column must arrive
+    renames = {parse_rename_key(key): parse_bare_name(new, f"rename {key!r}") for key, new in (rename or {}).items()}
+    schema_map = {k[0]: v for k, v in renames.items() if len(k) == 1}
     planned = {r.oid: r for r in plan.data_tables}
     left_out_on_purpose = {e[1] for d in plan.left_out_dependents for e in d.entries if e[0] == PG_CLASS} \
         if skip_unmigratable else set()
@@ -321,6 +322,14 @@ def scope_against_plan(scope: list[DumpedData], plan: Plan, rename, skip_unmigra
                     and not (skip_unmigratable and n in rel.dropped_columns)]
             if lost:
                 out.columns_left_out.append(f"{d.source} ({', '.join(lost)})")
+            s_name, t_name = d.source.schema, d.source.name
+            expected = QualifiedName(schema_map.get(s_name, s_name), renames.get((s_name, t_name), t_name))
+            if rel.target != expected:
+                out.misplaced.append(f"table {d.source}: the plan copies it to {rel.target}, the rename Param "
+                                     f"says {expected}")
+            out.misplaced += [f"table {d.source}: the plan copies column {c.name} to {c.target_name}, the rename "
+                              f"Param says {renames.get((s_name, t_name, c.name), c.name)}" for c in rel.columns
+                              if c.target_name != renames.get((s_name, t_name, c.name), c.name)]
     filtered = {t.oid for t in out.tables}   # configuration tables: compared on their filtered rows
     out.tables += [t for t in plan_comparisons(plan) if t.oid not in filtered]
     out.tables.sort(key=lambda t: t.key)

@@ -50,7 +50,8 @@ def logical_report_html(r: LogicalReport) -> str:
             numeric={1, 2, 3, 4}))
     scope = r.get("scope")
     if scope is not None:
-        short = scope["not_planned"] + scope["missing_on_target"] + scope["sequences_not_planned"]
+        short = scope["not_planned"] + scope["missing_on_target"] + scope["sequences_not_planned"] + \
+            scope["columns_left_out"] + [m.split(":")[0] for m in scope.get("misplaced", [])]
         parts.append(f"<p>In scope (the source's catalog: what pg_dump dumps for this selection): "
                      f"{_e(scope['tables'])} table(s) with data, {_e(scope['sequences'])} sequence(s); "
                      f"{_verdict(not short, 'all in the plan and on the target', 'NOT MIGRATED: ' + ', '.join(short))}"

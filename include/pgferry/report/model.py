@@ -108,6 +108,7 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
         problems += [f"table {t}: missing on the target" for t in scope["missing_on_target"]]
         problems += [f"table {t}: column(s) the selection takes but the plan leaves out" for t in
                      scope["columns_left_out"]]
+        problems += scope.get("misplaced", [])
         problems += [f"sequence {s}: in scope (pg_dump dumps its value for this selection) but the plan has no "
                      f"place for it: not set, not compared" for s in scope["sequences_not_planned"]]
 

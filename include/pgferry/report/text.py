@@ -27,9 +27,10 @@ def render_report(r: LogicalReport) -> str:
                          for t in r["tables"]])
     scope = r.get("scope")
     if scope is not None:
-        short = len(scope["not_planned"]) + len(scope["missing_on_target"]) + len(scope["sequences_not_planned"])
+        short = sum(len(scope.get(k, [])) for k in ("not_planned", "missing_on_target", "sequences_not_planned",
+                                                     "columns_left_out", "misplaced"))
         lines.append(f"in scope (source catalog: what pg_dump dumps for this selection): {scope['tables']} table(s) "
-                     f"with data, {scope['sequences']} sequence(s); {short} not in the plan or not on the target")
+                     f"with data, {scope['sequences']} sequence(s); {short} the plan or the target falls short of")
         for t in scope["configuration_tables"]:
             lines.append(f"configuration table: {t}, compared on the rows pg_dump dumps of it")
         for t in scope["left_out"]:
