@@ -3,7 +3,9 @@ selection, the plan held to them, and a configuration table compared on its filt
 from include.pgferry.logical.comparison import checksum_query, scope_against_plan
 from include.pgferry.pg.dumped_data import data_in_scope
 from include.pgferry.model import PG_CLASS, Column, LeftOutDependent, Plan, QualifiedName, Relation, Sequence
+from include.pgferry.report.html import logical_report_html
 from include.pgferry.report.model import build_report
+from include.pgferry.report.text import render_report
 
 
 def row(oid, schema, name, relkind="r", parent=None, extension=None, condition="", owner=None, owner_column=None,
@@ -111,6 +113,11 @@ def test_the_report_names_every_shortfall_and_a_configuration_table_as_such():
         "table public.spatial_ref_sys: rows 1 on the source, 0 on the target (the rows pg_dump dumps of extension "
         "postgis's configuration table)"]
     assert report["scope"]["configuration_tables"] == ["public.spatial_ref_sys (postgis)"]
+    text = render_report(report)
+    assert "in scope (source catalog: what pg_dump dumps for this selection): 2 table(s) with data, 0 sequence(s); " \
+           "1 the plan or the target falls short of" in text
+    assert "configuration table: public.spatial_ref_sys (postgis), compared on the rows pg_dump dumps of it" in text
+    assert "NOT MIGRATED: app.accounts" in logical_report_html(report)
 
 
 def test_a_table_or_column_the_plan_puts_elsewhere_than_the_rename_param_is_named():
