@@ -242,7 +242,6 @@ def compare_dump_entries(source: dict[str, list[str]], target: dict[str, list[st
             "differing": differing, "explained": explained}
 
 
-
 # -- what validate compares: the source's catalog decides, not the plan ----------------------------------
 @dataclass(frozen=True)
 class TableComparison:

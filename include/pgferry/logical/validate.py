@@ -44,6 +44,10 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
                                          for t in scope.tables if t.target in gone) \
             if wants(params, "data") else []
         present = [s for s in scope.sequences if s.target not in gone]
+        # the tables first, the write counters after them (as before): a write during the read is caught
+        tables = comparison.compare_tables(source_ep, target_ep, [t for t in scope.tables if t.target not in gone],
+                                           parallelism(params), state.get("row_hash", "md5")) \
+            if wants(params, "data") else []
         src_seq = comparison.sequence_values(source, scope.sequences, target_side=False)
         tgt_seq = comparison.sequence_values(target, present, target_side=True) \
             if wants(params, "structure") or wants(params, "data") else {}
@@ -70,9 +74,6 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
             blobs = comparison.compare_large_objects(comparison.large_object_digests(source),
                                                      comparison.large_object_digests(target),
                                                      params.get("keep_owners", True))
-    tables = comparison.compare_tables(source_ep, target_ep, [t for t in scope.tables if t.target not in gone],
-                                       parallelism(params), state.get("row_hash", "md5")) \
-        if wants(params, "data") else []
     by_oid = {str(r.oid): str(r.source) for r in plan.relations}
     written = sorted(by_oid[o] for o, n in counters_now.items() if state["write_counters"].get(o) != n)
     report = build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written,
