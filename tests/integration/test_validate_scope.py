@@ -184,3 +184,27 @@ def test_a_user_row_of_an_extension_configuration_table_is_compared(airflow_db, 
     with pytest.raises(validate.ValidationFailed) as failed:
         validate.validate(params, state, [])
     assert [p for p in problems_of(failed) if re.fullmatch(missing, p)], problems_of(failed)
+
+
+def test_a_schema_chosen_without_its_extension_loses_the_configuration_rows_and_validate_says_so(
+        airflow_db, pg_source, pg_target, target_db):
+    """objects: ["public"] dumps spatial_ref_sys's user rows (pg_dump --schema does), but no chosen column
+    needs PostGIS, so the target has no spatial_ref_sys at all: missing, while the source has rows of it to
+    dump; with none (the user row gone), nothing is lost and validate passes."""
+    pg_source.recreate_db("validate_postgis_plain")
+    pg_source.execute(f"""
+        CREATE EXTENSION postgis;
+        INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, srtext, proj4text)
+            VALUES ({USER_SRID}, 'pgferry', {USER_SRID}, '', '+proj=longlat +datum=WGS84 +no_defs');
+        CREATE TABLE public.notes (id int PRIMARY KEY, body text);
+        INSERT INTO public.notes SELECT g, 'note ' || g FROM generate_series(1, 10) g;
+    """, dbname="validate_postgis_plain")
+    params = {**point(pg_source, pg_target, "validate_postgis_plain", target_db), "objects": ["public"]}
+    dr, states = run_dag(load_dag("postgres_logical_migration"), params)
+    assert pg_target.query("SELECT count(*) FROM pg_extension WHERE extname = 'postgis'", target_db) == [(0,)]
+    assert states["validate"] == "failed", states
+    report = xcom_value(dr, "validate", key=REPORT_KEY)
+    assert report["problems"] == ["table public.spatial_ref_sys: missing on the target"]
+    assert [t["table"] for t in report["tables"]] == ["public.notes"] and report["tables"][0]["ok"]
+    pg_source.execute(f"DELETE FROM spatial_ref_sys WHERE srid = {USER_SRID}", dbname="validate_postgis_plain")
+    assert validate.validate(params, xcom_value(dr, "precheck"), [])["ok"]

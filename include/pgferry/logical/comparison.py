@@ -271,6 +271,7 @@ class Scope:
     misplaced: list[str] = field(default_factory=list)         # a table or column the plan renames otherwise
     left_out: list[str] = field(default_factory=list)          # left out on purpose (skip_unmigratable)
     missing_on_target: list[str] = field(default_factory=list)
+    configuration_sequences: set[int] = field(default_factory=set)   # oids: CREATE EXTENSION makes them
 
     def to_report(self) -> dict:
         return {"tables": self.in_scope, "sequences": len(self.sequences),
@@ -342,6 +343,7 @@ def scope_against_plan(scope: list[DumpedData], plan: Plan, rename, skip_unmigra
         elif d.extension is not None:   # CREATE EXTENSION makes it; pg_dump sets its value
             out.sequences.append(Sequence(d.oid, d.source, QualifiedName(
                 schema_map.get(d.source.schema, d.source.schema), d.source.name)))
+            out.configuration_sequences.add(d.oid)
         elif d.oid in left_out_on_purpose or (d.owner and (  # it follows a table or column left out on purpose
                 d.owner[0] in left_out_on_purpose or
                 (skip_unmigratable and d.owner[0] in planned and d.owner[1] in planned[d.owner[0]].dropped_columns))):
@@ -351,6 +353,15 @@ def scope_against_plan(scope: list[DumpedData], plan: Plan, rename, skip_unmigra
     in_scope_seqs = {s.oid for s in out.sequences}
     out.sequences += [s for s in plan.sequences if s.oid not in in_scope_seqs]
     return out
+
+
+def empty_on_source(source: PgEndpoint, tables: list[TableComparison], hash_name: str) -> set[str]:
+    """Which of `tables` hold no rows on the source (a configuration table: none its filter keeps)."""
+    if not tables:
+        return set()
+    jobs = [(t.key, checksum_query(t.source.schema, t.source.name, [(s, o) for s, _, o in t.columns], hash_name,
+                                   t.condition), t.bytes) for t in tables]
+    return {key for key, (rows, _) in table_checksums(source, jobs, 1).items() if rows == 0}
 
 
 def missing_relations(conn: psycopg.Connection, names) -> set[QualifiedName]:

@@ -40,9 +40,17 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
             params.get("rename"), bool(params.get("skip_unmigratable", False)))
         gone = comparison.missing_relations(target, [t.target for t in scope.tables]
                                             + [s.target for s in scope.sequences])
-        scope.missing_on_target = sorted(f"{t.key}" + (f" (as {t.target})" if t.target != t.source else "")
-                                         for t in scope.tables if t.target in gone) \
-            if wants(params, "data") else []
+        lacking = [t for t in scope.tables if t.target in gone]
+        if wants(params, "data"):
+            # a configuration table the target lacks (a selection by schema that did not bring the extension)
+            # is missing only when the source has rows of it to dump
+            empty = comparison.empty_on_source(source_ep, [t for t in lacking if t.extension],
+                                               state.get("row_hash", "md5"))
+            scope.missing_on_target = sorted(f"{t.key}" + (f" (as {t.target})" if t.target != t.source else "")
+                                             for t in lacking if t.key not in empty)
+        # an extension's configuration sequence goes with its extension: not there, not compared
+        scope.sequences = [s for s in scope.sequences
+                           if not (s.oid in scope.configuration_sequences and s.target in gone)]
         present = [s for s in scope.sequences if s.target not in gone]
         # the tables first, the write counters after them (as before): a write during the read is caught
         tables = comparison.compare_tables(source_ep, target_ep, [t for t in scope.tables if t.target not in gone],
