@@ -22,7 +22,8 @@ similar size, largest first; each table's indexes and constraints built right af
 **sequences** → **triggers and foreign keys** (after the indexes the lanes left; created last so the load
 neither fires triggers nor trips over key order) → **finalize** (refresh
 materialized views, ANALYZE) → **validate** (rows, checksums, sequences, objects by kind, and proof
-that the source took no writes).
+that the source took no writes; what it compares comes from the source's catalog, every table pg_dump
+would dump, not from the plan: docs/validation.md).
 
 The source must take **no writes** while this runs: there is no incremental sync in this mode.
 

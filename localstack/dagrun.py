@@ -38,13 +38,13 @@ def run_dag(dag, conf: dict):
     return dr, states
 
 
-def xcom_value(dr, task_id: str, map_index: int = -1):
-    """What `task_id` (at `map_index`) returned in run `dr`, or None."""
+def xcom_value(dr, task_id: str, map_index: int = -1, key: str = "return_value"):
+    """What `task_id` (at `map_index`) returned in run `dr` (or pushed under `key`), or None."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     with create_session() as session:
         rows = session.scalars(XComModel.get_many(run_id=dr.run_id, dag_ids=dr.dag_id, task_ids=task_id,
-                                                  key="return_value", map_indexes=map_index)).all()
+                                                  key=key, map_indexes=map_index)).all()
         return XComModel.deserialize_value(rows[0]) if rows else None
 
 

@@ -166,7 +166,8 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
 
         @task(trigger_rule="none_failed", retries=0, execution_timeout=EXECUTION_TIMEOUT["validate"])
         def validate(state: dict, copies: list, params=None) -> dict:
-            """Rows, checksums, sequences, objects by kind, and proof that the source took no writes."""
+            """Rows, checksums, sequences, objects by kind, and proof that the source took no writes; every
+            table and sequence pg_dump would dump (the source's catalog decides, not the plan)."""
             from include.pgferry.logical import validate
             return _run(params, validate.validate, state, list(copies or []))
 

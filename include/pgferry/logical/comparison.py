@@ -20,14 +20,17 @@ hashes by value, so 1.0 and 1.00 in a jsonb document count as equal).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
-from include.pgferry.model import Plan, QualifiedName, SchemaMove
+from include.pgferry.model import PG_CLASS, Plan, QualifiedName, SchemaMove, Sequence
 from include.pgferry.pg.catalog import fetch
 from include.pgferry.pg.client_tools import ClientTools
+from include.pgferry.pg.dumped_data import DumpedData
 from include.pgferry.pg.endpoint import PgEndpoint
+from include.pgferry.pg.names import parse_bare_name, parse_rename_key
 from include.pgferry.pg.parallel import run_longest_first
 
 
@@ -63,11 +66,16 @@ def _hashed_column(name: str, type_oid: int | None, hash_name: str) -> sql.Compo
 
 
 def checksum_query(schema: str, table: str, columns: list[tuple[str, int | None]],
-                   hash_name: str = "hashtextextended") -> sql.Composed:
-    """`columns`: (name on this side, source type OID); both sides hash the same expressions."""
+                   hash_name: str = "hashtextextended", condition: str = "") -> sql.Composed:
+    """`columns`: (name on this side, source type OID); both sides hash the same expressions. `condition`:
+    an extension configuration table's filter (pg_extension.extcondition, "WHERE ..."), the rows pg_dump
+    dumps of it."""
     row = sql.SQL(", ").join(_hashed_column(name, type_oid, hash_name) for name, type_oid in columns)
-    return sql.SQL("SELECT count(*), coalesce(sum(" + ROW_HASHES[hash_name] + "), 0)::text FROM ONLY {table}").format(
-        row=row, table=sql.Identifier(schema, table))
+    # the filter is SQL text the extension's script registered in the source's catalog (pg_dump appends
+    # it to its COPY as it is); it cannot be built from identifiers, so it goes in verbatim
+    where = sql.SQL(" ") + sql.SQL(condition) if condition else sql.SQL("")
+    return sql.SQL("SELECT count(*), coalesce(sum(" + ROW_HASHES[hash_name] + "), 0)::text FROM ONLY {table}{where}"
+                   ).format(row=row, table=sql.Identifier(schema, table), where=where)
 
 
 def table_checksums(endpoint: PgEndpoint, jobs: list[tuple[str, sql.Composed, int]], workers: int) -> dict:
@@ -86,27 +94,31 @@ def table_checksums(endpoint: PgEndpoint, jobs: list[tuple[str, sql.Composed, in
     return {job[0]: r for job, r in zip(jobs, results)}
 
 
-def compare_tables(source: PgEndpoint, target: PgEndpoint, plan: Plan, workers: int, hash_name: str) -> list[dict]:
-    """Rows and content checksum of every migrated table on both sides at once, biggest first."""
-    tables = plan.data_tables
+def compare_tables(source: PgEndpoint, target: PgEndpoint, tables: list[TableComparison] | Plan, workers: int,
+                   hash_name: str) -> list[dict]:
+    """Rows and content checksum of each table on both sides at once, biggest first (each table read once
+    per side). `tables`: a plan (its own tables) or the comparisons scope_against_plan decided."""
+    if isinstance(tables, Plan):
+        tables = plan_comparisons(tables)
     src_jobs, tgt_jobs = [], []
     for t in tables:
-        key = str(t.source)
-        src_jobs.append((key, checksum_query(t.source.schema, t.source.name,
-                                             [(c.name, c.type_oid) for c in t.columns], hash_name), t.bytes))
-        tgt_jobs.append((key, checksum_query(t.target.schema, t.target.name,
-                                             [(c.target_name, c.type_oid) for c in t.columns], hash_name), t.bytes))
+        key = t.key
+        src_jobs.append((key, checksum_query(t.source.schema, t.source.name, [(s, o) for s, _, o in t.columns],
+                                             hash_name, t.condition), t.bytes))
+        tgt_jobs.append((key, checksum_query(t.target.schema, t.target.name, [(n, o) for _, n, o in t.columns],
+                                             hash_name, t.condition), t.bytes))
     with ThreadPoolExecutor(2) as pool:   # both sides at once
         fs = pool.submit(table_checksums, source, src_jobs, workers)
         ft = pool.submit(table_checksums, target, tgt_jobs, workers)
         src, tgt = fs.result(), ft.result()
     out = []
-    for t in sorted(tables, key=lambda t: str(t.source)):
-        key = str(t.source)
+    for t in sorted(tables, key=lambda t: t.key):
+        key = t.key
         (srows, ssum), (trows, tsum) = src[key], tgt[key]
         out.append({"table": key, "target": f"{t.target.schema}.{t.target.name}",
                     "source_rows": srows, "target_rows": trows, "rows_match": srows == trows,
-                    "checksum_match": ssum == tsum, "ok": srows == trows and ssum == tsum})
+                    "checksum_match": ssum == tsum, "ok": srows == trows and ssum == tsum,
+                    "extension": t.extension})
     return out
 
 
@@ -231,3 +243,133 @@ def compare_dump_entries(source: dict[str, list[str]], target: dict[str, list[st
     return {"kinds": len(set(source) | set(target)), "entries": sum(len(v) for v in source.values()),
             "differing": differing, "explained": explained}
 
+
+# -- what validate compares: the source's catalog decides, not the plan ----------------------------------
+@dataclass(frozen=True)
+class TableComparison:
+    """One table validate compares: its rows on the source against its counterpart's on the target."""
+    oid: int
+    source: QualifiedName
+    target: QualifiedName
+    columns: tuple[tuple[str, str, int | None], ...]   # (source name, target name, source type oid)
+    bytes: int = 0
+    extension: str | None = None   # a configuration table of this extension ...
+    condition: str = ""            # ... compared on the rows pg_dump dumps of it, on both sides
+
+    @property
+    def key(self) -> str:
+        return str(self.source)
+
+
+@dataclass
+class Scope:
+    """What validate compares, decided by the source's catalog, and every way the plan falls short of it."""
+    tables: list[TableComparison] = field(default_factory=list)
+    sequences: list[Sequence] = field(default_factory=list)
+    in_scope: int = 0                                          # tables with data the selection moves
+    not_planned: list[str] = field(default_factory=list)      # in scope, no place in the plan
+    sequences_not_planned: list[str] = field(default_factory=list)
+    columns_left_out: list[str] = field(default_factory=list)  # columns the plan leaves out, not the selection
+    misplaced: list[str] = field(default_factory=list)         # a table or column the plan renames otherwise
+    left_out: list[str] = field(default_factory=list)          # left out on purpose (skip_unmigratable)
+    missing_on_target: list[str] = field(default_factory=list)
+    configuration_sequences: set[int] = field(default_factory=set)   # oids: CREATE EXTENSION makes them
+
+    def to_report(self) -> dict:
+        return {"tables": self.in_scope, "sequences": len(self.sequences),
+                "configuration_tables": sorted(f"{t.key} ({t.extension})" for t in self.tables if t.extension),
+                "not_planned": self.not_planned, "sequences_not_planned": self.sequences_not_planned,
+                "columns_left_out": self.columns_left_out, "misplaced": self.misplaced, "left_out": self.left_out,
+                "missing_on_target": self.missing_on_target}
+
+
+def plan_comparisons(plan: Plan) -> list[TableComparison]:
+    """The plan's own tables, as the copy moved them (columns and names after renames)."""
+    return [TableComparison(t.oid, t.source, t.target, tuple((c.name, c.target_name, c.type_oid) for c in t.columns),
+                            t.bytes)
+            for t in plan.data_tables]
+
+
+def scope_against_plan(scope: list[DumpedData], plan: Plan, rename, skip_unmigratable: bool = False) -> Scope:
+    """Every table the catalog puts in scope is compared: through its plan relation (renames, columns),
+    a configuration table through its schema's rename on the rows pg_dump dumps (the plan need not list
+    it: CREATE EXTENSION makes the table, the copy adds the rows); a table with no place in the plan is
+    named. Every plan table is compared too, in scope or not (nothing the plan copies goes unchecked).
+    With skip_unmigratable, what the plan lists as left out (a table, a column) is named, not a failure."""
+    # the rename Param (its syntax checked by precheck): where each table and column must arrive
+    renames = {parse_rename_key(key): parse_bare_name(new, f"rename {key!r}") for key, new in (rename or {}).items()}
+    schema_map = {k[0]: v for k, v in renames.items() if len(k) == 1}
+    planned = {r.oid: r for r in plan.data_tables}
+    left_out_on_purpose = {e[1] for d in plan.left_out_dependents for e in d.entries if e[0] == PG_CLASS} \
+        if skip_unmigratable else set()
+    out = Scope()
+    for d in scope:
+        if d.relkind != "r":
+            continue
+        out.in_scope += 1
+        rel = planned.get(d.oid)
+        if d.extension is not None:
+            target = rel.target if rel else QualifiedName(schema_map.get(d.source.schema, d.source.schema),
+                                                          d.source.name)
+            cols = tuple((c.name, c.target_name, c.type_oid) for c in rel.columns) if rel else \
+                tuple((name, name, type_oid) for name, type_oid in d.columns)
+            out.tables.append(TableComparison(d.oid, d.source, target, cols, d.bytes, d.extension, d.condition))
+        elif rel is None:
+            (out.left_out if d.oid in left_out_on_purpose else out.not_planned).append(str(d.source))
+        else:
+            planned_cols = {c.name for c in rel.columns}
+            wanted = [n for n, _ in d.columns if d.chosen_columns is None or n in d.chosen_columns]
+            # a column the selection takes and the plan drops: only skip_unmigratable may (the plan lists it)
+            lost = [n for n in wanted if n not in planned_cols
+                    and not (skip_unmigratable and n in rel.dropped_columns)]
+            if lost:
+                out.columns_left_out.append(f"{d.source} ({', '.join(lost)})")
+            s_name, t_name = d.source.schema, d.source.name
+            expected = QualifiedName(schema_map.get(s_name, s_name), renames.get((s_name, t_name), t_name))
+            if rel.target != expected:
+                out.misplaced.append(f"table {d.source}: the plan copies it to {rel.target}, the rename Param "
+                                     f"says {expected}")
+            out.misplaced += [f"table {d.source}: the plan copies column {c.name} to {c.target_name}, the rename "
+                              f"Param says {renames.get((s_name, t_name, c.name), c.name)}" for c in rel.columns
+                              if c.target_name != renames.get((s_name, t_name, c.name), c.name)]
+    filtered = {t.oid for t in out.tables}   # configuration tables: compared on their filtered rows
+    out.tables += [t for t in plan_comparisons(plan) if t.oid not in filtered]
+    out.tables.sort(key=lambda t: t.key)
+    planned_seqs = {s.oid: s for s in plan.sequences}
+    for d in scope:
+        if d.relkind != "S":
+            continue
+        s = planned_seqs.get(d.oid)
+        if s is not None:
+            out.sequences.append(s)
+        elif d.extension is not None:   # CREATE EXTENSION makes it; pg_dump sets its value
+            out.sequences.append(Sequence(d.oid, d.source, QualifiedName(
+                schema_map.get(d.source.schema, d.source.schema), d.source.name)))
+            out.configuration_sequences.add(d.oid)
+        elif d.oid in left_out_on_purpose or (d.owner and (  # it follows a table or column left out on purpose
+                d.owner[0] in left_out_on_purpose or
+                (skip_unmigratable and d.owner[0] in planned and d.owner[1] in planned[d.owner[0]].dropped_columns))):
+            out.left_out.append(str(d.source))
+        else:
+            out.sequences_not_planned.append(str(d.source))
+    in_scope_seqs = {s.oid for s in out.sequences}
+    out.sequences += [s for s in plan.sequences if s.oid not in in_scope_seqs]
+    return out
+
+
+def empty_on_source(source: PgEndpoint, tables: list[TableComparison], hash_name: str) -> set[str]:
+    """Which of `tables` hold no rows on the source (a configuration table: none its filter keeps)."""
+    if not tables:
+        return set()
+    jobs = [(t.key, checksum_query(t.source.schema, t.source.name, [(s, o) for s, _, o in t.columns], hash_name,
+                                   t.condition), t.bytes) for t in tables]
+    return {key for key, (rows, _) in table_checksums(source, jobs, 1).items() if rows == 0}
+
+
+def missing_relations(conn: psycopg.Connection, names) -> set[QualifiedName]:
+    """Which of `names` the target has no relation of (one catalog read, sql/list_existing_relations.sql)."""
+    names = set(names)
+    if not names:
+        return set()
+    rows = fetch(conn, "list_existing_relations", schemas=sorted({q.schema for q in names}))
+    return names - {QualifiedName(r["schema"], r["name"]) for r in rows}

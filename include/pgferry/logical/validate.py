@@ -1,8 +1,12 @@
 """Task `validate`: source against target, after renames, and proof that the source took no writes.
 
-Per table row counts and content checksums, sequences, objects by kind, and the source's write
-counters against those precheck read. The report goes to the task log, to XCom and to the run's
-"Run report" tab (report/), also when validation fails; a good run's rate feeds the window estimates.
+What it compares comes from the source's catalog, not from the plan the copy used: every table and
+sequence whose data pg_dump would dump for the run's selection (extension configuration tables on the
+rows their filter keeps), mapped through the plan's renames and columns; one the plan has no place for,
+or the target lacks, is a failure named in the report (docs/validation.md). Per table row counts and
+content checksums, sequences, objects by kind, and the source's write counters against those precheck
+read. The report goes to the task log, to XCom and to the run's "Run report" tab (report/), also when
+validation fails; a good run's rate feeds the window estimates.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from include.pgferry.logical import comparison, large_objects
 from include.pgferry.logical.common import client_tools, endpoints, parallelism, wants
 from include.pgferry.model import Plan
+from include.pgferry.pg.dumped_data import dumped_data
 from include.pgferry.report import publish
 from include.pgferry.report.model import build_report
 from include.pgferry.report.text import render_report
@@ -28,11 +33,31 @@ class ValidationFailed(RuntimeError):
 def validate(params: dict, state: dict, copy_results: list) -> dict:
     source_ep, target_ep = endpoints(params)
     plan = Plan.from_xcom(state["plan"])
-    tables = comparison.compare_tables(source_ep, target_ep, plan, parallelism(params), state.get("row_hash", "md5")) \
-        if wants(params, "data") else []
     with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
-        src_seq = comparison.sequence_values(source, plan.sequences, target_side=False)
-        tgt_seq = comparison.sequence_values(target, plan.sequences, target_side=True) \
+        # the source's catalog says what must be on the target; the plan only says under which names
+        scope = comparison.scope_against_plan(
+            dumped_data(source, params.get("objects"), params.get("exclude")), plan,
+            params.get("rename"), bool(params.get("skip_unmigratable", False)))
+        gone = comparison.missing_relations(target, [t.target for t in scope.tables]
+                                            + [s.target for s in scope.sequences])
+        lacking = [t for t in scope.tables if t.target in gone]
+        if wants(params, "data"):
+            # a configuration table the target lacks (a selection by schema that did not bring the extension)
+            # is missing only when the source has rows of it to dump
+            empty = comparison.empty_on_source(source_ep, [t for t in lacking if t.extension],
+                                               state.get("row_hash", "md5"))
+            scope.missing_on_target = sorted(f"{t.key}" + (f" (as {t.target})" if t.target != t.source else "")
+                                             for t in lacking if t.key not in empty)
+        # an extension's configuration sequence goes with its extension: not there, not compared
+        scope.sequences = [s for s in scope.sequences
+                           if not (s.oid in scope.configuration_sequences and s.target in gone)]
+        present = [s for s in scope.sequences if s.target not in gone]
+        # the tables first, the write counters after them (as before): a write during the read is caught
+        tables = comparison.compare_tables(source_ep, target_ep, [t for t in scope.tables if t.target not in gone],
+                                           parallelism(params), state.get("row_hash", "md5")) \
+            if wants(params, "data") else []
+        src_seq = comparison.sequence_values(source, scope.sequences, target_side=False)
+        tgt_seq = comparison.sequence_values(target, present, target_side=True) \
             if wants(params, "structure") or wants(params, "data") else {}
         counters_now = comparison.write_counters(source, plan)
         # what the plan leaves out on purpose is not expected on the target: the entries structure left out
@@ -52,7 +77,8 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
                 superuser = target.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]
                 dump = comparison.compare_dump_entries(src_dump.result(), tgt_dump.result(), plan.renamed, superuser)
         blobs = None
-        if large_objects.migrated(params, plan):
+        # the whole database's large objects, also when the plan would say otherwise
+        if large_objects.migrated(params, plan) or (not params.get("objects") and wants(params, "data")):
             blobs = comparison.compare_large_objects(comparison.large_object_digests(source),
                                                      comparison.large_object_digests(target),
                                                      params.get("keep_owners", True))
@@ -60,7 +86,7 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
     written = sorted(by_oid[o] for o, n in counters_now.items() if state["write_counters"].get(o) != n)
     report = build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written,
                           [r for lane in (copy_results or []) for r in (lane or [])], large_objects=blobs,
-                          dump=dump)
+                          dump=dump, scope=scope.to_report() if wants(params, "data") else None)
     text = render_report(report)
     for line in text.splitlines():
         log.info("%s", line)

@@ -48,6 +48,15 @@ def logical_report_html(r: LogicalReport) -> str:
               _e(t.get("mb_per_s")),
               _verdict(t["ok"], "ok", "ROWS DIFFER" if not t["rows_match"] else "CONTENT DIFFERS")] for t in tables],
             numeric={1, 2, 3, 4}))
+    scope = r.get("scope")
+    if scope is not None:
+        short = scope["not_planned"] + scope["missing_on_target"] + scope["sequences_not_planned"] + \
+            scope["columns_left_out"] + [m.split(":")[0] for m in scope.get("misplaced", [])]
+        parts.append(f"<p>In scope (the source's catalog: what pg_dump dumps for this selection): "
+                     f"{_e(scope['tables'])} table(s) with data, {_e(scope['sequences'])} sequence(s); "
+                     f"{_verdict(not short, 'all in the plan and on the target', 'NOT MIGRATED: ' + ', '.join(short))}"
+                     + "".join(f"<br>configuration table {_e(t)}: compared on the rows pg_dump dumps of it"
+                               for t in scope["configuration_tables"]) + "</p>")
     parts.append("<h2>Objects by kind</h2>")
     parts.append(_html_table(["kind", "source", "target", "verdict"],
                              [[_e(o["kind"]), _e(o["source"]), _e(o["target"]), _verdict(o["ok"])]

@@ -14,6 +14,7 @@ class TableCheck(TypedDict):
     rows_match: bool
     checksum_match: bool
     ok: bool
+    extension: str | None   # an extension's configuration table: compared on the rows pg_dump dumps of it
     bytes: int | None       # what its copy moved, seconds it took, and the rate (None: not copied)
     copy_seconds: float | None
     mb_per_s: float | None
@@ -51,6 +52,8 @@ class LogicalReport(TypedDict):
     warnings: list[str]
     large_objects: dict | None    # {source, target, differing}; None when not migrated
     dump_entries: dict | None     # {kinds, entries, differing, explained}; None when not compared
+    scope: dict | None            # what the source's catalog puts in scope and where the plan falls short of it
+                                  # (comparison.Scope.to_report); None when no data moved
 
 
 class SnapshotReport(TypedDict):
@@ -71,7 +74,8 @@ class SnapshotReport(TypedDict):
 
 
 def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies,
-                 large_objects: dict | None = None, dump: dict | None = None) -> LogicalReport:
+                 large_objects: dict | None = None, dump: dict | None = None, scope: dict | None = None
+                 ) -> LogicalReport:
     """The logical migration's verdict: per table (with what its copy took, summed over its units),
     sequences, objects by kind, large objects (None: not migrated; else source/target counts and the OIDs
     that differ), pg_dump's entries kind by kind (None: not compared; else what differs, and what differs
@@ -87,6 +91,7 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
         agg["seconds"] += c["seconds"]
         agg["rows"] += c["rows"]
     for t in tables:
+        t.setdefault("extension", None)
         agg = copy_by_table.get(t["table"], {})
         t["bytes"] = agg.get("bytes")
         t["copy_seconds"] = round(agg["seconds"], 2) if agg else None
@@ -97,9 +102,22 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
     objects = [{"kind": k, "source": src_objects.get(k, 0), "target": tgt_objects.get(k, 0),
                 "ok": src_objects.get(k, 0) == tgt_objects.get(k, 0)} for k in kinds]
     problems = []
+    if scope is not None:
+        problems += [f"table {t}: its rows are in scope (pg_dump dumps them for this selection) but the plan has "
+                     f"no place for them: not copied, not compared" for t in scope["not_planned"]]
+        problems += [f"table {t}: missing on the target" for t in scope["missing_on_target"]]
+        problems += [f"table {t}: column(s) the selection takes but the plan leaves out" for t in
+                     scope["columns_left_out"]]
+        problems += scope.get("misplaced", [])
+        problems += [f"sequence {s}: in scope (pg_dump dumps its value for this selection) but the plan has no "
+                     f"place for it: not set, not compared" for s in scope["sequences_not_planned"]]
+
+    def configuration(t):
+        return f" (the rows pg_dump dumps of extension {t['extension']}'s configuration table)" \
+            if t["extension"] else ""
     problems += [f"table {t['table']}: rows {t['source_rows']} on the source, {t['target_rows']} on the target"
-                 for t in tables if not t["rows_match"]]
-    problems += [f"table {t['table']}: content checksum differs" for t in tables
+                 + configuration(t) for t in tables if not t["rows_match"]]
+    problems += [f"table {t['table']}: content checksum differs" + configuration(t) for t in tables
                  if t["rows_match"] and not t["checksum_match"]]
     problems += [f"sequence {s['sequence']}: source {s['source']}, target {s['target']}" for s in sequences
                  if not s["ok"]]
@@ -122,6 +140,7 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
         "elapsed_seconds": round(elapsed, 1),
         "tables": tables, "sequences": sequences, "objects": objects, "large_objects": large_objects,
         "dump_entries": dump,
+        "scope": scope,
         "source_writes": {"tables_written": written, "proof": "pg_stat_all_tables insert/update/delete counters "
                                                                "unchanged since precheck" if not written else
                           "counters moved"},

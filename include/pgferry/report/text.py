@@ -25,6 +25,16 @@ def render_report(r: LogicalReport) -> str:
                           t["mb_per_s"] if t["mb_per_s"] is not None else "-",
                           "ok" if t["ok"] else ("ROWS DIFFER" if not t["rows_match"] else "CONTENT DIFFERS")]
                          for t in r["tables"]])
+    scope = r.get("scope")
+    if scope is not None:
+        short = sum(len(scope.get(k, [])) for k in ("not_planned", "missing_on_target", "sequences_not_planned",
+                                                     "columns_left_out", "misplaced"))
+        lines.append(f"in scope (source catalog: what pg_dump dumps for this selection): {scope['tables']} table(s) "
+                     f"with data, {scope['sequences']} sequence(s); {short} the plan or the target falls short of")
+        for t in scope["configuration_tables"]:
+            lines.append(f"configuration table: {t}, compared on the rows pg_dump dumps of it")
+        for t in scope["left_out"]:
+            lines.append(f"left out on purpose (skip_unmigratable): {t}")
     lines.append("objects by kind:")
     lines += text_table(["kind", "source", "target", "verdict"],
                     [[o["kind"], o["source"], o["target"], "ok" if o["ok"] else "DIFFERS"] for o in r["objects"]])

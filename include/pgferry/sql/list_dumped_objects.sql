@@ -36,7 +36,8 @@ SELECT kind, schema, relation, class_oid, oid FROM (
   SELECT CASE t.typtype WHEN 'e' THEN 'enum type' WHEN 'd' THEN 'domain' WHEN 'c' THEN 'composite type'
               WHEN 'r' THEN 'range type' ELSE 'type' END, n.nspname, NULL, 'pg_type'::regclass::oid::bigint, t.oid::bigint
   FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-  WHERE t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
+  WHERE (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c')))
+    AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
   UNION ALL
   SELECT 'operator', n.nspname, NULL, 'pg_operator'::regclass::oid::bigint, o.oid::bigint FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
   WHERE o.oprcode::oid <> 0   -- a shell operator (named as another's commutator, never defined) is not dumped
