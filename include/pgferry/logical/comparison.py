@@ -62,11 +62,14 @@ def _hashed_column(name: str, type_oid: int | None, hash_name: str) -> sql.Compo
 
 
 def checksum_query(schema: str, table: str, columns: list[tuple[str, int | None]],
-                   hash_name: str = "hashtextextended") -> sql.Composed:
-    """`columns`: (name on this side, source type OID); both sides hash the same expressions."""
+                   hash_name: str = "hashtextextended", filter: str | None = None) -> sql.Composed:
+    """`columns`: (name on this side, source type OID); both sides hash the same expressions. `filter`: an
+    extension configuration table's condition (Relation.filter), the same on both sides: only the rows
+    pg_dump dumps are compared, not those CREATE EXTENSION made (the target has them, pg_dump never dumps them)."""
     row = sql.SQL(", ").join(_hashed_column(name, type_oid, hash_name) for name, type_oid in columns)
-    return sql.SQL("SELECT count(*), coalesce(sum(" + ROW_HASHES[hash_name] + "), 0)::text FROM ONLY {table}").format(
-        row=row, table=sql.Identifier(schema, table))
+    return sql.SQL("SELECT count(*), coalesce(sum(" + ROW_HASHES[hash_name] + "), 0)::text "
+                   "FROM ONLY {table} {where}").format(row=row, table=sql.Identifier(schema, table),
+                                                       where=sql.SQL(filter or ""))
 
 
 def table_checksums(endpoint: PgEndpoint, jobs: list[tuple[str, sql.Composed, int]], workers: int) -> dict:
@@ -92,9 +95,10 @@ def compare_tables(source: PgEndpoint, target: PgEndpoint, plan: Plan, workers: 
     for t in tables:
         key = str(t.source)
         src_jobs.append((key, checksum_query(t.source.schema, t.source.name,
-                                             [(c.name, c.type_oid) for c in t.columns], hash_name), t.bytes))
+                                             [(c.name, c.type_oid) for c in t.columns], hash_name, t.filter), t.bytes))
         tgt_jobs.append((key, checksum_query(t.target.schema, t.target.name,
-                                             [(c.target_name, c.type_oid) for c in t.columns], hash_name), t.bytes))
+                                             [(c.target_name, c.type_oid) for c in t.columns], hash_name, t.filter),
+                         t.bytes))
     with ThreadPoolExecutor(2) as pool:   # both sides at once
         fs = pool.submit(table_checksums, source, src_jobs, workers)
         ft = pool.submit(table_checksums, target, tgt_jobs, workers)
