@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres browser regress-deps test test-unit demo airflow stop clean bench
+.PHONY: setup venv postgres browser regress-deps extensions-deps test test-unit demo airflow stop clean bench bench-extensions
 
 setup: venv postgres
 
@@ -54,7 +54,19 @@ regress-deps:
 	    postgresql-server-dev-15 dpkg-dev gcc make >/dev/null; \
 	fi
 
-test: setup browser regress-deps
+# PostGIS for the extensions tests (tests/integration/test_extensions_migration.py, bench/extension_types.py):
+# Debian's postgresql-15-postgis-3; the contrib extensions (hstore, citext, ltree, pg_trgm, btree_gist,
+# pgcrypto, uuid-ossp, unaccent) come with Debian's postgresql-15 itself.
+extensions-deps: postgres
+	@if ! test -f /usr/share/postgresql/15/extension/postgis.control \
+	    || ! test -f /usr/share/postgresql/15/extension/hstore.control; then \
+	  echo "installing Debian's postgresql-15-postgis-3"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq \
+	    postgresql-15 postgresql-15-postgis-3 >/dev/null; \
+	fi
+
+test: setup browser regress-deps extensions-deps
 	$(VENV)/bin/pytest
 
 test-unit: setup
@@ -73,6 +85,10 @@ bench: setup
 	@command -v pgcopydb >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq pgcopydb >/dev/null; }
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# binary against text COPY of a PostGIS table through pgferry's copy path (not part of `make test`)
+bench-extensions: setup extensions-deps
+	$(PY) -m bench.extension_types $(BENCH_EXT_ARGS)
 
 stop:
 	@test -x $(PY) && $(PY) -m tools.stack stop || true

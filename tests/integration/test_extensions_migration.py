@@ -14,6 +14,8 @@ import pytest
 
 from include.pgferry.checks.findings import PrecheckFailed
 from include.pgferry.logical import copy_lane, plan_lanes, precheck, structure, validate
+from include.pgferry.logical.units import tables_without_binary_io
+from include.pgferry.pg.catalog import fetch
 from localstack import airflow_env
 from localstack.dagrun import load_dag, run_dag, xcom_value
 from tests.support import regression_db
@@ -164,3 +166,16 @@ def test_a_version_the_target_lacks_is_replaced_by_a_newer_one_and_copies_in_tex
     assert unit["binary"] is False   # not one version on both sides
     copy_lane.copy_lane(params, planned["lanes"][0])
     assert pg_target.query("SELECT count(*), min(ext.fetchval(h, 'k')) FROM public.t", target_db) == [(20, "1")]
+
+
+def test_the_catalog_names_the_extension_of_a_column_through_a_domain_but_not_an_array(pg_source, extensions_db):
+    with pg_source.connect(extensions_db) as conn:
+        cols = {(c["table_oid"], c["name"]): c for c in fetch(conn, "list_columns")}
+        oid = lambda t: conn.execute("SELECT %s::regclass::oid::bigint", [t]).fetchone()[0]  # noqa: E731
+        places, routes = oid("app.places"), oid("app.routes")
+        text_only = tables_without_binary_io(conn)
+    assert {n: cols[(places, n)]["type_extension"] for n in ("name", "contact", "tags", "path", "geom", "area", "note")} \
+        == {"name": "citext", "contact": "citext", "tags": "hstore", "path": "ltree", "geom": "postgis",
+            "area": "postgis", "note": None}
+    assert [cols[(routes, n)]["type_extension"] for n in ("stops", "labels", "line")] == [None, None, "postgis"]
+    assert places not in text_only   # every type in it has binary send/receive
