@@ -100,6 +100,13 @@ def test_whole_database_with_extensions_equals_pg_dump_restore(airflow_db, pg_so
     versus = compare_databases(pg_target.dsn(baseline), pg_target.dsn(target_db), pg_bindir(), schema=False)
     assert [str(d) for d in versus.differences] == []
 
+    # validate compares the filtered rows: a lost user SRID is named, a changed standard row is not its business
+    pg_target.execute("UPDATE public.spatial_ref_sys SET auth_name = 'edited' WHERE srid = 2001", dbname=target_db)
+    assert validate.validate(params, state, copies)["ok"]
+    pg_target.execute("DELETE FROM public.spatial_ref_sys WHERE srid = 900914", dbname=target_db)
+    with pytest.raises(validate.ValidationFailed, match=r"public\.spatial_ref_sys"):
+        validate.validate(params, state, copies)
+
 
 def test_a_schema_selection_creates_the_extensions_it_uses(airflow_db, pg_source, pg_target, extensions_db,
                                                            target_db, baseline, connections):
@@ -147,6 +154,11 @@ def test_precheck_refuses_an_extension_version_the_target_lacks(airflow_db, pg_s
     assert "extension hstore version 9.9" in text and "in schema ext" in text
     assert "it offers 1.4, 1.5, 1.6, 1.7, 1.8" in text
     assert pg_target.query("SELECT count(*) FROM pg_extension WHERE extname = 'hstore'", target_db) == [(0,)]
+    # an extension the target server has no package of at all (a renamed one: catalog edit on the source)
+    pg_source.execute("UPDATE pg_extension SET extname = 'pgferry_absent' WHERE extname = 'hstore'", hstore_db)
+    with pytest.raises(PrecheckFailed, match=r"extension pgferry_absent version 9\.9 \(the source's, in schema ext\) "
+                                             r"cannot be created on the target: it offers none"):
+        precheck.precheck(_params(pg_source, pg_target, hstore_db, target_db))
 
 
 def test_a_version_the_target_lacks_is_replaced_by_a_newer_one_and_copies_in_text(
@@ -164,6 +176,7 @@ def test_a_version_the_target_lacks_is_replaced_by_a_newer_one_and_copies_in_tex
     planned = plan_lanes.plan_lanes(params, state)
     [unit] = [u for lane in planned["lanes"] for u in lane]
     assert unit["binary"] is False   # not one version on both sides
+    assert "public.t copies in text format: extension(s) hstore not in one version on both sides" in caplog.text
     copy_lane.copy_lane(params, planned["lanes"][0])
     assert pg_target.query("SELECT count(*), min(ext.fetchval(h, 'k')) FROM public.t", target_db) == [(20, "1")]
 
@@ -179,3 +192,15 @@ def test_the_catalog_names_the_extension_of_a_column_through_a_domain_but_not_an
             "area": "postgis", "note": None}
     assert [cols[(routes, n)]["type_extension"] for n in ("stops", "labels", "line")] == [None, None, "postgis"]
     assert places not in text_only   # every type in it has binary send/receive
+
+
+def test_precheck_refuses_an_extension_the_target_has_in_another_schema(airflow_db, pg_source, pg_target, hstore_db,
+                                                                       target_db):
+    pg_target.execute("CREATE EXTENSION hstore", dbname=target_db)   # in public; the source has it in ext
+    before = pg_target.query(INSTALLED, target_db)
+    with pytest.raises(PrecheckFailed) as e:
+        precheck.precheck(_params(pg_source, pg_target, hstore_db, target_db))
+    assert "extension hstore is installed on the target in schema public, but the migrated objects use it in " \
+           "schema ext" in str(e.value)
+    assert "ALTER EXTENSION hstore SET SCHEMA ext" in str(e.value)
+    assert pg_target.query(INSTALLED, target_db) == before

@@ -94,3 +94,11 @@ def test_a_plan_and_a_unit_keep_the_filter_and_the_extensions_through_xcom():
     assert Plan.from_xcom(plan.to_xcom()).extensions == PLAN.extensions
     assert Unit.from_xcom(unit(FILTER).to_xcom()).filter == FILTER
     assert Unit.from_xcom(unit().to_xcom()).filter is None
+
+
+def test_an_extension_schema_renamed_by_the_plan_is_the_one_the_dump_creates():
+    plan = Plan(extensions=(Extension("citext", "x2", "1.6", "1.6"),))
+    dump = "CREATE SCHEMA ext;\nCREATE EXTENSION IF NOT EXISTS citext WITH SCHEMA ext;\n"
+    out = [text(s) for s in with_extensions(rewrite(dump, RenameContext(schemas={"ext": "x2"}), rename_columns=False),
+                                            plan, set())]
+    assert out == ["CREATE SCHEMA x2", 'CREATE EXTENSION IF NOT EXISTS "citext" WITH SCHEMA "x2" VERSION \'1.6\'']

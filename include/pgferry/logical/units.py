@@ -83,6 +83,11 @@ def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bo
     for rel in tables:
         if rel.oid in text_only:
             log.info("%s copies in text format: %s has no binary send/receive", rel.source, text_only[rel.oid])
+        elif binary_ok and not binary_columns(rel.copy_columns, same_version):
+            other = sorted({c.extension for c in rel.copy_columns if c.extension and c.extension not in same_version})
+            if other:
+                log.info("%s copies in text format: extension(s) %s not in one version on both sides",
+                         rel.source, ", ".join(other))
     total = sum(t.bytes for t in tables) or 1
     keys = {}
     for k in fetch(source, "list_split_keys"):
