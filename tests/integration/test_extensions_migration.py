@@ -187,9 +187,10 @@ def test_the_catalog_names_the_extension_of_a_column_through_a_domain_but_not_an
         oid = lambda t: conn.execute("SELECT %s::regclass::oid::bigint", [t]).fetchone()[0]  # noqa: E731
         places, routes = oid("app.places"), oid("app.routes")
         text_only = tables_without_binary_io(conn)
-    assert {n: cols[(places, n)]["type_extension"] for n in ("name", "contact", "tags", "path", "geom", "area", "note")} \
-        == {"name": "citext", "contact": "citext", "tags": "hstore", "path": "ltree", "geom": "postgis",
-            "area": "postgis", "note": None}
+    names = ("name", "contact", "tags", "path", "geom", "area", "note")
+    assert {n: cols[(places, n)]["type_extension"] for n in names} == {
+        "name": "citext", "contact": "citext", "tags": "hstore", "path": "ltree", "geom": "postgis", "area": "postgis",
+        "note": None}
     assert [cols[(routes, n)]["type_extension"] for n in ("stops", "labels", "line")] == [None, None, "postgis"]
     assert places not in text_only   # every type in it has binary send/receive
 

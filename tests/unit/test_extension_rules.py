@@ -62,7 +62,8 @@ def test_a_selection_dump_gets_the_extension_schema_first_when_the_target_lacks_
     dump = "CREATE SCHEMA app;\nCREATE TABLE app.t (c ext.citext);\n"
     out = [text(s) for s in with_extensions(rewrite(dump, RenameContext(), rename_columns=False), PLAN, {"public"})]
     assert out[:2] == ['CREATE SCHEMA IF NOT EXISTS "ext"', "CREATE SCHEMA app"]
-    assert out[2].startswith('CREATE EXTENSION IF NOT EXISTS "citext"') and out[-1] == "CREATE TABLE app.t (c ext.citext)"
+    assert out[2].startswith('CREATE EXTENSION IF NOT EXISTS "citext"')
+    assert out[-1] == "CREATE TABLE app.t (c ext.citext)"
     assert schemas_to_create(PLAN, set(), {"public", "ext"}) == []
 
 
@@ -74,7 +75,8 @@ def unit(filter=None):
 
 def test_a_configuration_table_is_read_through_its_filter_and_loaded_without_freeze():
     assert source_copy_statement(unit(FILTER)).as_string(None) == (
-        'COPY (SELECT "srid", "auth_name" FROM ONLY "public"."spatial_ref_sys" ' + FILTER + ") TO STDOUT (FORMAT binary)")
+        'COPY (SELECT "srid", "auth_name" FROM ONLY "public"."spatial_ref_sys" ' + FILTER
+        + ") TO STDOUT (FORMAT binary)")
     assert source_copy_statement(unit("")).as_string(None) == (
         'COPY (SELECT "srid", "auth_name" FROM ONLY "public"."spatial_ref_sys" ) TO STDOUT (FORMAT binary)')
     assert target_copy_statement(unit(FILTER), False).as_string(None) == (
