@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 
 SQL = Path(__file__).resolve().parents[1] / "support" / "sql" / "extensions.sql"
 EXTENSIONS = {"btree_gist": "ext", "citext": "ext", "hstore": "ext", "ltree": "ext", "pg_trgm": "ext",
-              "pgcrypto": "ext", "postgis": "public", "unaccent": "ext", "uuid-ossp": "public"}
+              "pgcrypto": "ext", "postgis": "public", "postgis_topology": "topology", "unaccent": "ext",
+              "uuid-ossp": "public"}
 INSTALLED = "SELECT e.extname, n.nspname, e.extversion FROM pg_extension e " \
             "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql' ORDER BY 1"
 
@@ -66,10 +67,12 @@ def test_whole_database_with_extensions_equals_pg_dump_restore(airflow_db, pg_so
 
     # the plan carries spatial_ref_sys with its filter; extension types travel in binary, arrays of them in text
     state = xcom_value(dr, "precheck")
-    assert [(t["schema"], t["name"]) for t in state["plan"]["extension_tables"]] == [("public", "spatial_ref_sys")]
-    assert state["plan"]["extension_tables"][0]["filter"].startswith("WHERE NOT (")
+    filters = {(t["schema"], t["name"]): t["filter"] for t in state["plan"]["extension_tables"]}
+    assert list(filters) == [("public", "spatial_ref_sys"), ("topology", "layer"), ("topology", "topology")]
+    assert filters[("public", "spatial_ref_sys")].startswith("WHERE NOT (")
+    assert filters[("topology", "layer")] == filters[("topology", "topology")] == ""   # every row
     units = _units(dr)
-    assert units["public.spatial_ref_sys"]["filter"] == state["plan"]["extension_tables"][0]["filter"]
+    assert units["public.spatial_ref_sys"]["filter"] == filters[("public", "spatial_ref_sys")]
     assert units["app.places"]["binary"] is True          # citext, a domain over it, hstore, ltree, geometry, geography
     assert units["app.routes"]["binary"] is False         # ltree[] and hstore[]: the element OID is in the binary form
     assert units["public.spatial_ref_sys"]["binary"] is True
@@ -79,12 +82,14 @@ def test_whole_database_with_extensions_equals_pg_dump_restore(airflow_db, pg_so
     assert report["ok"] is True, report["problems"]
     srs = next(t for t in report["tables"] if t["table"] == "public.spatial_ref_sys")
     assert (srs["source_rows"], srs["target_rows"], srs["checksum_match"]) == (1, 1, True)
+    topo = next(t for t in report["tables"] if t["table"] == "topology.layer")
+    assert (topo["source_rows"], topo["target_rows"], topo["checksum_match"]) == (1, 1, True)
     assert report["dump_entries"]["differing"] == []
 
     # exact against pg_dump | pg_restore: schema, rows (spatial_ref_sys whole), sequences
     versus = compare_databases(pg_target.dsn(baseline), pg_target.dsn(target_db), pg_bindir())
     assert [str(d) for d in versus.differences] == []
-    assert versus.tables >= 5 and versus.rows > 8000 and versus.sequences == 2
+    assert versus.tables == 12 and versus.rows > 8000 and versus.sequences == 8   # city_topo's, topology_id_seq
     assert pg_target.query("SELECT srid, auth_name FROM public.spatial_ref_sys WHERE srid IN (2000, 900914) "
                            "ORDER BY 1", target_db) == [(2000, "EPSG"), (900914, "pgferry")]
     toasted = pg_target.query("SELECT count(*) FROM app.places WHERE length(photo) = 49152", target_db)
@@ -111,7 +116,8 @@ def test_whole_database_with_extensions_equals_pg_dump_restore(airflow_db, pg_so
 def test_a_schema_selection_creates_the_extensions_it_uses(airflow_db, pg_source, pg_target, extensions_db,
                                                            target_db, baseline, connections):
     """objects: [app]: pg_dump dumps no CREATE EXTENSION and not the schema ext; pgferry creates both,
-    as the source has them, and the config table's user row."""
+    as the source has them, and the configuration tables' rows (the topology's schema city_topo is not
+    chosen: its tables and sequences are all that differs from the whole-database baseline)."""
     params = {**connections(extensions_db), "parallelism": 2, "objects": ["app"]}
     dr, states = run_dag(load_dag("postgres_logical_migration"), params)
     assert dr.state == "success", {k: v for k, v in states.items() if v != "success"}
@@ -123,7 +129,10 @@ def test_a_schema_selection_creates_the_extensions_it_uses(airflow_db, pg_source
     app = schema_lines(pg_target, target_db, "--schema=app")
     assert app == schema_lines(pg_target, baseline, "--schema=app")
     versus = compare_databases(pg_target.dsn(baseline), pg_target.dsn(target_db), pg_bindir(), schema=False)
-    assert [str(d) for d in versus.differences] == []
+    assert sorted((d.kind, d.name, d.detail) for d in versus.differences) == sorted(
+        [("table", f"city_topo.{t}", "missing in target") for t in ("edge_data", "face", "node", "relation")]
+        + [("sequence", f"city_topo.{s}", "missing in target")
+           for s in ("edge_data_edge_id_seq", "face_face_id_seq", "layer_id_seq", "node_node_id_seq", "topogeo_s_1")])
 
 
 @pytest.fixture

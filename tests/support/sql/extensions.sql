@@ -13,6 +13,7 @@ CREATE EXTENSION btree_gist SCHEMA ext;
 CREATE EXTENSION pgcrypto SCHEMA ext;
 CREATE EXTENSION "uuid-ossp";                          -- public
 CREATE EXTENSION unaccent SCHEMA ext;
+CREATE EXTENSION postgis_topology;                     -- requires postgis; its own schema topology
 
 -- inside the filter (a user's SRID: dumped by pg_dump) and outside it (a standard row changed: never dumped)
 INSERT INTO public.spatial_ref_sys (srid, auth_name, auth_srid, srtext, proj4text)
@@ -48,6 +49,10 @@ CREATE TABLE app.routes (
     labels ext.hstore[],
     line geometry(LineString, 4326)
 );
+
+-- a layer of the topology (AddTopoGeometryColumn, at the end)
+CREATE TABLE app.districts (id integer PRIMARY KEY, name text);
+INSERT INTO app.districts VALUES (1, 'old town'), (2, 'harbour');
 
 -- an exclusion constraint over a scalar and a range: btree_gist's operator classes
 CREATE TABLE app.bookings (
@@ -90,3 +95,7 @@ SELECT id, round(ST_Area(area)::numeric, 3) AS m2, ST_AsText(ST_Centroid(geom)) 
 FROM app.places;
 CREATE UNIQUE INDEX place_areas_id ON app.place_areas (id);
 CREATE INDEX place_areas_centre_trgm ON app.place_areas USING gist (centre ext.gist_trgm_ops);
+
+-- a topology: rows in postgis_topology's configuration tables (filter '': every row), a schema of its own
+SELECT topology.CreateTopology('city_topo', 4326);
+SELECT topology.AddTopoGeometryColumn('city_topo', 'app', 'districts', 'topo', 'POLYGON');
