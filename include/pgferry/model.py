@@ -275,11 +275,17 @@ class Plan:
     # the configuration tables of those extensions: CREATE EXTENSION makes them, the lanes copy the rows
     # pg_dump would dump (Relation.filter)
     extension_tables: tuple[Relation, ...] = ()
+    extension_sequences: tuple[Sequence, ...] = ()   # marked as configuration too: pg_dump sets their values
 
     @property
     def data_tables(self) -> tuple[Relation, ...]:
         """Relations whose rows are copied: the chosen tables, and the extensions' configuration tables."""
         return tuple(r for r in self.relations if r.has_data) + self.extension_tables
+
+    @property
+    def all_sequences(self) -> tuple[Sequence, ...]:
+        """Sequences whose values are set: the chosen ones, and those extensions mark as configuration."""
+        return self.sequences + self.extension_sequences
 
     @property
     def left_out_entries(self) -> frozenset[tuple[int, int]]:
@@ -313,7 +319,8 @@ class Plan:
                 "left_out_dependents": [o.to_xcom() for o in self.left_out_dependents],
                 "brought_along": list(self.brought_along),
                 "extensions": [e.to_xcom() for e in self.extensions],
-                "extension_tables": [r.to_xcom() for r in self.extension_tables]}
+                "extension_tables": [r.to_xcom() for r in self.extension_tables],
+                "extension_sequences": [q.to_xcom() for q in self.extension_sequences]}
 
     @classmethod
     def from_xcom(cls, d: dict) -> Plan:
@@ -329,7 +336,8 @@ class Plan:
                    left_out_dependents=tuple(LeftOutDependent.from_xcom(o) for o in d.get("left_out_dependents") or ()),
                    brought_along=tuple(d.get("brought_along") or ()),
                    extensions=tuple(Extension.from_xcom(e) for e in d.get("extensions") or ()),
-                   extension_tables=tuple(Relation.from_xcom(r) for r in d.get("extension_tables") or ()))
+                   extension_tables=tuple(Relation.from_xcom(r) for r in d.get("extension_tables") or ()),
+                   extension_sequences=tuple(Sequence.from_xcom(q) for q in d.get("extension_sequences") or ()))
 
 
 # What a post-data statement creates; OTHER for everything else (partition index attachments, view

@@ -71,6 +71,7 @@ def test_whole_database_with_extensions_equals_pg_dump_restore(airflow_db, pg_so
     assert list(filters) == [("public", "spatial_ref_sys"), ("topology", "layer"), ("topology", "topology")]
     assert filters[("public", "spatial_ref_sys")].startswith("WHERE NOT (")
     assert filters[("topology", "layer")] == filters[("topology", "topology")] == ""   # every row
+    assert [(q["schema"], q["name"]) for q in state["plan"]["extension_sequences"]] == [("topology", "topology_id_seq")]
     units = _units(dr)
     assert units["public.spatial_ref_sys"]["filter"] == filters[("public", "spatial_ref_sys")]
     assert units["app.places"]["binary"] is True          # citext, a domain over it, hstore, ltree, geometry, geography
@@ -90,6 +91,8 @@ def test_whole_database_with_extensions_equals_pg_dump_restore(airflow_db, pg_so
     versus = compare_databases(pg_target.dsn(baseline), pg_target.dsn(target_db), pg_bindir())
     assert [str(d) for d in versus.differences] == []
     assert versus.tables == 12 and versus.rows > 8000 and versus.sequences == 8   # city_topo's, topology_id_seq
+    assert pg_target.query("SELECT last_value, is_called FROM topology.topology_id_seq", target_db) == [(41, True)]
+    assert [q["ok"] for q in report["sequences"] if q["sequence"] == "topology.topology_id_seq"] == [True]
     assert pg_target.query("SELECT srid, auth_name FROM public.spatial_ref_sys WHERE srid IN (2000, 900914) "
                            "ORDER BY 1", target_db) == [(2000, "EPSG"), (900914, "pgferry")]
     toasted = pg_target.query("SELECT count(*) FROM app.places WHERE length(photo) = 49152", target_db)

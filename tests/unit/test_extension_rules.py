@@ -6,7 +6,7 @@ from include.pgferry.logical.comparison import checksum_query
 from include.pgferry.logical.copying import source_copy_statement, target_copy_statement
 from include.pgferry.logical.extensions import choose_version, create_statements, schemas_to_create, version_key
 from include.pgferry.logical.structure import with_extensions
-from include.pgferry.model import Extension, Plan, QualifiedName, Unit
+from include.pgferry.model import Extension, Plan, QualifiedName, Sequence, Unit
 from include.pgferry.pg.ddl import RenameContext, rewrite
 
 FILTER = "WHERE NOT (srid BETWEEN 2000 AND 2217)"
@@ -92,8 +92,10 @@ def test_validate_counts_the_filtered_rows_on_both_sides():
 
 
 def test_a_plan_and_a_unit_keep_the_filter_and_the_extensions_through_xcom():
-    plan = Plan(extensions=PLAN.extensions)
-    assert Plan.from_xcom(plan.to_xcom()).extensions == PLAN.extensions
+    seq = Sequence(7, QualifiedName("topology", "topology_id_seq"), QualifiedName("topology", "topology_id_seq"))
+    plan = Plan(extensions=PLAN.extensions, extension_sequences=(seq,))
+    back = Plan.from_xcom(plan.to_xcom())
+    assert back.extensions == PLAN.extensions and back.all_sequences == (seq,)
     assert Unit.from_xcom(unit(FILTER).to_xcom()).filter == FILTER
     assert Unit.from_xcom(unit().to_xcom()).filter is None
 

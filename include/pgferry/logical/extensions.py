@@ -9,7 +9,8 @@ a target that offers neither is a precheck finding. An extension the target has 
 
 Configuration tables (pg_extension_config_dump) hold rows the extension's users add, which pg_dump dumps
 and CREATE EXTENSION does not make: each is planned as a table with the extension's filter condition
-(Relation.filter), so the lanes copy exactly the rows pg_dump would, and validate compares those.
+(Relation.filter), so the lanes copy exactly the rows pg_dump would, and validate compares those. A
+sequence marked so is set to the source's value by the sequences step, as pg_dump sets it.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from include.pgferry.logical.selection import binary_copy_safe
-from include.pgferry.model import Column, Extension, Plan, QualifiedName, Relation
+from include.pgferry.model import Column, Extension, Plan, QualifiedName, Relation, Sequence
 from include.pgferry.pg.catalog import SourceCatalog, fetch
 
 _VERSION_PART = re.compile(r"\d+|[A-Za-z]+")
@@ -49,6 +50,7 @@ class Choice:
     """What precheck found: the extensions in creation order, their configuration tables, and what to say."""
     extensions: list[Extension] = field(default_factory=list)
     tables: list[Relation] = field(default_factory=list)
+    sequences: list[Sequence] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)    # (message, how to fix it)
     warnings: list[str] = field(default_factory=list)
     to_create: list[str] = field(default_factory=list)
@@ -118,30 +120,34 @@ def choose(source: psycopg.Connection, target: psycopg.Connection, plan: Plan, c
                                    f"not offer; version {chosen} will be created instead")
         choice.extensions.append(Extension(name, schema, version, chosen))
         choice.to_create.append(name)
-    choice.tables = configuration_tables(source, catalog, [e.name for e in choice.extensions], smap)
+    choice.tables, choice.sequences = configuration(source, catalog, [e.name for e in choice.extensions], smap)
     return choice
 
 
-def configuration_tables(source: psycopg.Connection, catalog: SourceCatalog, names: list[str],
-                         smap: dict[str, str]) -> list[Relation]:
-    """The extensions' configuration tables as plan relations with their filter (sequences among extconfig
-    are not carried: pgferry moves their tables' rows, not their counters)."""
-    out = []
+def configuration(source: psycopg.Connection, catalog: SourceCatalog, names: list[str],
+                  smap: dict[str, str]) -> tuple[list[Relation], list[Sequence]]:
+    """The extensions' configuration tables as plan relations with their filter, and their configuration
+    sequences (pg_dump sets their values)."""
+    out, sequences = [], []
     for t in fetch(source, "list_extension_config_tables", names=names) if names else []:
+        source_name = QualifiedName(t["schema"], t["name"])
+        target_name = QualifiedName(smap.get(t["schema"], t["schema"]), t["name"])
+        if t["relkind"] == "S":
+            sequences.append(Sequence(t["oid"], source_name, target_name))
         if t["relkind"] != "r":
             continue
         columns = tuple(Column(c["name"], c["name"], c["type"], c["type_oid"], binary_copy_safe(c), c["generated"],
                                c["identity"], c.get("type_extension") or "")
                         for c in catalog.columns_of.get(t["oid"], []))
-        out.append(Relation(oid=t["oid"], source=QualifiedName(t["schema"], t["name"]),
-                            target=QualifiedName(smap.get(t["schema"], t["schema"]), t["name"]), relkind="r",
+        out.append(Relation(oid=t["oid"], source=source_name, target=target_name, relkind="r",
                             bytes=t["bytes"], est_rows=t["est_rows"], owner=t["owner"], columns=columns,
                             filter=t["condition"]))
-    return out
+    return out, sequences
 
 
 def with_choice(plan: Plan, choice: Choice) -> Plan:
-    return replace(plan, extensions=tuple(choice.extensions), extension_tables=tuple(choice.tables))
+    return replace(plan, extensions=tuple(choice.extensions), extension_tables=tuple(choice.tables),
+                   extension_sequences=tuple(choice.sequences))
 
 
 # -- structure ------------------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
     tables = comparison.compare_tables(source_ep, target_ep, plan, parallelism(params), state.get("row_hash", "md5")) \
         if wants(params, "data") else []
     with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
-        src_seq = comparison.sequence_values(source, plan.sequences, target_side=False)
-        tgt_seq = comparison.sequence_values(target, plan.sequences, target_side=True) \
+        src_seq = comparison.sequence_values(source, plan.all_sequences, target_side=False)
+        tgt_seq = comparison.sequence_values(target, plan.all_sequences, target_side=True) \
             if wants(params, "structure") or wants(params, "data") else {}
         counters_now = comparison.write_counters(source, plan)
         # what the plan leaves out on purpose is not expected on the target: the entries structure left out

@@ -99,3 +99,11 @@ CREATE INDEX place_areas_centre_trgm ON app.place_areas USING gist (centre ext.g
 -- a topology: rows in postgis_topology's configuration tables (filter '': every row), a schema of its own
 SELECT topology.CreateTopology('city_topo', 4326);
 SELECT topology.AddTopoGeometryColumn('city_topo', 'app', 'districts', 'topo', 'POLYGON');
+
+-- postgis_topology does not mark its sequence topology.topology_id_seq as configuration (pg_dump leaves it
+-- where CREATE EXTENSION puts it): marked here, as an extension script would with pg_extension_config_dump
+-- (a catalog edit: that function runs only inside an extension script), so a configuration sequence is tested
+UPDATE pg_extension SET extconfig = extconfig || 'topology.topology_id_seq'::regclass::oid,
+                        extcondition = extcondition || ''::text
+WHERE extname = 'postgis_topology';
+SELECT setval('topology.topology_id_seq', 41);
