@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres pg-majors postgis browser regress-deps test test-unit demo airflow stop clean bench docs-deps docs bench-plots
+.PHONY: setup venv postgres pg-majors browser regress-deps extensions-deps test test-unit demo airflow stop clean bench bench-extensions docs-deps docs bench-plots
 
 setup: venv postgres
 
@@ -39,14 +39,6 @@ pg-majors: venv
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq npm >/dev/null; }
 	@$(PY) -m localstack.pg_majors install
 
-# PostGIS for PostgreSQL 15 from Debian: validate's test of an extension configuration table (spatial_ref_sys)
-postgis:
-	@if ! test -f /usr/share/postgresql/15/extension/postgis.control; then \
-	  echo "installing Debian's postgresql-15-postgis-3"; \
-	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq postgresql-15-postgis-3 >/dev/null; \
-	fi
-
 # Headless Chromium for the browser tests, from Debian (Python's playwright drives it with its bundled driver;
 # nothing is downloaded besides Debian's packages).
 browser:
@@ -71,11 +63,23 @@ regress-deps:
 	    postgresql-server-dev-15 dpkg-dev gcc make >/dev/null; \
 	fi
 
+# PostGIS for the extensions tests (tests/integration/test_extensions_migration.py, bench/extension_types.py):
+# Debian's postgresql-15-postgis-3; the contrib extensions (hstore, citext, ltree, pg_trgm, btree_gist,
+# pgcrypto, uuid-ossp, unaccent) come with Debian's postgresql-15 itself.
+extensions-deps: postgres
+	@if ! test -f /usr/share/postgresql/15/extension/postgis.control \
+	    || ! test -f /usr/share/postgresql/15/extension/hstore.control; then \
+	  echo "installing Debian's postgresql-15-postgis-3"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq \
+	    postgresql-15 postgresql-15-postgis-3 >/dev/null; \
+	fi
+
 # Two pytest workers, whole files each (--dist loadfile keeps a module's shared clusters and Airflow in one
 # process): the fault suite spends most of its time waiting out bounds and outages, so the other files run
 # beside it instead of after it. PYTEST_WORKERS=0 runs everything in this process.
 PYTEST_WORKERS ?= 2
-test: setup pg-majors postgis browser regress-deps docs-deps
+test: setup pg-majors extensions-deps browser regress-deps docs-deps
 	$(VENV)/bin/pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
 
 test-unit: setup docs-deps
@@ -112,6 +116,10 @@ docs: docs-deps
 
 bench-plots: docs-deps
 	$(PY) -m bench.plot bench/measured/*.medians.json
+
+# binary against text COPY of a PostGIS table through pgferry's copy path (not part of `make test`)
+bench-extensions: setup extensions-deps
+	$(PY) -m bench.extension_types $(BENCH_EXT_ARGS)
 
 stop:
 	@test -x $(PY) && $(PY) -m tools.stack stop || true

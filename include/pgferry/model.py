@@ -63,6 +63,7 @@ class Column:
     binary_safe: bool
     generated: str        # "s": a stored generated column (the target computes it again)
     identity: str
+    extension: str = ""   # the extension whose base type the column holds (binary COPY needs its version alike)
 
     @property
     def copied(self) -> bool:
@@ -70,12 +71,13 @@ class Column:
 
     def to_xcom(self) -> dict:
         return {"name": self.name, "target_name": self.target_name, "type": self.type, "type_oid": self.type_oid,
-                "binary_safe": self.binary_safe, "generated": self.generated, "identity": self.identity}
+                "binary_safe": self.binary_safe, "generated": self.generated, "identity": self.identity,
+                "extension": self.extension}
 
     @classmethod
     def from_xcom(cls, d: dict) -> Column:
         return cls(d["name"], d["target_name"], d.get("type", ""), d.get("type_oid"), d.get("binary_safe", True),
-                   d.get("generated", ""), d.get("identity", ""))
+                   d.get("generated", ""), d.get("identity", ""), d.get("extension", ""))
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class Relation:
     populated: bool = True
     columns: tuple[Column, ...] = ()
     dropped_columns: tuple[str, ...] = ()   # left out by a column list
+    # an extension's configuration table: the rows pg_dump dumps ('' all, else a WHERE clause from
+    # pg_extension.extcondition); None for every other relation
+    filter: str | None = None
 
     @property
     def has_data(self) -> bool:
@@ -109,7 +114,8 @@ class Relation:
                 "is_partition": self.is_partition, "parent_oid": self.parent_oid,
                 "target_schema": self.target.schema, "target_name": self.target.name, "bytes": self.bytes,
                 "est_rows": self.est_rows, "owner": self.owner, "populated": self.populated,
-                "columns": [c.to_xcom() for c in self.columns], "dropped_columns": list(self.dropped_columns)}
+                "columns": [c.to_xcom() for c in self.columns], "dropped_columns": list(self.dropped_columns),
+                "filter": self.filter}
 
     @classmethod
     def from_xcom(cls, d: dict) -> Relation:
@@ -118,7 +124,7 @@ class Relation:
                    parent_oid=d.get("parent_oid"), est_rows=d.get("est_rows", 0), owner=d.get("owner"),
                    populated=d.get("populated", True),
                    columns=tuple(Column.from_xcom(c) for c in d.get("columns") or ()),
-                   dropped_columns=tuple(d.get("dropped_columns") or ()))
+                   dropped_columns=tuple(d.get("dropped_columns") or ()), filter=d.get("filter"))
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,29 @@ class SchemaMove:
     @classmethod
     def from_xcom(cls, d: dict) -> SchemaMove:
         return cls(d["source"], d["target"], d["whole"])
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extension the target must have, as the source has it: its schema (after renames) and the version
+    structure creates (the source's when the target offers it; see pg/extensions.py)."""
+    name: str
+    schema: str              # on the target
+    source_version: str
+    version: str             # created on the target, or found there already
+    installed: bool = False  # the target had it before the run: left as it is
+
+    @property
+    def same_version(self) -> bool:
+        return self.version == self.source_version
+
+    def to_xcom(self) -> dict:
+        return {"name": self.name, "schema": self.schema, "source_version": self.source_version,
+                "version": self.version, "installed": self.installed}
+
+    @classmethod
+    def from_xcom(cls, d: dict) -> Extension:
+        return cls(d["name"], d["schema"], d["source_version"], d["version"], d.get("installed", False))
 
 
 @dataclass(frozen=True)
@@ -242,11 +271,21 @@ class Plan:
     whole_database: bool = False     # no objects given: database-level objects come along too
     left_out_dependents: tuple[LeftOutDependent, ...] = ()   # skip_unmigratable: what depends on them
     brought_along: tuple[str, ...] = ()   # objects of schemas not chosen that the chosen tables need
+    extensions: tuple[Extension, ...] = ()   # created by structure, in this order (required ones first)
+    # the configuration tables of those extensions: CREATE EXTENSION makes them, the lanes copy the rows
+    # pg_dump would dump (Relation.filter)
+    extension_tables: tuple[Relation, ...] = ()
+    extension_sequences: tuple[Sequence, ...] = ()   # marked as configuration too: pg_dump sets their values
 
     @property
     def data_tables(self) -> tuple[Relation, ...]:
-        """Relations whose rows are copied."""
-        return tuple(r for r in self.relations if r.has_data)
+        """Relations whose rows are copied: the chosen tables, and the extensions' configuration tables."""
+        return tuple(r for r in self.relations if r.has_data) + self.extension_tables
+
+    @property
+    def all_sequences(self) -> tuple[Sequence, ...]:
+        """Sequences whose values are set: the chosen ones, and those extensions mark as configuration."""
+        return self.sequences + self.extension_sequences
 
     @property
     def left_out_entries(self) -> frozenset[tuple[int, int]]:
@@ -278,7 +317,10 @@ class Plan:
                 "left_out_objects": [o.to_xcom() for o in self.left_out_objects],
                 "whole_database": self.whole_database,
                 "left_out_dependents": [o.to_xcom() for o in self.left_out_dependents],
-                "brought_along": list(self.brought_along)}
+                "brought_along": list(self.brought_along),
+                "extensions": [e.to_xcom() for e in self.extensions],
+                "extension_tables": [r.to_xcom() for r in self.extension_tables],
+                "extension_sequences": [q.to_xcom() for q in self.extension_sequences]}
 
     @classmethod
     def from_xcom(cls, d: dict) -> Plan:
@@ -292,7 +334,10 @@ class Plan:
                    left_out_objects=tuple(LeftOutObject.from_xcom(o) for o in d.get("left_out_objects") or ()),
                    whole_database=d.get("whole_database", False),
                    left_out_dependents=tuple(LeftOutDependent.from_xcom(o) for o in d.get("left_out_dependents") or ()),
-                   brought_along=tuple(d.get("brought_along") or ()))
+                   brought_along=tuple(d.get("brought_along") or ()),
+                   extensions=tuple(Extension.from_xcom(e) for e in d.get("extensions") or ()),
+                   extension_tables=tuple(Relation.from_xcom(r) for r in d.get("extension_tables") or ()),
+                   extension_sequences=tuple(Sequence.from_xcom(q) for q in d.get("extension_sequences") or ()))
 
 
 # What a post-data statement creates; OTHER for everything else (partition index attachments, view
@@ -367,6 +412,7 @@ class Unit:
     bytes: int
     index_builds: tuple[DdlStatement, ...] = ()   # the table's index and constraint builds
     table_parts: int = 1             # how many units the table was cut into (over all lanes)
+    filter: str | None = None        # an extension configuration table's rows: Relation.filter
 
     @property
     def table(self) -> str:
@@ -381,7 +427,8 @@ class Unit:
         return {"id": self.id, "oid": self.oid, "source": self.source.to_xcom(), "target": self.target.to_xcom(),
                 "columns": list(self.columns), "target_columns": list(self.target_columns), "binary": self.binary,
                 "range": self.range.to_xcom() if self.range else None, "bytes": self.bytes,
-                "index_builds": [s.to_xcom() for s in self.index_builds], "table_parts": self.table_parts}
+                "index_builds": [s.to_xcom() for s in self.index_builds], "table_parts": self.table_parts,
+                "filter": self.filter}
 
     @classmethod
     def from_xcom(cls, d: dict) -> Unit:
@@ -389,7 +436,7 @@ class Unit:
                    target=QualifiedName.from_xcom(d["target"]), columns=tuple(d["columns"]),
                    target_columns=tuple(d["target_columns"]), binary=d["binary"], range=KeyRange.from_xcom(d["range"]),
                    bytes=d["bytes"], index_builds=tuple(DdlStatement.from_xcom(s) for s in d.get("index_builds") or ()),
-                   table_parts=d.get("table_parts", 1))
+                   table_parts=d.get("table_parts", 1), filter=d.get("filter"))
 
 
 @dataclass(frozen=True)

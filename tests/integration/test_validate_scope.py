@@ -151,11 +151,11 @@ def test_a_table_missing_on_the_target_is_named_not_a_crash(migrated, params, pg
 
 
 def test_a_user_row_of_an_extension_configuration_table_is_compared(airflow_db, pg_source, pg_target, target_db):
-    """PostGIS's spatial_ref_sys: a user's row (outside the extension's filter) is data pg_dump dumps.
-    Until the copy lanes move configuration rows, the run's validate fails naming the table; with the row
-    on the target (as that copy puts it) validate passes; the row lost again, it fails again."""
+    """PostGIS's spatial_ref_sys: a user's row (outside the extension's filter) is data pg_dump dumps. The
+    run moves it and validate compares it (and only it); the row lost on the target, validate fails naming
+    the table."""
     if not pg_source.query("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"):
-        pytest.fail("PostGIS is not installed for this PostgreSQL: `make postgis` installs it")
+        pytest.fail("PostGIS is not installed for this PostgreSQL: `make extensions-deps` installs it")
     pg_source.recreate_db("validate_postgis")
     pg_source.execute(POSTGIS, dbname="validate_postgis")
     params = point(pg_source, pg_target, "validate_postgis", target_db)
@@ -165,19 +165,14 @@ def test_a_user_row_of_an_extension_configuration_table_is_compared(airflow_db, 
     assert pg_source.query(user_row, "validate_postgis") == expected
     missing = (r"table public\.spatial_ref_sys: rows 1 on the source, 0 on the target \(the rows pg_dump dumps of "
                r"extension postgis's configuration table\)")
-    if pg_target.query(user_row, target_db) == []:   # today's copy: configuration rows stay behind ...
-        assert states["validate"] == "failed", states
-        report = xcom_value(dr, "validate", key=REPORT_KEY)
-        assert len(report["problems"]) == 1 and re.fullmatch(missing, report["problems"][0]), report["problems"]
-        assert report["scope"]["configuration_tables"] == ["public.spatial_ref_sys (postgis)"]
-        # ... and the rows the extension itself made (thousands, on both sides) are not compared
-        assert [(t["source_rows"], t["target_rows"]) for t in report["tables"]
-                if t["table"] == "public.spatial_ref_sys"] == [(1, 0)]
-        pg_target.execute("INSERT INTO spatial_ref_sys (srid, auth_name, auth_srid, srtext, proj4text) VALUES "
-                          f"({USER_SRID}, 'pgferry', {USER_SRID}, '', '+proj=longlat +datum=WGS84 +no_defs')",
-                          dbname=target_db)
-    else:                                            # the copy that moves them (branch ext) has landed
-        assert states["validate"] == "success", states
+    # the copy lanes moved the user's row; the rows the extension itself made (thousands, on both sides)
+    # are not compared
+    assert pg_target.query(user_row, target_db) == expected
+    assert states["validate"] == "success", states
+    report = xcom_value(dr, "validate", key=REPORT_KEY)
+    assert report["scope"]["configuration_tables"] == ["public.spatial_ref_sys (postgis)"]
+    assert [(t["source_rows"], t["target_rows"]) for t in report["tables"]
+            if t["table"] == "public.spatial_ref_sys"] == [(1, 1)]
     state = xcom_value(dr, "precheck")
     assert validate.validate(params, state, [])["ok"]
     pg_target.execute(f"DELETE FROM spatial_ref_sys WHERE srid = {USER_SRID}", dbname=target_db)

@@ -38,6 +38,7 @@ class Context:
     target_free_bytes: int | None
     target_host: str
     skip_unmigratable: bool = False
+    extensions: object = None   # logical.extensions.Choice: what the target gets (checks/ does not import logical/)
 
 
 def _e(check, msg, fix=""):
@@ -285,21 +286,17 @@ def check_existing_objects(ctx: Context) -> list[Finding]:
 
 
 def check_extensions(ctx: Context) -> list[Finding]:
-    oids = {r.oid for r in ctx.plan.relations}
-    needed = sorted({d["extension"] for d in ctx.catalog.extension_deps if d["table_oid"] in oids})
-    if not needed:
+    """What logical/extensions.py chose for the target (precheck hands it over as ctx.extensions): an
+    extension the target cannot create in the source's version or a newer one, or has in another schema,
+    blocks; one created in another version than the source's, or created at all, is said."""
+    choice = ctx.extensions
+    if choice is None:
         return []
-    available = {r["name"]: r["installed"] for r in fetch(ctx.target, "list_available_extensions", names=needed)}
-    out = []
-    missing = [e for e in needed if e not in available]
-    if missing:
-        out.append(_e("extensions", f"the migrated tables use extension(s) {names_list(missing)}, which the "
-                                    f"target cannot create: install or allow them on the target first",
-                      f"install the package of {names_list(missing)} on the target server (or allow it on the "
-                      f"managed service), then CREATE EXTENSION there"))
-    to_create = [e for e in needed if e in available and not available[e]]
-    if to_create:
-        out.append(_w("extensions", f"extension(s) {names_list(to_create)} will be created on the target"))
+    out = [_e("extensions", message, fix) for message, fix in choice.errors]
+    out += [_w("extensions", w) for w in choice.warnings]
+    if choice.to_create:
+        out.append(_w("extensions", f"extension(s) {names_list(choice.to_create)} will be created on the target, "
+                                    f"each in the source's schema"))
     return out
 
 

@@ -1,7 +1,8 @@
 """Streams one work unit from source to target: COPY ... TO STDOUT into COPY ... FROM STDIN.
 
 The target side runs in one transaction that first removes exactly the unit's rows (TRUNCATE for a
-whole table, which also allows COPY FREEZE; DELETE of the key range otherwise), so a retried or
+whole table, which also allows COPY FREEZE; DELETE of the key range, or of an extension configuration
+table's filtered rows, otherwise), so a retried or
 cleared unit never duplicates rows. That transaction is also why a unit is all or nothing: an interrupted
 try leaves no visible row of the unit it was loading, only the units it committed before. How many rows
 the clear removed is counted where it happens (`clear_unit`) and handed to the lane, which says it.
@@ -108,10 +109,19 @@ def _range_condition(unit: Unit, column_name: str) -> sql.Composable:
 def source_copy_statement(unit: Unit) -> sql.Composed:
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in unit.columns)
     fmt = sql.SQL(" (FORMAT binary)") if unit.binary else sql.SQL("")
+    if unit.filter is not None:   # an extension's configuration table: the rows pg_dump dumps, as it reads them
+        return sql.SQL("COPY (SELECT {} FROM ONLY {} {}) TO STDOUT{}").format(
+            cols, unit.source.identifier, filter_clause(unit), fmt)
     if unit.range is None:
         return sql.SQL("COPY {} ({}) TO STDOUT{}").format(unit.source.identifier, cols, fmt)
     return sql.SQL("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}").format(
         cols, unit.source.identifier, _range_condition(unit, unit.range.column), fmt)
+
+
+def filter_clause(unit: Unit) -> sql.Composable:
+    """The extension's own condition (pg_extension.extcondition: '' or a WHERE clause), as pg_dump splices it
+    in: SQL the extension's install script wrote, read from the source's catalog."""
+    return sql.SQL(unit.filter or "")
 
 
 def target_copy_statement(unit: Unit, freeze: bool) -> sql.Composed:
@@ -133,8 +143,9 @@ def _is_referenced(target: psycopg.Connection, unit: Unit) -> bool:
 
 
 def truncates(target: psycopg.Connection, unit: Unit) -> bool:
-    """Is the unit cleared with TRUNCATE (a whole table nothing references), else with DELETE?"""
-    return unit.range is None and not _is_referenced(target, unit)
+    """Is the unit cleared with TRUNCATE (a whole table nothing references), else with DELETE? Never an
+    extension's configuration table: CREATE EXTENSION filled it with the extension's own rows, which stay."""
+    return unit.range is None and unit.filter is None and not _is_referenced(target, unit)
 
 
 def rows_before_truncate(target: psycopg.Connection, unit: Unit) -> int:
@@ -151,6 +162,8 @@ def clear_unit(target: psycopg.Connection, unit: Unit, truncate: bool) -> int:
     """Remove the unit's rows inside the open transaction (TRUNCATE when `truncate`, which then allows COPY
     FREEZE; DELETE otherwise); how many rows were there."""
     table = unit.target.identifier
+    if unit.filter is not None:   # only the rows this unit loads: those matching the extension's filter
+        return target.execute(sql.SQL("DELETE FROM ONLY {} {}").format(table, filter_clause(unit))).rowcount
     if unit.range is not None:
         return target.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(
             table, _range_condition(unit, unit.target_range_column))).rowcount

@@ -16,7 +16,7 @@ from include.pgferry.checks import pg as checks
 from include.pgferry.checks import window as window_guard
 from include.pgferry.checks.findings import (Finding, PrecheckFailed, check_name, error, log_findings,
                                              raise_if_blocking, run_checks, warning)
-from include.pgferry.logical import comparison
+from include.pgferry.logical import comparison, extensions
 from include.pgferry.logical.common import client_tools, endpoints, wants
 from include.pgferry.logical.selection import build_plan
 from include.pgferry.pg.catalog import SourceCatalog, fetch_one, major_version, version_label
@@ -70,15 +70,17 @@ def precheck(params: dict) -> dict:
         if not plan.data_tables and not plan.relations and not problems.errors and not large_objects_only:
             findings.append(error("objects", "nothing to migrate: objects chose no table or view",
                                   "name at least one schema, table or view in the objects Param"))
+        choice = extensions.choose(source, target, plan, catalog, structure=wants(params, "structure"))
         ctx = checks.Context(source=source, target=target, catalog=catalog, plan=plan,
                              structure=wants(params, "structure"), data=wants(params, "data"),
                              keep_owners=params.get("keep_owners", True),
                              target_free_bytes=params.get("target_free_bytes"), target_host=target_ep.host,
-                             skip_unmigratable=bool(params.get("skip_unmigratable", False)))
+                             skip_unmigratable=bool(params.get("skip_unmigratable", False)), extensions=choice)
         findings += run_checks(checks.ALL_CHECKS, ctx, _could_not_run)
         findings += window_findings + window_guard.fit_findings(params, lambda: checks.source_bytes(ctx))
         log_findings(findings)
         raise_if_blocking(findings)
+        plan = extensions.with_choice(plan, choice)
         state = {
             "plan": plan.to_xcom(),
             "warnings": [f.as_dict() for f in findings],

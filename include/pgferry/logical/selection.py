@@ -302,7 +302,8 @@ def build_plan(cat: SourceCatalog, objects, rename, exclude, skip_unmigratable: 
             relkind=rel["relkind"], bytes=rel["bytes"], is_partition=rel["is_partition"], parent_oid=rel["parent_oid"],
             est_rows=rel["est_rows"], owner=rel["owner"], populated=rel["populated"],
             columns=tuple(Column(c["name"], column_map.get((oid, c["name"]), c["name"]), c["type"], c["type_oid"],
-                                 binary_copy_safe(c), c["generated"], c["identity"]) for c in selected),
+                                 binary_copy_safe(c), c["generated"], c["identity"], c.get("type_extension") or "")
+                    for c in selected),
             dropped_columns=tuple(c["name"] for c in all_cols if cols is not None and c["name"] not in cols)))
     relations.sort(key=lambda r: r.source)
 

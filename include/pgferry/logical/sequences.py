@@ -16,7 +16,7 @@ log = logging.getLogger("pgferry")
 
 def sequences(params: dict, state: dict) -> dict:
     source_ep, target_ep = endpoints(params)
-    seqs = Plan.from_xcom(state["plan"]).sequences
+    seqs = Plan.from_xcom(state["plan"]).all_sequences
     with source_ep.connect(autocommit=True) as source:
         values = sequence_values(source, seqs, target_side=False)
     with target_ep.connect() as target, target.transaction():

@@ -1,14 +1,19 @@
 """Task `structure`: pg_dump's pre-data, filtered and renamed, restored on the target in one transaction.
 
-A retry after the commit finds every relation there and skips itself; a target that holds only some of
-them was changed by someone else since precheck, and is refused.
+Extensions are created as the source has them (schema and version: the plan's, logical/extensions.py), in
+place of pg_dump's own CREATE EXTENSION (which names no version, and which a run of chosen schemas lacks):
+after the dump's CREATE SCHEMA statements, before anything that uses them.
+A retry after the commit finds every relation and extension there and skips itself; a target that holds
+only some of the relations was changed by someone else since precheck, and is refused.
 """
 from __future__ import annotations
 
 import logging
 
+from pglast import ast
 from psycopg import sql
 
+from include.pgferry.logical import extensions
 from include.pgferry.logical.common import client_tools, endpoints, wants
 from include.pgferry.model import Plan, QualifiedName
 from include.pgferry.pg.catalog import existing_schemas, fetch, setting_names
@@ -23,10 +28,28 @@ def _existing_relations(conn, wanted: set[QualifiedName]) -> set[QualifiedName]:
     return {QualifiedName(r["schema"], r["name"]) for r in rows} & wanted
 
 
-def _needed_extensions(source_ep, plan: Plan) -> list[str]:
-    with source_ep.connect(autocommit=True) as source:
-        rows = fetch(source, "list_column_type_extensions", oids=[r.oid for r in plan.relations])
-    return sorted(r["extension"] for r in rows)
+def _extensions_there(target, plan: Plan) -> bool:
+    names = [e.name for e in plan.extensions]
+    installed = {r["name"] for r in fetch(target, "list_extension_versions", names=names)
+                 if r["installed_version"] is not None} if names else set()
+    return installed == set(names)
+
+
+def with_extensions(result, plan: Plan, existing: set[str]) -> list:
+    """The dump's statements with pg_dump's CREATE EXTENSION replaced by the plan's: right after the last
+    CREATE SCHEMA of the dump (pg_dump writes every schema before any extension, and an extension before
+    what uses it); the extensions' schemas the dump does not create, first."""
+    statements, created, last_schema = [], set(), -1
+    for text, node in zip(result.statements, result.nodes):
+        if isinstance(node, ast.CreateExtensionStmt):
+            continue
+        if isinstance(node, ast.CreateSchemaStmt):
+            created.add(node.schemaname)
+            last_schema = len(statements)
+        statements.append(text)
+    own = extensions.create_statements(plan)
+    statements[last_schema + 1:last_schema + 1] = own
+    return extensions.schemas_to_create(plan, created, existing) + statements
 
 
 def _owners_of_existing_schemas(source_ep, target, plan: Plan, existing: set[str]) -> list:
@@ -60,7 +83,8 @@ def structure(params: dict, state: dict) -> dict:
     wanted = {r.target for r in plan.relations}
     with target_ep.connect(application_name="pgferry structure") as target:
         existing = _existing_relations(target, wanted)
-        if existing and existing == wanted:
+        if existing == wanted and (existing or any(not e.installed for e in plan.extensions)) \
+                and _extensions_there(target, plan):
             log.info("the target already holds all %d relations: an earlier try committed the structure", len(wanted))
             return {"statements": 0, "skipped": True}
         ctx = RenameContext.from_plan(plan, existing_schemas(target, [s.target for s in plan.schemas]))
@@ -68,7 +92,8 @@ def structure(params: dict, state: dict) -> dict:
             if existing:
                 # a materialized view pg_dump places after the keys its query needs is created later
                 later = archive.relations_after("structure")
-                if {r.target for r in plan.relations if r.oid not in later} <= existing:
+                if {r.target for r in plan.relations if r.oid not in later} <= existing \
+                        and _extensions_there(target, plan):
                     log.info("the target already holds the %d relations the structure creates: an earlier try "
                              "committed it", len(existing))
                     return {"statements": 0, "skipped": True}
@@ -77,11 +102,14 @@ def structure(params: dict, state: dict) -> dict:
                                f"them since precheck; drop them and clear this task")
             result = rewrite(archive.sql(archive.phase_entries("structure")), ctx, rename_columns=False,
                              known_settings=setting_names(target))
-        extensions = [sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e))
-                      for e in _needed_extensions(source_ep, plan)]
+        for e in plan.extensions:
+            if not e.installed and e.version != e.source_version:
+                log.warning("structure: extension %s is created in version %s (the source has %s, which the "
+                            "target does not offer)", e.name, e.version, e.source_version)
+        extension_schemas = existing_schemas(target, [e.schema for e in plan.extensions])
         owners = _owners_of_existing_schemas(source_ep, target, plan, ctx.existing_target_schemas) \
             if params.get("keep_owners", True) else []
-        statements = extensions + owners + result.statements + column_rename_statements(plan)
+        statements = owners + with_extensions(result, plan, extension_schemas) + column_rename_statements(plan)
         target.execute("SET check_function_bodies = false")
         execute_in_transaction(target, statements, "structure")
     for w in result.warnings:

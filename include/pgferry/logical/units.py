@@ -24,11 +24,21 @@ MIN_SPLIT_BYTES = 64 * 1024 * 1024
 SPLIT_TOLERANCE = 1.25
 
 
-def _unit(rel: Relation, binary: bool, key_range: KeyRange | None, est_bytes: int, part: str = "") -> Unit:
+def binary_columns(columns, same_version: set[str]) -> bool:
+    """Can binary COPY carry every one of these columns? Each must be binary-safe by its type alone
+    (selection.binary_copy_safe), or hold a base type of an extension that is in one version on both
+    sides (its send and receive functions then write and read one format; whether it has them at all,
+    list_tables_without_binary_io tells)."""
+    return all(c.binary_safe or (c.extension and c.extension in same_version) for c in columns)
+
+
+def _unit(rel: Relation, binary: bool, key_range: KeyRange | None, est_bytes: int, part: str = "",
+          same_version: set[str] = frozenset()) -> Unit:
     columns = rel.copy_columns
     return Unit(id=str(rel.source) + part, oid=rel.oid, source=rel.source, target=rel.target,
                 columns=tuple(c.name for c in columns), target_columns=tuple(c.target_name for c in columns),
-                binary=binary and all(c.binary_safe for c in columns), range=key_range, bytes=est_bytes)
+                binary=binary and binary_columns(columns, same_version), range=key_range, bytes=est_bytes,
+                filter=rel.filter)
 
 
 def deal_longest_first(units: list[Unit], lanes: int) -> list[list[Unit]]:
@@ -64,12 +74,20 @@ def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bo
                split_bytes: int | None = None) -> list[Lane]:
     """Return `lanes` lanes of units (some may be empty when there are few units). The COPY format is
     decided per table: binary when both servers are of one major version (`binary_ok`) and every copied
-    column's type can travel in binary, text otherwise."""
+    column's type can travel in binary (an extension's type: when the extension is in one version on both
+    sides), text otherwise. An extension's configuration table is one unit, never cut: its rows are the
+    extension's filter's."""
     tables = plan.data_tables
+    same_version = {e.name for e in plan.extensions if e.same_version}
     text_only = tables_without_binary_io(source) if binary_ok else {}
     for rel in tables:
         if rel.oid in text_only:
             log.info("%s copies in text format: %s has no binary send/receive", rel.source, text_only[rel.oid])
+        elif binary_ok and not binary_columns(rel.copy_columns, same_version):
+            other = sorted({c.extension for c in rel.copy_columns if c.extension and c.extension not in same_version})
+            if other:
+                log.info("%s copies in text format: extension(s) %s not in one version on both sides",
+                         rel.source, ", ".join(other))
     total = sum(t.bytes for t in tables) or 1
     keys = {}
     for k in fetch(source, "list_split_keys"):
@@ -77,7 +95,7 @@ def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bo
     units = []
     for rel in tables:
         binary = binary_ok and rel.oid not in text_only
-        key = keys.get(rel.oid)
+        key = keys.get(rel.oid) if rel.filter is None else None
         parts = split_parts(rel.bytes, total, lanes, split_bytes)
         if parts > 1 and key is not None:
             lo, hi = source.execute(sql.SQL("SELECT min({c}), max({c}) FROM ONLY {t}").format(
@@ -88,7 +106,7 @@ def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bo
                 bounds[0] = None   # open ends: rows outside min..max at copy time still belong to a unit
                 for i in range(parts):
                     units.append(_unit(rel, binary, KeyRange(key["column"], bounds[i], bounds[i + 1]),
-                                       rel.bytes // parts, f" [{i + 1}/{parts}]"))
+                                       rel.bytes // parts, f" [{i + 1}/{parts}]", same_version))
                 continue
-        units.append(_unit(rel, binary, None, rel.bytes))
+        units.append(_unit(rel, binary, None, rel.bytes, same_version=same_version))
     return [Lane(tuple(lane)) for lane in deal_longest_first(units, lanes)]

@@ -82,7 +82,7 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
             blobs = comparison.compare_large_objects(comparison.large_object_digests(source),
                                                      comparison.large_object_digests(target),
                                                      params.get("keep_owners", True))
-    by_oid = {str(r.oid): str(r.source) for r in plan.relations}
+    by_oid = {str(r.oid): str(r.source) for r in plan.relations + plan.extension_tables}
     written = sorted(by_oid[o] for o, n in counters_now.items() if state["write_counters"].get(o) != n)
     report = build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written,
                           [r for lane in (copy_results or []) for r in (lane or [])], large_objects=blobs,

@@ -81,8 +81,8 @@ def version_label(version_num: int) -> str:
 
 
 CATALOG_READS = ("schemas", "relations", "columns", "sequences", "foreign_keys", "functions", "dependencies",
-                 "extension_deps", "object_dependencies")
-_QUERY_OF = {"dependencies": "list_relation_dependencies", "extension_deps": "list_extension_dependencies"}
+                 "object_dependencies")
+_QUERY_OF = {"dependencies": "list_relation_dependencies"}
 
 
 class SourceCatalog:

@@ -1,6 +1,7 @@
 -- Columns of user tables, in order: type (with its kind and a domain's base type, which decide whether
 -- binary COPY can carry it), generated and identity markers. row_to_json(a) keeps this runnable on
--- servers without attgenerated/attidentity.
+-- servers without attgenerated/attidentity. type_extension: the extension whose base type the column holds
+-- (directly or as a domain's base; not inside an array, whose binary form carries the element's OID).
 SELECT a.attrelid::bigint AS table_oid,
        a.attnum AS num,
        a.attname AS name,
@@ -10,7 +11,12 @@ SELECT a.attrelid::bigint AS table_oid,
        t.typbasetype::bigint AS base_type_oid,
        coalesce(row_to_json(a) ->> 'attgenerated', '') AS generated,
        coalesce(row_to_json(a) ->> 'attidentity', '') AS identity,
-       a.attnotnull AS not_null
+       a.attnotnull AS not_null,
+       (SELECT e.extname FROM pg_type b
+        JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = b.oid AND d.deptype = 'e'
+        JOIN pg_extension e ON e.oid = d.refobjid
+        WHERE b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END AND b.typtype = 'b'
+          AND NOT (b.typelem <> 0 AND b.typlen = -1)) AS type_extension
 FROM pg_attribute a
 JOIN pg_type t ON t.oid = a.atttypid
 JOIN pg_class c ON c.oid = a.attrelid
