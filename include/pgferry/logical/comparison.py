@@ -284,9 +284,10 @@ class Scope:
 
 
 def plan_comparisons(plan: Plan) -> list[TableComparison]:
-    """The plan's own tables, as the copy moved them (columns and names after renames)."""
+    """The plan's own tables, as the copy moved them (columns and names after renames; a configuration table
+    on the rows its filter keeps, as the copy moved only those)."""
     return [TableComparison(t.oid, t.source, t.target, tuple((c.name, c.target_name, c.type_oid) for c in t.columns),
-                            t.bytes)
+                            t.bytes, condition=t.filter or "")
             for t in plan.data_tables]
 
 
@@ -353,7 +354,7 @@ def scope_against_plan(scope: list[DumpedData], plan: Plan, rename, skip_unmigra
         else:
             out.sequences_not_planned.append(str(d.source))
     in_scope_seqs = {s.oid for s in out.sequences}
-    out.sequences += [s for s in plan.sequences if s.oid not in in_scope_seqs]
+    out.sequences += [s for s in plan.all_sequences if s.oid not in in_scope_seqs]
     return out
 
 
