@@ -9,17 +9,20 @@ export PYTHONPATH := $(CURDIR)
 
 setup: venv postgres
 
+# the pinned requirement files given, with uv when the venv has it (seconds), else with pip
+install_requirements = if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
+	  $(VENV)/bin/uv pip install -q --python $(PY) $(1); \
+	else \
+	  $(PY) -m pip install -q --disable-pip-version-check $(1); \
+	fi
+
 # The venv is rebuilt when requirements.txt (the resolved, pinned set) changes.
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null
 	@$(PY) -m pip install -q --disable-pip-version-check uv || true
-	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
-	  $(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt; \
-	else \
-	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt; \
-	fi
+	@$(call install_requirements,-r requirements.txt)
 	@touch $@
 
 # PostgreSQL server binaries (initdb, pg_ctl, pg_dump) from Debian when absent.
@@ -104,11 +107,7 @@ bench: setup
 # the benchmark's plots redrawn from bench/run.py's medians.json files.
 docs-deps: venv $(VENV)/.docs-installed
 $(VENV)/.docs-installed: requirements-docs.txt requirements.txt
-	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
-	  $(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt -r requirements-docs.txt; \
-	else \
-	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-docs.txt; \
-	fi
+	@$(call install_requirements,-r requirements.txt -r requirements-docs.txt)
 	@touch $@
 
 docs: docs-deps
@@ -135,11 +134,7 @@ fleet-deps: venv $(VENV)/.fleet-installed
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq redis-server >/dev/null; }
 $(VENV)/.fleet-installed: requirements-fleet.txt requirements.txt
-	@if $(VENV)/bin/uv --version >/dev/null 2>&1; then \
-	  $(VENV)/bin/uv pip install -q --python $(PY) -r requirements.txt -r requirements-fleet.txt; \
-	else \
-	  $(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-fleet.txt; \
-	fi
+	@$(call install_requirements,-r requirements.txt -r requirements-fleet.txt)
 	@touch $@
 
 # a fleet by hand: PostgreSQL metadata, Redis, api-server, scheduler, dag-processor, triggerer, two workers
