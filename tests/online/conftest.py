@@ -5,10 +5,12 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from include.pgferry.pg.endpoint import SESSION_OPTIONS
 from localstack.pgcluster import PgCluster
 
 LOGICAL_SETTINGS = {"wal_level": "logical", "max_replication_slots": "10", "max_wal_senders": "10"}
-TIMEOUT_OPTIONS = "-c statement_timeout=30000 -c lock_timeout=10000"
+# pgferry's session settings (as its endpoints connect), and bounds on every statement and lock wait
+TIMEOUT_OPTIONS = SESSION_OPTIONS + " -c statement_timeout=30000 -c lock_timeout=10000"
 
 
 @pytest.fixture(scope="session")

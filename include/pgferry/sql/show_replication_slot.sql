@@ -1,0 +1,16 @@
+-- One replication slot by name: its kind, whether a session holds it, where its consumer stands
+-- (confirmed_flush_lsn) and how much WAL it keeps on the source (from restart_lsn).
+SELECT slot_name,
+       plugin,
+       slot_type,
+       database,
+       temporary,
+       active,
+       active_pid,
+       confirmed_flush_lsn::text AS confirmed_flush_lsn,
+       restart_lsn::text AS restart_lsn,
+       wal_status,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_bytes,
+       pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS lag_bytes
+FROM pg_replication_slots
+WHERE slot_name = :'slot';
