@@ -20,7 +20,8 @@ def logical_source(cluster_root):
     c.destroy()
 
 
-def connect(cluster: PgCluster, dbname: str, autocommit: bool = True, **kwargs) -> psycopg.Connection:
+def connect(cluster: PgCluster, dbname: str, autocommit: bool = True, user: str = "postgres",
+            **kwargs) -> psycopg.Connection:
     """A bounded session: connect, statement and lock waits all time out."""
-    return psycopg.connect(cluster.dsn(dbname), autocommit=autocommit, connect_timeout=10,
+    return psycopg.connect(cluster.dsn(dbname, user), autocommit=autocommit, connect_timeout=10,
                            options=TIMEOUT_OPTIONS, **kwargs)
