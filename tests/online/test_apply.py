@@ -209,3 +209,22 @@ def test_a_column_added_on_the_source_is_refused(run):
     write(run, "INSERT INTO app.codes VALUES ('q', 1, 2)")
     with pytest.raises(ap.ApplyError, match="column 'extra' the run's plan does not know"):
         run.batch()
+
+
+def test_a_batch_that_fails_midway_leaves_nothing_and_its_retry_applies_it_all(run):
+    # a target-side failure in the middle of a batch (an ALWAYS trigger fires even under replica role)
+    run.target.execute("""CREATE FUNCTION app.refuse() RETURNS trigger LANGUAGE plpgsql AS
+        $$BEGIN IF NEW.qty = 77 THEN RAISE EXCEPTION 'refused 77'; END IF; RETURN NEW; END$$""")
+    run.target.execute("CREATE TRIGGER refuse BEFORE INSERT ON app.items FOR EACH ROW EXECUTE FUNCTION app.refuse()")
+    run.target.execute("ALTER TABLE app.items ENABLE ALWAYS TRIGGER refuse")
+    write(run, "INSERT INTO app.nokey VALUES (5, 'first', NULL)", "INSERT INTO app.items VALUES (77, 77, NULL, NULL)",
+          "INSERT INTO app.nokey VALUES (6, 'third', NULL)")
+    before = run.target.execute("SELECT count(*) FROM app.nokey").fetchone()
+    with pytest.raises(Exception, match="refused 77"):
+        run.batch()
+    # the whole batch rolled back: not even the transaction before the failing one is there
+    assert run.target.execute("SELECT count(*) FROM app.nokey").fetchone() == before
+    assert ap.read_progress(run.target, run.slot) is None
+    run.target.execute("DROP TRIGGER refuse ON app.items")
+    drain(run)
+    assert_same(run)
