@@ -4,13 +4,17 @@ row."""
 from __future__ import annotations
 
 import itertools
+import json
+import signal
+import subprocess
+import sys
 
 import pytest
 from psycopg import sql
 
 from include.pgferry.model import Column, Plan, QualifiedName, Relation
 from include.pgferry.online import apply as ap
-from include.pgferry.online import pgoutput as po
+from include.pgferry.online import slot as sl
 from tests.online.conftest import connect
 
 pytestmark = pytest.mark.integration
@@ -228,3 +232,40 @@ def test_a_batch_that_fails_midway_leaves_nothing_and_its_retry_applies_it_all(r
     run.target.execute("DROP TRIGGER refuse ON app.items")
     drain(run)
     assert_same(run)
+
+
+KILLED_WORKER = """
+import sys, psycopg
+from include.pgferry.model import Plan
+from include.pgferry.online import apply as ap
+import json
+src_dsn, tgt_dsn, slot, pub, plan = sys.argv[1:6]
+opts = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3"
+src = psycopg.connect(src_dsn, autocommit=True, connect_timeout=10, options=opts)
+tgt = psycopg.connect(tgt_dsn, autocommit=True, connect_timeout=10, options=opts)
+ap.open_target_session(tgt)
+worker = ap.ApplyWorker(src, tgt, Plan.from_xcom(json.loads(plan)), slot, pub, max_changes=50)
+for _ in range(10_000):
+    print(worker.batch().applied, flush=True)
+"""
+
+
+def test_an_apply_process_killed_anywhere_loses_and_repeats_nothing(run, logical_source, pg_target, target_db):
+    write(run, *[(f"INSERT INTO app.nokey SELECT g, 'k{i}', NULL FROM generate_series(1, 5) g",
+                  f"UPDATE app.items SET qty = qty + 1 WHERE id = {1 + i % 2}") for i in range(300)])
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, logical_source.dsn(SRC_DB), pg_target.dsn(target_db),
+                             run.slot, run.publication, json.dumps(run.plan.to_xcom())],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGKILL once it has applied some batches: wherever it is (mid-batch, between commit and advance)
+    seen = 0
+    for line in proc.stdout:
+        seen += int(line)
+        if seen >= 60:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert 0 < seen < 300, "the kill must land while work remains"
+    sl.wait_released(run.source, run.slot)          # the killed peek's backend lets the slot go
+    drain(run)
+    assert_same(run)
+    assert ap.read_progress(run.target, run.slot).transactions == 300

@@ -10,7 +10,7 @@ import time
 import psycopg
 import pytest
 
-from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.model import Plan
 from include.pgferry.online import apply as ap
 from include.pgferry.online import follow
 from include.pgferry.online import precheck as pc
