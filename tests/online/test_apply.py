@@ -34,6 +34,9 @@ CREATE TABLE app.codes (code text NOT NULL, v int);
 CREATE UNIQUE INDEX codes_code ON app.codes (code);
 ALTER TABLE app.codes REPLICA IDENTITY USING INDEX codes_code;
 CREATE TABLE app.other (id int PRIMARY KEY);
+CREATE TABLE app.parted (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE app.parted_eu PARTITION OF app.parted FOR VALUES IN ('eu');
+CREATE TABLE app.parted_us PARTITION OF app.parted FOR VALUES IN ('us');
 """
 # the target as structure would leave it: people renamed to crm.persons, full_name to name, secret left out
 TARGET_SQL = """
@@ -43,17 +46,23 @@ CREATE TABLE app.nokey (a int, b text, j json);
 CREATE TABLE crm.persons (id int PRIMARY KEY, name text);
 CREATE TABLE app.codes (code text NOT NULL, v int);
 CREATE UNIQUE INDEX codes_code ON app.codes (code);
+CREATE TABLE app.parted (id int, region text, v int, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE app.parted_eu PARTITION OF app.parted FOR VALUES IN ('eu');
+CREATE TABLE app.parted_us PARTITION OF app.parted FOR VALUES IN ('us');
 """
 INITIAL = [
     ("INSERT INTO app.items VALUES (1, 1, %s, 'one'), (2, 2, %s, 'two'), (3, 3, NULL, 'three')", (BIG, BIG)),
     ("INSERT INTO app.nokey VALUES (1, 'dup', '{\"k\": 1}'), (1, 'dup', '{\"k\": 1}'), (2, NULL, NULL)", None),
     ("INSERT INTO app.codes VALUES ('a', 1), ('b', 2)", None),
+    ("INSERT INTO app.parted VALUES (1, 'eu', 1), (2, 'us', 2)", None),
 ]
 COMPARE = {  # source query -> target query, both ordered
     "items": ("SELECT id, qty, body, note FROM app.items ORDER BY id", "SELECT * FROM app.items ORDER BY id"),
     "nokey": ("SELECT a, b, j::text FROM app.nokey ORDER BY 1, 2, 3", "SELECT a, b, j::text FROM app.nokey ORDER BY 1, 2, 3"),
     "people": ("SELECT id, full_name FROM app.people ORDER BY id", "SELECT id, name FROM crm.persons ORDER BY id"),
     "codes": ("SELECT code, v FROM app.codes ORDER BY code", "SELECT code, v FROM app.codes ORDER BY code"),
+    "parted": ("SELECT tableoid::regclass::text, * FROM app.parted ORDER BY id",
+               "SELECT tableoid::regclass::text, * FROM app.parted ORDER BY id"),
 }
 
 
@@ -81,13 +90,16 @@ def run(logical_source, pg_target, target_db):
             tgt.execute(stmt, params)
         src.execute("INSERT INTO app.people VALUES (1, 'Ada', 's1'), (2, 'Alan', 's2')")
         tgt.execute("INSERT INTO crm.persons VALUES (1, 'Ada'), (2, 'Alan')")
-        src.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE app.items, app.nokey, app.people, app.codes").format(
+        # partitions are published (and planned) as the leaf tables that hold the rows
+        src.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE app.items, app.nokey, app.people, app.codes, "
+                            "app.parted_eu, app.parted_us").format(
             sql.Identifier(pub)))
         src.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
         plan = Plan(relations=(
             _relation(src, "app", "items"), _relation(src, "app", "nokey"),
             _relation(src, "app", "people", QualifiedName("crm", "persons"), {"full_name": "name"}, ("secret",)),
-            _relation(src, "app", "codes")), renamed=True)
+            _relation(src, "app", "codes"), _relation(src, "app", "parted_eu"),
+            _relation(src, "app", "parted_us")), renamed=True)
     src = connect(logical_source, SRC_DB)
     # the test's writes are flushed when they return (the cluster commits asynchronously), so a batch
     # right after them sees them
@@ -135,6 +147,8 @@ WORKLOAD = (
     ("UPDATE app.people SET full_name = 'Ada L.', secret = 'x' WHERE id = 1", "INSERT INTO app.people VALUES (3, 'Grace', 's3')",
      "DELETE FROM app.people WHERE id = 2"),
     ("UPDATE app.codes SET code = 'c' WHERE code = 'a'", "UPDATE app.codes SET v = 22 WHERE code = 'b'"),
+    # a row moved to another partition: a DELETE from one leaf and an INSERT into the other
+    ("UPDATE app.parted SET region = 'us' WHERE id = 1", "UPDATE app.parted SET v = 20 WHERE id = 2"),
 )
 
 
