@@ -63,7 +63,8 @@ class ApplyLagTrigger(BaseTrigger):
 
         # the endpoint reads the Airflow connection (and an IAM token) synchronously
         ep = await sync_to_async(PgEndpoint.from_conn_id)(self.source_conn_id)
-        params = ep.libpq_params("pgferry lag", options=ep.server_options(f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"))
+        bound = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+        params = ep.libpq_params("pgferry lag", options=ep.server_options(bound))
         if ep.password:
             params["password"] = ep.password
         async with await psycopg.AsyncConnection.connect(autocommit=True, row_factory=dict_row, **params) as conn:
