@@ -68,7 +68,7 @@ def structure(params: dict, state: dict) -> dict:
                            f"({', '.join(sorted(str(e) for e in existing)[:10])}): something else created "
                            f"them since precheck; drop them and clear this task")
         ctx = RenameContext.from_plan(plan, existing_schemas(target, [s.target for s in plan.schemas]))
-        with SchemaArchive(source_ep, plan, params.get("keep_owners", True)) as archive:
+        with SchemaArchive(source_ep, plan, params.get("keep_owners", True), state.get("snapshot")) as archive:
             result = rewrite(archive.sql(archive.phase_entries("structure")), ctx, rename_columns=False)
         extensions = [sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(e))
                       for e in _needed_extensions(source_ep, plan)]

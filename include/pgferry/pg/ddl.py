@@ -560,7 +560,7 @@ def _run(cmd: list[str], env: dict | None = None) -> str:
 class SchemaArchive:
     """A schema-only custom-format dump of the chosen schemas, minus unchosen relations and functions."""
 
-    def __init__(self, source: PgEndpoint, plan: Plan, keep_owners: bool = True):
+    def __init__(self, source: PgEndpoint, plan: Plan, keep_owners: bool = True, snapshot: str | None = None):
         self.plan = plan
         self._dir = tempfile.mkdtemp(prefix="pgferry-schema-")
         self.path = os.path.join(self._dir, "schema.dump")
@@ -574,6 +574,8 @@ class SchemaArchive:
                 cmd.append(f"--schema={quote_ident(s.source)}")   # quoted patterns match literally
         for q in plan.excluded_relations:
             cmd.append(f"--exclude-table={quote_ident(q.schema)}.{quote_ident(q.name)}")
+        if snapshot:      # online mode: the structure as of the run's starting point (online/slot.py)
+            cmd.append(f"--snapshot={snapshot}")
         _run(cmd + [f"--dbname={source.tool_conninfo('pgferry schema dump')}"], source.tool_env())
         self.entries = self._read_toc()
 
