@@ -283,3 +283,24 @@ def test_an_apply_process_killed_anywhere_loses_and_repeats_nothing(run, logical
     drain(run)
     assert_same(run)
     assert ap.read_progress(run.target, run.slot).transactions == 300
+
+
+def test_the_apply_loop_follows_until_the_freeze_point(run):
+    from include.pgferry.online import follow
+    write(run, *WORKLOAD)
+    looks = {"n": 0, "freeze": None}
+
+    def freeze_lsn():
+        # the cutover freezes the source on the third look, after one more write
+        looks["n"] += 1
+        if looks["n"] == 3:
+            write(run, "INSERT INTO app.codes VALUES ('frozen', 0)")
+            looks["freeze"] = follow.current_lsn(run.source)
+        return looks["freeze"]
+    seen = []
+    out = follow.follow_until_freeze(run, freeze_lsn, max_batches=1000, pause=lambda: None, on_batch=seen.append)
+    assert out["freeze_lsn"] == ap.po.lsn_text(looks["freeze"]) and out["applied"] == len(WORKLOAD) + 1
+    assert seen[-1].confirmed_lsn >= looks["freeze"] and seen[-1].lag_bytes >= 0
+    assert_same(run)
+    with pytest.raises(follow.FollowError, match="without reaching the freeze point"):
+        follow.follow_until_freeze(run, lambda: None, max_batches=3, pause=lambda: None)

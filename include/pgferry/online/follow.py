@@ -76,3 +76,27 @@ def apply_through(worker: ApplyWorker, lsn: int, *, max_batches: int, pause: Cal
             pause()         # the source has not flushed up to `lsn` yet
     raise FollowError(f"the apply did not reach {po.lsn_text(lsn)} in {max_batches} batches "
                       f"({applied} transaction(s) applied meanwhile)")
+
+
+def follow_until_freeze(worker: ApplyWorker, freeze_lsn: Callable[[], int | None], *, max_batches: int,
+                        pause: Callable[[], None], on_batch: Callable[[SlotState], None] = lambda s: None) -> dict:
+    """The body of the future `apply_changes` task: apply batch after batch while the source takes writes,
+    until the cutover has frozen the source (`freeze_lsn()` gives its LSN, None before) and everything up
+    to that LSN is applied. After each batch `on_batch` sees the slot (the task logs lag and checks the
+    retained WAL there). Restartable: a killed run is taken over by the next, which skips what was applied."""
+    applied = 0
+    for _ in range(max_batches):
+        frozen = freeze_lsn()
+        result = worker.batch()
+        applied += result.applied
+        state = slot_state(worker.source, worker.slot)
+        on_batch(state)
+        if frozen is not None and state.confirmed_lsn >= frozen:
+            log.info("applied through the freeze point %s: %d transaction(s) in this run", po.lsn_text(frozen),
+                     applied)
+            return {"applied": applied, "freeze_lsn": po.lsn_text(frozen),
+                    "progress": po.lsn_text(result.progress.commit_lsn) if result.progress else None}
+        if result.applied == 0 and result.drained:
+            pause()
+    raise FollowError(f"apply_changes stopped after {max_batches} batches without reaching the freeze point; "
+                      f"its retry goes on from where it stopped")
