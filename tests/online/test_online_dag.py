@@ -62,3 +62,31 @@ def test_online_migration_with_a_live_writer(logical_source, pg_target, target_d
         assert src.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,)
         assert src.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
         assert fetch_one(tgt, "list_existing_schemas", schemas=["pgferry_online"]) is None
+
+
+def test_abort_removes_everything_and_leaves_the_source_writable(logical_source, pg_target, target_db):
+    db = "online_abort_src"
+    logical_source.recreate_db(db)
+    with connect(logical_source, db) as src:
+        src.execute("CREATE TABLE items (id int PRIMARY KEY, v text)")
+        src.execute("INSERT INTO items SELECT g, 'v' FROM generate_series(1, 100) g")
+    with LocalAirflow(name="online-abort") as airflow:
+        api = airflow.api
+        api.wait_for_dag(DAG_ID)
+        api.postgres_connection("abort_source", "127.0.0.1", logical_source.port, db)
+        api.postgres_connection("abort_target", "127.0.0.1", pg_target.port, target_db)
+        run_id = api.trigger(DAG_ID, {"source_conn_id": "abort_source", "target_conn_id": "abort_target"})
+        api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=900, poll=2)
+        with connect(logical_source, db) as src:      # a write after the load: applied, then the abort
+            src.execute("INSERT INTO items VALUES (101, 'late')")
+        api.request("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails",
+                    {"chosen_options": ["Abort"], "params_input": {"freeze_mode": "read_only"}})
+        api.wait_for_run(DAG_ID, run_id, timeout=600)
+        states = api.states(DAG_ID, run_id)
+        assert states["abort"] == "success" and states["apply_changes"] == "success", states
+        assert {states[t] for t in ("freeze_source", "sequences", "validate", "cleanup")} == {"skipped"}, states
+    with connect(logical_source, db) as src, connect(pg_target, target_db) as tgt:
+        assert src.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,)
+        assert src.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
+        assert fetch_one(tgt, "list_existing_schemas", schemas=["pgferry_online"]) is None
+        src.execute("INSERT INTO items VALUES (102, 'still writable')")    # never frozen
