@@ -204,11 +204,17 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
             return _run(params, tasks.cleanup, state, frozen)
 
         @task(trigger_rule="all_done")
-        def abort(state: dict, params=None) -> dict:
+        def abort(params=None) -> dict:
+            """Also after a failure before the approval; nothing to undo when the precheck did not pass."""
             from airflow.sdk import get_current_context
+            from airflow.sdk.exceptions import AirflowSkipException
 
             from include.pgferry.online import tasks
-            return _run(params, tasks.abort, state, get_current_context()["ti"])
+            ti = get_current_context()["ti"]
+            state = ti.xcom_pull(task_ids="precheck")
+            if not state:
+                raise AirflowSkipException("the precheck did not pass: nothing was made to undo")
+            return _run(params, tasks.abort, state, ti)
 
         state = precheck()
         published = create_publication(state)
@@ -227,7 +233,7 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
         held >> applied
         [held, fin] >> wait_caught_up >> approve
         frozen = freeze_source(state)
-        approve >> [frozen, abort(state)]
+        approve >> [frozen, abort()]
         seqs = sequences(state)
         [frozen, applied] >> seqs
         blobs = large_objects(state)

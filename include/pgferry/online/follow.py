@@ -80,7 +80,7 @@ def apply_through(worker: ApplyWorker, lsn: int, *, max_batches: int, pause: Cal
 
 def follow_until_freeze(worker: ApplyWorker, freeze_lsn: Callable[[], int | None], *, max_batches: int,
                         pause: Callable[[], None], on_batch: Callable[[SlotState], None] = lambda s: None) -> dict:
-    """The body of the future `apply_changes` task: apply batch after batch while the source takes writes,
+    """The body of the `apply_changes` task: apply batch after batch while the source takes writes,
     until the cutover has frozen the source (`freeze_lsn()` gives its LSN, None before) and everything up
     to that LSN is applied. After each batch `on_batch` sees the slot (the task logs lag and checks the
     retained WAL there). Restartable: a killed run is taken over by the next, which skips what was applied."""

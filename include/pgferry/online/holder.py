@@ -1,4 +1,4 @@
-"""The body of the future `hold_snapshot` task: make the starting point, hold it while the load reads
+"""The body of the `hold_snapshot` task: make the starting point, hold it while the load reads
 under it, then hand over to the permanent slot.
 
 1. Open the holder (online/slot.py) and publish the exported snapshot at once (the task pushes it to
