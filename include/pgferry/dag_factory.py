@@ -73,11 +73,19 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
         render_template_as_native_obj=False,
     )
     def logical_migration():
-        @task(retries=0, execution_timeout=EXECUTION_TIMEOUT["precheck"])
+        # a short circuit: a precheck-only run returns nothing, which skips every later task whatever its
+        # trigger rule; its findings stay in XCom under "state"
+        @task.short_circuit(retries=0, execution_timeout=EXECUTION_TIMEOUT["precheck"])
         def precheck(params=None) -> dict:
             """Every check, then one failure listing all blocking findings; nothing is written anywhere."""
+            from airflow.sdk import get_current_context
+
             from include.pgferry.logical import precheck
-            return _run(params, precheck.precheck)
+            state = _run(params, precheck.precheck)
+            if (params or {}).get("precheck_only"):
+                get_current_context()["ti"].xcom_push(key="state", value=state)
+                return {}
+            return state
 
         @task(execution_timeout=EXECUTION_TIMEOUT["structure"])
         def structure(state: dict, params=None) -> dict:

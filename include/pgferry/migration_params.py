@@ -19,7 +19,7 @@ def migration_params(**defaults) -> dict[str, Param]:
          "exclude": [], "migration_types": ["structure", "data"], "parallelism": 2, "keep_owners": True,
          "target_free_bytes": None, "skip_unmigratable": False, "dead_peer_timeout_s": 60,
          "no_progress_timeout_s": 120, "lane_min_mb_per_s": 1.0, "lane_start_timeout_s": 900,
-         "lock_timeout_s": 180, **defaults}
+         "lock_timeout_s": 180, "precheck_only": False, **defaults}
     return {
         "source_conn_id": Param(
             d["source_conn_id"], type="string", minLength=1, title="Source connection",
@@ -98,6 +98,10 @@ def migration_params(**defaults) -> dict[str, Param]:
             description="When the copy lanes are ready but none of them gets a slot of the Airflow pool "
                         "pgferry_copy for this long (the pool is missing, has 0 slots, or other runs hold them "
                         "all), the task watch_lanes fails naming the pool and the command that creates it."),
+        "precheck_only": Param(
+            d["precheck_only"], type="boolean", title="Precheck only",
+            description="Run every precheck and stop there: the run ends with its findings (the precheck "
+                        "task's log and XCom) and every other task skipped; nothing is written anywhere."),
     }
 
 

@@ -27,6 +27,8 @@ def test_dag_ids_match_file_names(dagbag):
 
 # tasks that must not retry on their own: a precheck or validate failure needs a person, not a second try
 NO_RETRIES = {"postgres_logical_migration": {"precheck", "validate"},
+              # the snapshot holder: a second try would hand the lanes a different snapshot
+              "postgres_online_migration": {"precheck", "online_load.hold_snapshot", "validate"},
               "rds_snapshot_to_aurora": {"precheck", "publish_endpoints"}}
 
 
@@ -35,7 +37,7 @@ def test_tags_retries_docs_and_params(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert "pgferry" in dag.tags
     assert dag.doc_md and len(dag.doc_md) > 100
-    if dag_id == "postgres_logical_migration":
+    if dag_id in ("postgres_logical_migration", "postgres_online_migration"):
         assert dag.max_active_runs == 1   # two loads into one target would race
     assert NO_RETRIES[dag_id] <= set(dag.task_ids), "an exemption names a task the DAG does not have"
     for task in dag.tasks:

@@ -66,13 +66,15 @@ def lock_timeout_s(params: dict) -> float:
     return float(params.get("lock_timeout_s") or locks.LOCK_TIMEOUT_S)
 
 
-def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
+def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None) -> list[dict]:
     """Copy the lane (its XCom form); the units' results, as the report reads them.
 
     A unit that fails does not stop the lane: the units after it are still copied, and every table that
     loaded still gets its indexes and constraints, so one bad table costs no other table its keys. The lane
     then fails with the first unit's error, naming every failed unit; a retry loads every unit again (each
-    clears its own rows first) and skips the builds that exist."""
+    clears its own rows first) and skips the builds that exist. With `snapshot` (online mode) every unit
+    reads the source under that exported snapshot (online/snapshot_read.py)."""
+    from include.pgferry.online.snapshot_read import under_snapshot
     units = Lane.from_xcom(lane).units
     source_ep, target_ep = endpoints(params)
     identity = session_names.current()
@@ -100,8 +102,10 @@ def copy_lane(params: dict, lane: list[dict]) -> list[dict]:
                     table_finisher.announce_part_loading(sessions.target, table)
                 if not sessions.triggers_off:
                     copying.check_no_triggers(sessions.target, unit)
-                r = copying.copy_unit(sessions.source, sessions.target, unit, lock_timeout_s=bound, waits_for=waits_for,
-                                      on_cleared=lambda n, u=unit, i=index: found.cleared(u, i, n))
+                with under_snapshot(sessions.source, snapshot):
+                    r = copying.copy_unit(sessions.source, sessions.target, unit, lock_timeout_s=bound,
+                                          waits_for=waits_for,
+                                          on_cleared=lambda n, u=unit, i=index: found.cleared(u, i, n))
             except Exception as e:   # noqa: BLE001 -- re-raised after the lane's other tables are done
                 log.error("copy of %s failed: %s", unit.id, str(e).strip() or type(e).__name__)
                 failed.append((unit, e))

@@ -88,7 +88,8 @@ def structure(params: dict, state: dict) -> dict:
             log.info("the target already holds all %d relations: an earlier try committed the structure", len(wanted))
             return {"statements": 0, "skipped": True}
         ctx = RenameContext.from_plan(plan, existing_schemas(target, [s.target for s in plan.schemas]))
-        with SchemaArchive(source_ep, plan, client_tools(state), params.get("keep_owners", True)) as archive:
+        with SchemaArchive(source_ep, plan, client_tools(state), params.get("keep_owners", True),
+                           state.get("snapshot")) as archive:
             if existing:
                 # a materialized view pg_dump places after the keys its query needs is created later
                 later = archive.relations_after("structure")

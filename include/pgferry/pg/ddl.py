@@ -647,7 +647,8 @@ class SchemaArchive:
     """A schema-only custom-format dump of the chosen schemas, minus unchosen relations and functions, by
     the run's pg_dump and read by its pg_restore (`tools`, pg/client_tools.py)."""
 
-    def __init__(self, source: PgEndpoint, plan: Plan, tools: ClientTools, keep_owners: bool = True):
+    def __init__(self, source: PgEndpoint, plan: Plan, tools: ClientTools, keep_owners: bool = True,
+                 snapshot: str | None = None):
         self.plan = plan
         self.tools = tools
         self._dir = tempfile.mkdtemp(prefix="pgferry-schema-")
@@ -662,6 +663,8 @@ class SchemaArchive:
                 cmd.append(f"--schema={quote_ident(s.source)}")   # quoted patterns match literally
         for q in plan.excluded_relations:
             cmd.append(f"--exclude-table={quote_ident(q.schema)}.{quote_ident(q.name)}")
+        if snapshot:      # online mode: the structure as of the run's starting point (online/slot.py)
+            cmd.append(f"--snapshot={snapshot}")
         _run(cmd + [f"--dbname={source.tool_conninfo('pgferry schema dump')}"], source.tool_env())
         self.entries = self._read_toc()
 

@@ -1,0 +1,247 @@
+"""The online migration's task wiring (dags/postgres_online_migration.py calls it).
+
+precheck -> create_publication -> [online_load: hold_snapshot | structure, plan_lanes -> copy lanes]
+  -> triggers_and_foreign_keys -> finalize;  hold_snapshot -> apply_changes (runs until the freeze)
+  -> wait_caught_up (deferrable) -> approve_cutover (human in the loop: "Cut over" / "Abort")
+  -> freeze_source -> [apply_changes done] -> sequences -> large_objects -> validate -> cleanup
+  -> abort (the other branch, or a failed/timed-out approval): stop the apply, remove everything, unfreeze.
+
+Parse-time cheap, as dag_factory.py: each task imports its module when it runs.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+from airflow.providers.standard.operators.hitl import HITLBranchOperator
+from airflow.sdk import BaseSensorOperator, Param, TaskGroup, dag, task
+
+from include.pgferry.dag_factory import DAGRUN_TIMEOUT, EXECUTION_TIMEOUT, RETRY_ARGS, START_DATE, _run
+from include.pgferry.checks.airflow import COPY_POOL
+from include.pgferry.migration_params import migration_params
+
+CUT_OVER, ABORT = "Cut over", "Abort"
+LONG = timedelta(hours=72)
+
+
+def online_params() -> dict:
+    return {
+        **migration_params(),
+        "max_lag_bytes": Param(16 * 1024 * 1024, type="integer", minimum=0, title="Ready for cutover at lag (bytes)",
+                               description="The approval is asked once the apply is at most this far behind."),
+        "max_retained_wal_bytes": Param(None, type=["null", "integer"], minimum=0, title="Retained WAL cap (bytes)",
+                                        description="Fail (and drop the slot) before the run's slot keeps more WAL "
+                                                    "than this on the source. Empty: no cap."),
+        "cutover_assignees": Param([], type="array", items={"type": "string", "minLength": 1},
+                                   title="Who may approve the cutover",
+                                   description="Airflow user ids, one per line. Empty: anyone allowed to answer "
+                                               "required actions."),
+        "approval_timeout_h": Param(72, type="integer", minimum=1, maximum=720, title="Approval waits (hours)",
+                                    description="An unanswered approval fails after this long and the run aborts: "
+                                                "a timeout never cuts over."),
+    }
+
+
+class WaitCaughtUp(BaseSensorOperator):
+    """Deferrable: waits on the triggerer (online/lag_trigger.py) until the apply is at most max_lag_bytes behind."""
+
+    def poke(self, context) -> bool:        # only used if deferral is unavailable
+        return False
+
+    def execute(self, context):
+        from include.pgferry.online.lag_trigger import ApplyLagTrigger
+        from include.pgferry.online.tasks import names_of
+        p = context["params"]
+        self.defer(trigger=ApplyLagTrigger(source_conn_id=p["source_conn_id"], slot=names_of(context["ti"]).slot,
+                                           max_lag_bytes=int(p["max_lag_bytes"]), poke_s=5, max_looks=17280),
+                   method_name="execute_complete", timeout=timedelta(hours=24))
+
+    def execute_complete(self, context, event):
+        from airflow.sdk.exceptions import AirflowFailException
+        if event["status"] != "success":
+            raise AirflowFailException(event["message"])
+        return event["message"]
+
+
+class ApproveCutover(HITLBranchOperator):
+    """The run's Params choose who may answer and how long the question waits (read when it is asked)."""
+
+    def execute(self, context):
+        p = context["params"]
+        self.assigned_users = [{"id": u, "name": u} for u in p.get("cutover_assignees") or []] or None
+        self.response_timeout = timedelta(hours=int(p.get("approval_timeout_h") or 72))
+        return super().execute(context)
+
+    def execute_complete(self, context, event):
+        # the branch's return value is the chosen task ids: the answer's form (freeze_mode) travels apart
+        if "error" not in event:
+            context["ti"].xcom_push(key="response", value={"chosen_options": list(event["chosen_options"]),
+                                                           "params_input": dict(event["params_input"] or {})})
+        return super().execute_complete(context, event)
+
+
+def build_online_migration_dag(dag_id: str, doc_md: str):
+    @dag(dag_id=dag_id, schedule=None, start_date=START_DATE, catchup=False, max_active_runs=1,
+         tags=["pgferry", "postgres", "migration", "online"], default_args=RETRY_ARGS,
+         dagrun_timeout=DAGRUN_TIMEOUT, params=online_params(), doc_md=doc_md)
+    def online_migration():
+        @task.short_circuit(retries=0, execution_timeout=EXECUTION_TIMEOUT["precheck"])
+        def precheck(params=None) -> dict:
+            from airflow.sdk import get_current_context
+
+            from include.pgferry.online import tasks
+            ti = get_current_context()["ti"]
+            state = _run(params, tasks.precheck_online, tasks.names_of(ti))
+            if (params or {}).get("precheck_only"):
+                ti.xcom_push(key="state", value=state)
+                return {}
+            return state
+
+        @task
+        def create_publication(state: dict, params=None) -> str:
+            from include.pgferry.online import tasks
+            return _run(params, tasks.create_publication, state)
+
+        with TaskGroup("online_load") as load:
+            @task(retries=0, execution_timeout=LONG)
+            def hold_snapshot(state: dict, params=None) -> dict:
+                from airflow.sdk import get_current_context
+
+                from include.pgferry.online import tasks
+                return _run(params, tasks.hold_snapshot, state, get_current_context()["ti"])
+
+            @task(execution_timeout=EXECUTION_TIMEOUT["structure"])
+            def structure(state: dict, params=None) -> dict:
+                from airflow.sdk import get_current_context
+
+                from include.pgferry.online import tasks
+                return _run(params, tasks.structure_online, state, get_current_context()["ti"])
+
+            @task(execution_timeout=EXECUTION_TIMEOUT["plan_lanes"])
+            def plan_lanes(state: dict, params=None) -> list:
+                from airflow.sdk import get_current_context
+
+                from include.pgferry.logical import plan_lanes
+                planned = _run(params, plan_lanes.plan_lanes, state)
+                get_current_context()["ti"].xcom_push(key="post_data", value=planned["post_data"])
+                return planned["lanes"]
+
+            @task(map_index_template="{{ lane_label }}", pool=COPY_POOL, execution_timeout=EXECUTION_TIMEOUT["copy_lane"])
+            def copy_lane(lane: list, params=None) -> list:
+                from airflow.sdk import get_current_context
+
+                from include.pgferry.logical import copy_lane as lanes, progress
+                from include.pgferry.model import Lane
+                from include.pgferry.online import tasks
+                context = get_current_context()
+                label = lanes.lane_label(lane)
+                context["lane_label"] = label
+                p = params or {}
+                progress.start_lane(f"lane {label}", sum(u.bytes for u in Lane.from_xcom(lane).units),
+                                    p.get("no_progress_timeout_s"), p.get("lane_min_mb_per_s"))
+                return _run(params, tasks.copy_lane_online, lane, context["ti"])
+
+        @task(trigger_rule="none_failed", execution_timeout=EXECUTION_TIMEOUT["triggers_and_foreign_keys"])
+        def triggers_and_foreign_keys(state: dict, post_data: dict, params=None) -> dict:
+            from include.pgferry.logical import triggers_and_foreign_keys
+            return _run(params, triggers_and_foreign_keys.triggers_and_foreign_keys, state, post_data)
+
+        @task(trigger_rule="none_failed", execution_timeout=EXECUTION_TIMEOUT["finalize"])
+        def finalize(state: dict, post_data: dict, params=None) -> dict:
+            from include.pgferry.logical import finalize
+            return _run(params, finalize.finalize, state, post_data)
+
+        @task(execution_timeout=LONG)
+        def apply_changes(state: dict, params=None) -> dict:
+            from airflow.sdk import get_current_context
+
+            from include.pgferry.online import tasks
+            return _run(params, tasks.apply_changes, state, get_current_context()["ti"])
+
+        wait_caught_up = WaitCaughtUp(task_id="wait_caught_up")
+
+        approve = ApproveCutover(
+            task_id="approve_cutover", subject="Cut over {{ dag_run.run_id }}?",
+            body="The apply is **{{ ti.xcom_pull(task_ids='wait_caught_up') }}**.\n\n"
+                 "*Cut over* freezes the source (freeze_mode), applies the last changes, sets sequences, copies "
+                 "large objects, validates and removes the slot. *Abort* removes the slot, publication and "
+                 "bookkeeping and leaves the source writable.",
+            options=[CUT_OVER, ABORT], options_mapping={CUT_OVER: "freeze_source", ABORT: "abort"},
+            params={"freeze_mode": Param("read_only", type="string", enum=["read_only", "stopped"],
+                                         title="How to freeze the source",
+                                         description="read_only: pgferry makes the database read-only and ends "
+                                                     "the application's sessions. stopped: you have stopped the "
+                                                     "application; pgferry checks that no one still writes.")})
+
+        @task
+        def freeze_source(state: dict, params=None) -> dict:
+            from airflow.sdk import get_current_context
+
+            from include.pgferry.online import tasks
+            answer = get_current_context()["ti"].xcom_pull(task_ids="approve_cutover", key="response") or {}
+            mode = (answer.get("params_input") or {}).get("freeze_mode") or "read_only"
+            return _run(params, tasks.freeze_source, state, mode)
+
+        @task(execution_timeout=EXECUTION_TIMEOUT["sequences"])
+        def sequences(state: dict, params=None) -> dict:
+            from include.pgferry.logical import sequences
+            return _run(params, sequences.sequences, state)
+
+        @task(execution_timeout=EXECUTION_TIMEOUT["large_objects"])
+        def large_objects(state: dict, params=None) -> dict:
+            from include.pgferry.logical import large_objects
+            return _run(params, large_objects.large_objects, state)
+
+        @task(retries=0, execution_timeout=EXECUTION_TIMEOUT["validate"])
+        def validate(state: dict, frozen: dict, copies: list, params=None) -> dict:
+            """As the logical validate; the no-writes proof starts at the freeze, not at precheck."""
+            from include.pgferry.online import tasks
+            return _run(params, tasks.validate_online, state, frozen, list(copies or []))
+
+        @task
+        def cleanup(state: dict, frozen: dict, params=None) -> dict:
+            from include.pgferry.online import tasks
+            return _run(params, tasks.cleanup, state, frozen)
+
+        @task(trigger_rule="all_done")
+        def abort(params=None) -> dict:
+            """Also after a failure before the approval; nothing to undo when the precheck did not pass."""
+            from airflow.sdk import get_current_context
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from include.pgferry.online import tasks
+            ti = get_current_context()["ti"]
+            state = ti.xcom_pull(task_ids="precheck")
+            if not state:
+                raise AirflowSkipException("the precheck did not pass: nothing was made to undo")
+            return _run(params, tasks.abort, state, ti)
+
+        state = precheck()
+        published = create_publication(state)
+        with load:
+            held = hold_snapshot(state)
+            built = structure(state)
+            planned = plan_lanes(state)
+            copies = copy_lane.expand(lane=planned)
+            built >> copies
+        published >> [held, built, planned]
+        keys = triggers_and_foreign_keys(state, planned["post_data"])
+        [copies, held] >> keys
+        fin = finalize(state, planned["post_data"])
+        keys >> fin
+        applied = apply_changes(state)
+        held >> applied
+        [held, fin] >> wait_caught_up >> approve
+        frozen = freeze_source(state)
+        approve >> [frozen, abort()]
+        seqs = sequences(state)
+        [frozen, applied] >> seqs
+        blobs = large_objects(state)
+        seqs >> blobs
+        checked = validate(state, frozen, copies)
+        blobs >> checked
+        checked >> cleanup(state, frozen)
+
+    built = online_migration()
+    built.fileloc = sys._getframe(1).f_code.co_filename
+    return built

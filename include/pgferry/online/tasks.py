@@ -1,0 +1,198 @@
+"""The online DAG's task bodies: each opens its own sessions from the Params and reads what earlier tasks
+decided from XCom, as the logical tasks do; the pieces are online/slot, holder, apply, follow, freeze.
+
+Tasks that read under the run's snapshot (structure, the copy lanes) are not downstream of the holder,
+which ends only when they are done: they wait, bounded, for its XCom `snapshot`. The apply runs until
+the freeze task's XCom gives the freeze LSN, or the abort task's XCom `stop` says to stop.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from include.pgferry.checks.findings import log_findings, raise_if_blocking
+from include.pgferry.logical.common import endpoints
+from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.online import apply as ap
+from include.pgferry.online import follow, freeze, holder, pgoutput as po
+from include.pgferry.online import precheck as online_checks
+from include.pgferry.online import slot as sl
+
+log = logging.getLogger("pgferry")
+
+GROUP = "online_load"
+HOLD, STRUCTURE, PLAN_LANES, COPY_LANE = (f"{GROUP}.hold_snapshot", f"{GROUP}.structure", f"{GROUP}.plan_lanes",
+                                          f"{GROUP}.copy_lane")
+FREEZE, ABORT = "freeze_source", "abort"
+SNAPSHOT_WAIT_S = 600
+POKE_S = 5
+
+
+def names_of(ti) -> sl.RunNames:
+    return sl.RunNames.of(ti.dag_id, ti.run_id)
+
+
+def precheck_online(params: dict, names: sl.RunNames) -> dict:
+    """The logical precheck, then the online checks on its plan; one failure listing every blocking finding."""
+    from include.pgferry.logical.precheck import precheck
+    state = precheck(params)
+    source_ep, target_ep = endpoints(params)
+    with source_ep.connect(autocommit=True, application_name="pgferry precheck") as source, \
+            target_ep.connect(autocommit=True, application_name="pgferry precheck") as target:
+        ctx = online_checks.Context(source, Plan.from_xcom(state["plan"]), target, (names.slot, names.temporary_slot))
+        findings = online_checks.online_findings(ctx)
+        log_findings(findings, "online precheck")
+        raise_if_blocking(findings)
+        state["publish"] = [q.to_xcom() for q in online_checks.publishable(ctx)]
+    state["warnings"] = state.get("warnings", []) + [f.as_dict() for f in findings]
+    state["online"] = {"slot": names.slot, "temporary_slot": names.temporary_slot, "publication": names.publication}
+    return state
+
+
+def create_publication(params: dict, state: dict) -> str:
+    source_ep, _ = endpoints(params)
+    with source_ep.connect(autocommit=True, application_name="pgferry publication") as source:
+        sl.create_publication(source, state["online"]["publication"],
+                              [QualifiedName.from_xcom(q) for q in state["publish"]])
+    return state["online"]["publication"]
+
+
+def _count(ti, task_ids: list[str], states: list[str] | None = None) -> int:
+    return ti.get_ti_count(dag_id=ti.dag_id, task_ids=task_ids, run_ids=[ti.run_id], states=states)
+
+
+def load_done(ti) -> bool:
+    """Structure, the lane plan and every copy lane succeeded; a failed one ends the hold (the load must be
+    cleared, and a new snapshot made)."""
+    if _count(ti, [STRUCTURE, PLAN_LANES, COPY_LANE], ["failed", "upstream_failed"]):
+        raise sl.SlotError("a task reading under the snapshot failed: fix its cause, then clear the whole "
+                           "online_load group to load again from a new snapshot")
+    if _count(ti, [STRUCTURE], ["success"]) < 1 or _count(ti, [PLAN_LANES], ["success"]) < 1:
+        return False
+    lanes = _count(ti, [COPY_LANE])
+    return lanes > 0 and _count(ti, [COPY_LANE], ["success"]) == lanes
+
+
+def hold_snapshot(params: dict, state: dict, ti) -> dict:
+    source_ep, _ = endpoints(params)
+    names = state["online"]
+    with source_ep.connect(autocommit=True, application_name="pgferry holder watch") as watch:
+        # a retried holder makes the same temporary slot: its earlier try's must be gone first
+        sl.wait_released(watch, names["temporary_slot"])
+        h = sl.SnapshotHolder(lambda: source_ep.connect(autocommit=True, application_name="pgferry snapshot holder",
+                                                        replication="database"),
+                              names["temporary_slot"], float(params.get("slot_create_timeout_s") or 300))
+        return holder.hold(h, watch, names["slot"], publish=lambda e: ti.xcom_push(key="snapshot", value=e.to_xcom()),
+                           load_done=lambda: load_done(ti), max_retained_bytes=params.get("max_retained_wal_bytes"),
+                           max_hold_s=float(params.get("max_hold_s") or 86400), poke_s=POKE_S,
+                           clock=time.monotonic, pause=time.sleep)
+
+
+def wait_snapshot(ti) -> str:
+    """The holder's exported snapshot, once it has pushed it (bounded)."""
+    deadline = time.monotonic() + SNAPSHOT_WAIT_S
+    while time.monotonic() < deadline:
+        exported = ti.xcom_pull(task_ids=HOLD, key="snapshot")
+        if exported:
+            return exported["snapshot"]
+        time.sleep(2)
+    raise sl.SlotError(f"no snapshot from {HOLD} within {SNAPSHOT_WAIT_S} s: is it running? (pool, its log)")
+
+
+def structure_online(params: dict, state: dict, ti) -> dict:
+    from include.pgferry.logical.structure import structure
+    return structure(params, {**state, "snapshot": wait_snapshot(ti)})
+
+
+def copy_lane_online(params: dict, lane: list, ti) -> list:
+    from include.pgferry.logical.copy_lane import copy_lane
+    return copy_lane(params, lane, snapshot=wait_snapshot(ti))
+
+
+class _Stopped(Exception):
+    pass
+
+
+def apply_changes(params: dict, state: dict, ti) -> dict:
+    source_ep, target_ep = endpoints(params)
+    names = state["online"]
+    cap = params.get("max_retained_wal_bytes")
+
+    def freeze_lsn():
+        if ti.xcom_pull(task_ids=ABORT, key="stop"):
+            raise _Stopped
+        frozen = ti.xcom_pull(task_ids=FREEZE)
+        return po.lsn_int(frozen["freeze_lsn"]) if frozen else None
+
+    def on_batch(s: follow.SlotState):
+        follow.check_retained(s, cap, names["slot"])
+
+    with source_ep.connect(autocommit=True, application_name="pgferry apply") as source, \
+            target_ep.connect(autocommit=True, application_name="pgferry apply") as target:
+        ap.ensure_bookkeeping(target)
+        ap.open_target_session(target, float(params.get("lock_timeout_s") or 180))
+        worker = ap.ApplyWorker(source, target, Plan.from_xcom(state["plan"]), names["slot"], names["publication"])
+        try:
+            return follow.follow_until_freeze(worker, freeze_lsn, max_batches=10**9, pause=lambda: time.sleep(1),
+                                              on_batch=on_batch)
+        except _Stopped:
+            log.info("abort asked the apply to stop")
+            return {"aborted": True}
+
+
+def lag_now(params: dict, state: dict) -> str:
+    source_ep, _ = endpoints(params)
+    with source_ep.connect(autocommit=True, application_name="pgferry lag") as source:
+        s = follow.slot_state(source, state["online"]["slot"])
+    return f"{s.lag_bytes / 1e6:.1f} MB behind the source; {s.retained_bytes / 1e6:.0f} MB of WAL retained"
+
+
+def freeze_source(params: dict, state: dict, mode: str) -> dict:
+    source_ep, _ = endpoints(params)
+    with source_ep.connect(autocommit=True, application_name="pgferry freeze") as source:
+        out = freeze.freeze(source, Plan.from_xcom(state["plan"]), mode, clock=time.time)
+    log.info("source frozen (%s) at %s", mode, out["freeze_lsn"])
+    return out
+
+
+def validate_online(params: dict, state: dict, frozen: dict, copies: list) -> dict:
+    """The logical validate, with the no-writes proof starting at the freeze; the apply's bookkeeping goes
+    first (the apply is done), so the target holds exactly what the source has."""
+    from include.pgferry.logical.validate import validate
+    _, target_ep = endpoints(params)
+    with target_ep.connect(autocommit=True, application_name="pgferry cleanup") as target:
+        sl.remove_bookkeeping(target, state["online"]["slot"])
+    return validate(params, {**state, "write_counters": frozen["write_counters"]}, copies)
+
+
+def _writable(source):
+    """A session that may write on a source frozen read-only (the freeze sets the database's default)."""
+    source.execute("SET default_transaction_read_only = off")
+    return source
+
+
+def cleanup(params: dict, state: dict, frozen: dict | None) -> dict:
+    source_ep, target_ep = endpoints(params)
+    with source_ep.connect(autocommit=True, application_name="pgferry cleanup") as source, \
+            target_ep.connect(autocommit=True, application_name="pgferry cleanup") as target:
+        _writable(source)
+        removed = sl.cleanup(source, target, sl.RunNames(**state["online"]))
+    report = {"removed": removed}
+    if frozen:
+        report["downtime_s"] = round(time.time() - frozen["frozen_at"], 1)
+        log.info("cutover done: the source was frozen for %.1f s up to now", report["downtime_s"])
+    return report
+
+
+def abort(params: dict, state: dict, ti) -> dict:
+    """Stop the apply, then remove slot, publication and bookkeeping, and make the source writable."""
+    ti.xcom_push(key="stop", value=True)
+    deadline = time.monotonic() + SNAPSHOT_WAIT_S
+    while _count(ti, ["apply_changes"], ["running", "queued", "scheduled", "up_for_retry"]) and \
+            time.monotonic() < deadline:
+        time.sleep(2)
+    source_ep, _ = endpoints(params)
+    out = cleanup(params, state, None)
+    with source_ep.connect(autocommit=True, application_name="pgferry abort") as source:
+        freeze.unfreeze(_writable(source))
+    return out

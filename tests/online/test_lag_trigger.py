@@ -1,0 +1,50 @@
+"""The catch-up wait's trigger, run on an event loop against the real source: caught up, still behind
+(timeout, never a failure), and a slot that is gone (failure at once)."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from include.pgferry.online.lag_trigger import ApplyLagTrigger
+from localstack import airflow_env
+from tests.online.conftest import connect
+
+pytestmark = pytest.mark.integration
+
+DB = "lag_src"
+SLOT = "pgferry_lagtest0"
+
+
+@pytest.fixture(scope="module")
+def source(logical_source):
+    logical_source.recreate_db(DB)
+    airflow_env.postgres_connection("pgferry_lag_source", logical_source.port, DB)
+    with connect(logical_source, DB) as c:
+        c.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        c.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (SLOT,))
+        yield c
+        c.execute("SELECT pg_drop_replication_slot(%s)", (SLOT,))
+
+
+def events(**kw):
+    trigger = ApplyLagTrigger(**{"source_conn_id": "pgferry_lag_source", "slot": SLOT, "poke_s": 0,
+                                 "max_looks": 2, **kw})
+    classpath, args = trigger.serialize()
+    assert classpath == "include.pgferry.online.lag_trigger.ApplyLagTrigger"
+    again = ApplyLagTrigger(**args)          # what the triggerer rebuilds from the table
+
+    async def collect():
+        return [e.payload async for e in again.run()]
+    return asyncio.run(asyncio.wait_for(collect(), timeout=60))
+
+
+def test_caught_up_behind_and_gone(source):
+    source.execute("INSERT INTO t SELECT generate_series(1, 1000)")    # the slot now lags by this much WAL
+    [behind] = events(max_lag_bytes=0)
+    assert behind["status"] == "timeout" and behind["message"].startswith("apply lag ")
+    [caught_up] = events(max_lag_bytes=64 * 1024 * 1024)
+    assert caught_up["status"] == "success" and f"slot {SLOT} at " in caught_up["message"]
+    [failed] = events(max_lag_bytes=0, slot="pgferry_nosuchslot", max_looks=5)    # at once, not after 5 looks
+    assert failed == {"status": "failed", "message": "the replication slot pgferry_nosuchslot is gone from the "
+                                                     "source: changes are lost to this run; abort it and start again"}

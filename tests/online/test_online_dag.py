@@ -1,0 +1,92 @@
+"""postgres_online_migration end to end under a real scheduler (LocalExecutor, `airflow standalone`): a
+pgbench writer keeps writing to the source through the load and the apply; when the approval is asked the
+writer stops and the test answers "Cut over" through the REST API; the run must end successfully with
+every table identical on both sides and no slot, publication or bookkeeping left."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from include.pgferry.pg.catalog import fetch_one
+from localstack.pgcluster import pg_bindir
+from tests.online.conftest import connect
+from tests.online.test_follow_with_writer import SOURCE_SQL, TABLES, WRITER, fingerprint
+from tests.support.fault_harness import LocalAirflow
+
+pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
+
+DAG_ID = "postgres_online_migration"
+DB = "online_dag_src"
+
+
+def test_online_migration_with_a_live_writer(logical_source, pg_target, target_db, tmp_path):
+    logical_source.recreate_db(DB)
+    subprocess.run([str(pg_bindir() / "pgbench"), "-i", "-q", "-s", "1", "-d", logical_source.dsn(DB)],
+                   check=True, capture_output=True, timeout=120)
+    with connect(logical_source, DB) as src:
+        src.execute(SOURCE_SQL)
+        src.execute("ALTER TABLE pgbench_history REPLICA IDENTITY FULL")
+    script = tmp_path / "writer.sql"
+    script.write_text(WRITER)
+    log = open(tmp_path / "writer.log", "w")
+    writer = subprocess.Popen([str(pg_bindir() / "pgbench"), "-n", "-c", "1", "-j", "1", "-T", "900", "-R", "50",
+                               "-f", str(script), "-d", logical_source.dsn(DB)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with LocalAirflow(name="online") as airflow:
+            api = airflow.api
+            api.wait_for_dag(DAG_ID)
+            api.postgres_connection("online_source", "127.0.0.1", logical_source.port, DB)
+            api.postgres_connection("online_target", "127.0.0.1", pg_target.port, target_db)
+            run_id = api.trigger(DAG_ID, {"source_conn_id": "online_source", "target_conn_id": "online_target",
+                                          "max_lag_bytes": 64 * 1024 * 1024})
+            api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=900, poll=2)
+            assert writer.poll() is None, "the writer must still be writing when the cutover is asked"
+            writer.terminate()                   # the application stops: the freeze_mode "stopped"
+            assert writer.wait(timeout=60) is not None
+            api.request("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails",
+                        {"chosen_options": ["Cut over"], "params_input": {"freeze_mode": "stopped"}})
+            run = api.wait_for_run(DAG_ID, run_id, timeout=900)
+            states = api.states(DAG_ID, run_id)
+            assert run["state"] == "success", states
+            assert states["abort"] == "skipped" and states["cleanup"] == "success"
+            cleanup = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/cleanup/xcomEntries/return_value")
+            assert "downtime_s" in str(cleanup["value"])
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait(timeout=30)
+    with connect(logical_source, DB) as src, connect(pg_target, target_db) as tgt:
+        for table in TABLES:
+            assert fingerprint(tgt, table) == fingerprint(src, table), table
+        assert src.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,)
+        assert src.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
+        assert fetch_one(tgt, "list_existing_schemas", schemas=["pgferry_online"]) is None
+
+
+def test_abort_removes_everything_and_leaves_the_source_writable(logical_source, pg_target, target_db):
+    db = "online_abort_src"
+    logical_source.recreate_db(db)
+    with connect(logical_source, db) as src:
+        src.execute("CREATE TABLE items (id int PRIMARY KEY, v text)")
+        src.execute("INSERT INTO items SELECT g, 'v' FROM generate_series(1, 100) g")
+    with LocalAirflow(name="online-abort") as airflow:
+        api = airflow.api
+        api.wait_for_dag(DAG_ID)
+        api.postgres_connection("abort_source", "127.0.0.1", logical_source.port, db)
+        api.postgres_connection("abort_target", "127.0.0.1", pg_target.port, target_db)
+        run_id = api.trigger(DAG_ID, {"source_conn_id": "abort_source", "target_conn_id": "abort_target"})
+        api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=900, poll=2)
+        with connect(logical_source, db) as src:      # a write after the load: applied, then the abort
+            src.execute("INSERT INTO items VALUES (101, 'late')")
+        api.request("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails",
+                    {"chosen_options": ["Abort"], "params_input": {"freeze_mode": "read_only"}})
+        api.wait_for_run(DAG_ID, run_id, timeout=600)
+        states = api.states(DAG_ID, run_id)
+        assert states["abort"] == "success" and states["apply_changes"] == "success", states
+        assert {states[t] for t in ("freeze_source", "sequences", "validate", "cleanup")} == {"skipped"}, states
+    with connect(logical_source, db) as src, connect(pg_target, target_db) as tgt:
+        assert src.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,)
+        assert src.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
+        assert fetch_one(tgt, "list_existing_schemas", schemas=["pgferry_online"]) is None
+        src.execute("INSERT INTO items VALUES (102, 'still writable')")    # never frozen
