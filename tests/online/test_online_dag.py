@@ -62,6 +62,8 @@ def test_online_migration_with_a_live_writer(logical_source, pg_target, target_d
         assert src.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,)
         assert src.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
         assert fetch_one(tgt, "list_existing_schemas", schemas=["pgferry_online"]) is None
+        # the run's publication was the source's alone: a whole-database run never creates it on the target
+        assert tgt.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
 
 
 def test_abort_removes_everything_and_leaves_the_source_writable(logical_source, pg_target, target_db):

@@ -58,3 +58,16 @@ def test_an_entry_goes_no_earlier_than_what_it_depends_on():
 def test_entries_depending_on_each_other_in_a_loop_are_placed_all_the_same():
     toc = [entry("RULE", dump_id=1, depends_on=[2]), entry("INDEX", dump_id=2, depends_on=[1])]
     assert assign_phases(toc) == {1: "indexes", 2: "indexes"}
+
+
+def test_an_online_runs_own_publication_and_its_tables_stay_out_of_the_archive():
+    from include.pgferry.pg.ddl import TocEntry, without_publication
+    toc = [TocEntry("1; 0 1 TABLE public t o", 1, 0, 1, "TABLE", "public t o", "pre-data"),
+           TocEntry("2; 0 2 PUBLICATION - pgferry_ab12 o", 2, 0, 2, "PUBLICATION", "- pgferry_ab12 o", "post-data"),
+           TocEntry("3; 0 3 PUBLICATION TABLE public pgferry_ab12 t o", 3, 0, 3, "PUBLICATION TABLE",
+                    "public pgferry_ab12 t o", "post-data", (1, 2)),
+           TocEntry("4; 0 4 PUBLICATION - app_pub o", 4, 0, 4, "PUBLICATION", "- app_pub o", "post-data"),
+           TocEntry("5; 0 5 PUBLICATION TABLE public app_pub t o", 5, 0, 5, "PUBLICATION TABLE",
+                    "public app_pub t o", "post-data", (1, 4))]
+    assert [e.dump_id for e in without_publication(toc, "pgferry_ab12")] == [1, 4, 5]
+    assert without_publication(toc, None) == toc

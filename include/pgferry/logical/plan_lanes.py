@@ -48,7 +48,10 @@ def post_data_statements(params: dict, state: dict) -> PostData:
     with target_ep.connect(autocommit=True, application_name="pgferry plan_lanes") as target:
         known = setting_names(target)
     phases = {}
-    with SchemaArchive(source_ep, plan, client_tools(state), params.get("keep_owners", True)) as archive:
+    # an online run's own publication is the source's, for as long as the run follows it: never the target's
+    own_publication = (state.get("online") or {}).get("publication")
+    with SchemaArchive(source_ep, plan, client_tools(state), params.get("keep_owners", True),
+                       own_publication=own_publication) as archive:
         for phase in POST_DATA_PHASES:
             entries = archive.phase_entries(phase)
             result = rewrite(archive.sql(entries), ctx, rename_columns=True, known_settings=known)

@@ -186,8 +186,7 @@ def _drop_slot(source: psycopg.Connection, slot: str) -> bool:
 def cleanup(source: psycopg.Connection, target: psycopg.Connection | None, names: RunNames) -> dict:
     """Remove the run's slots, publication and bookkeeping; assert each is gone. Safe to run again."""
     removed = {"slots": [s for s in (names.temporary_slot, names.slot) if _drop_slot(source, s)]}
-    removed["publication"] = bool(fetch_one(source, "find_publication", name=names.publication))
-    source.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(names.publication)))
+    removed["publication"] = drop_publication(source, names.publication)
     removed["bookkeeping"] = target is not None and remove_bookkeeping(target, names.slot)
     left = [s for s in (names.temporary_slot, names.slot) if fetch_one(source, "show_replication_slot", slot=s)]
     if fetch_one(source, "find_publication", name=names.publication):
@@ -199,6 +198,13 @@ def cleanup(source: psycopg.Connection, target: psycopg.Connection | None, names
     log.info("removed slots %s, publication %s, bookkeeping %s", removed["slots"] or "none",
              names.publication if removed["publication"] else "none", removed["bookkeeping"])
     return removed
+
+
+def drop_publication(source: psycopg.Connection, name: str) -> bool:
+    """Drop the run's publication; whether there was one."""
+    was = bool(fetch_one(source, "find_publication", name=name))
+    source.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(name)))
+    return was
 
 
 def bookkeeping_rows(target: psycopg.Connection, slot: str) -> int:

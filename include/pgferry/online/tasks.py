@@ -156,12 +156,15 @@ def freeze_source(params: dict, state: dict, mode: str) -> dict:
 
 
 def validate_online(params: dict, state: dict, frozen: dict, copies: list) -> dict:
-    """The logical validate, with the no-writes proof starting at the freeze; the apply's bookkeeping goes
-    first (the apply is done), so the target holds exactly what the source has."""
+    """The logical validate, with the no-writes proof starting at the freeze; the apply's bookkeeping on the
+    target and the run's publication on the source go first (the apply is done), so each side holds exactly
+    what the other has."""
     from include.pgferry.logical.validate import validate
-    _, target_ep = endpoints(params)
+    source_ep, target_ep = endpoints(params)
     with target_ep.connect(autocommit=True, application_name="pgferry cleanup") as target:
         sl.remove_bookkeeping(target, state["online"]["slot"])
+    with source_ep.connect(autocommit=True, application_name="pgferry cleanup") as source:
+        sl.drop_publication(_writable(source), state["online"]["publication"])
     return validate(params, {**state, "write_counters": frozen["write_counters"]}, copies)
 
 

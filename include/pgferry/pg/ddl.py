@@ -569,6 +569,15 @@ def left_out_of(toc: list[TocEntry], plan: Plan) -> list[TocEntry]:
         e.desc in DECORATIONS and (set(e.depends_on) & gone or _tagged(e, tags)))]
 
 
+def without_publication(toc: list[TocEntry], name: str | None) -> list[TocEntry]:
+    """The TOC without publication `name` and what hangs on it (its tables and schemas, its comment): an
+    online run's own publication (online/slot.py) exists on the source only while the run follows it."""
+    if not name:
+        return toc
+    gone = {e.dump_id for e in toc if e.desc == "PUBLICATION" and e.rest.split(" ")[:2] == ["-", name]}
+    return [e for e in toc if e.dump_id not in gone and not set(e.depends_on) & gone]
+
+
 def _tagged(e: TocEntry, tags) -> bool:
     return any(e.rest == f"{schema} {tag}" or e.rest.startswith(f"{schema} {tag} ") for schema, tag in tags)
 
@@ -648,8 +657,9 @@ class SchemaArchive:
     the run's pg_dump and read by its pg_restore (`tools`, pg/client_tools.py)."""
 
     def __init__(self, source: PgEndpoint, plan: Plan, tools: ClientTools, keep_owners: bool = True,
-                 snapshot: str | None = None):
+                 snapshot: str | None = None, own_publication: str | None = None):
         self.plan = plan
+        self.own_publication = own_publication
         self.tools = tools
         self._dir = tempfile.mkdtemp(prefix="pgferry-schema-")
         self.path = os.path.join(self._dir, "schema.dump")
@@ -691,7 +701,7 @@ class SchemaArchive:
                 desc, rest = _split_desc(m.group(4))
                 toc.append(TocEntry(line, int(m.group(1)), int(m.group(2)), int(m.group(3)), desc, rest,
                                     section_of.get(int(m.group(1)), "none"), depends_on.get(int(m.group(1)), ())))
-        return left_out_of(toc, self.plan)
+        return without_publication(left_out_of(toc, self.plan), self.own_publication)
 
     def phase_entries(self, phase: str) -> list[TocEntry]:
         placed = assign_phases(self.entries)
