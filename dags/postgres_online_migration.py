@@ -7,6 +7,7 @@ touches no database. (The words "airflow" and "dag" keep it visible to the dag-p
 """
 from __future__ import annotations
 
+from include.pgferry.guide import guide_line
 from include.pgferry.online.dag import build_online_migration_dag
 
 DOC = """
@@ -20,7 +21,6 @@ applies them, exactly once) → **wait_caught_up** → **approve_cutover** (Requ
 *Abort*) → **freeze_source** → the last changes applied → **sequences**, **large objects**, **validate** →
 **cleanup** (slot, publication, bookkeeping), with the downtime in its XCom.
 
-See docs/online-migration.md.
-"""
+""" + guide_line("online-migration.md", "Online migration: requirements, the cutover, the abort, what is not built yet")
 
 postgres_online_migration = build_online_migration_dag("postgres_online_migration", doc_md=DOC)

@@ -51,7 +51,7 @@ def test_tags_retries_docs_and_params(dagbag, dag_id):
 
 
 # each DAG's guide page (docs/<page>); scheduled DAGs point at how to declare them
-GUIDE_PAGES = {"postgres_logical_migration": "logical-migration.md",
+GUIDE_PAGES = {"postgres_logical_migration": "logical-migration.md", "postgres_online_migration": "online-migration.md",
                "rds_snapshot_to_aurora": "snapshot-to-aurora.md", "scheduled_migration_": "ui.md"}
 
 

@@ -16,8 +16,9 @@ from datetime import timedelta
 from airflow.providers.standard.operators.hitl import HITLBranchOperator
 from airflow.sdk import BaseSensorOperator, Param, TaskGroup, dag, task
 
-from include.pgferry.dag_factory import DAGRUN_TIMEOUT, EXECUTION_TIMEOUT, RETRY_ARGS, START_DATE, _run
 from include.pgferry.checks.airflow import COPY_POOL
+from include.pgferry.dag_factory import DAGRUN_TIMEOUT, EXECUTION_TIMEOUT, RETRY_ARGS, START_DATE, _run
+from include.pgferry.guide import OWNER
 from include.pgferry.migration_params import migration_params
 
 CUT_OVER, ABORT = "Cut over", "Abort"
@@ -82,7 +83,7 @@ class ApproveCutover(HITLBranchOperator):
 
 def build_online_migration_dag(dag_id: str, doc_md: str):
     @dag(dag_id=dag_id, schedule=None, start_date=START_DATE, catchup=False, max_active_runs=1,
-         tags=["pgferry", "postgres", "migration", "online"], default_args=RETRY_ARGS,
+         tags=["pgferry", "postgres", "migration", "online"], default_args={**RETRY_ARGS, "owner": OWNER},
          dagrun_timeout=DAGRUN_TIMEOUT, params=online_params(), doc_md=doc_md)
     def online_migration():
         @task.short_circuit(retries=0, execution_timeout=EXECUTION_TIMEOUT["precheck"])
