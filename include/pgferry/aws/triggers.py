@@ -9,7 +9,6 @@ module path, outside DAG bundles.
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.pgferry.aws.hooks import cluster_instances_async, find_cluster_async, find_snapshot_async
 from include.pgferry.aws.states import Verdict, cluster_verdict, snapshot_verdict
+from include.pgferry.polling import poll
 
 SNAPSHOT, CLUSTER = "snapshot", "cluster"
 
@@ -56,18 +56,8 @@ class RdsAvailableTrigger(BaseTrigger):
 
         hook = RdsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
                        config=self.botocore_config)
-        verdict = Verdict()
         async with await hook.get_async_conn() as client:
-            for attempt in range(1, self.waiter_max_attempts + 1):
-                verdict = await self._look(client)
-                if verdict.failed:
-                    yield TriggerEvent({"status": "failed", "message": verdict.failed})
-                    return
-                if verdict.done:
-                    yield TriggerEvent({"status": "success", "message": verdict.progress})
-                    return
-                self.log.info("%s (look %d of %d)", verdict.progress, attempt, self.waiter_max_attempts)
-                if attempt < self.waiter_max_attempts:
-                    await asyncio.sleep(self.waiter_delay)
-        yield TriggerEvent({"status": "timeout", "message": verdict.progress,
-                            "waited_seconds": self.waiter_delay * max(0, self.waiter_max_attempts - 1)})
+            event = await poll(lambda: self._look(client), self.waiter_max_attempts, self.waiter_delay, self.log)
+        if event["status"] == "timeout":
+            event["waited_seconds"] = self.waiter_delay * max(0, self.waiter_max_attempts - 1)
+        yield TriggerEvent(event)

@@ -9,7 +9,6 @@ Lives in include/: the triggerer imports triggers by module path, outside DAG bu
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.pgferry.pg.catalog import sql_text
+from include.pgferry.polling import poll
 
 STATEMENT_TIMEOUT_MS = 30_000
 
@@ -72,16 +72,6 @@ class ApplyLagTrigger(BaseTrigger):
             return await cur.fetchone()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        verdict = LagVerdict()
-        for look in range(1, self.max_looks + 1):
-            verdict = lag_verdict(await self._look(), self.slot, self.max_lag_bytes)
-            if verdict.failed:
-                yield TriggerEvent({"status": "failed", "message": verdict.failed})
-                return
-            if verdict.done:
-                yield TriggerEvent({"status": "success", "message": verdict.progress})
-                return
-            self.log.info("%s (look %d of %d)", verdict.progress, look, self.max_looks)
-            if look < self.max_looks:
-                await asyncio.sleep(self.poke_s)
-        yield TriggerEvent({"status": "timeout", "message": verdict.progress})
+        async def look() -> LagVerdict:
+            return lag_verdict(await self._look(), self.slot, self.max_lag_bytes)
+        yield TriggerEvent(await poll(look, self.max_looks, self.poke_s, self.log))
