@@ -85,8 +85,9 @@ def shop_databases(pg_source, pg_target):
 
 
 @pytest.fixture(scope="session")
-def airflow_ui(pg_source, pg_target, shop_databases):
-    """Airflow started by localstack.airflow_server on a private home, its connections pointing at the clusters."""
+def airflow_ui(pg_source, pg_target):
+    """Airflow started by localstack.airflow_server on a private home, its connections pointing at the clusters
+    (each test asks for its own databases: the online test needs none of the shop's 90 MB)."""
     from localstack.airflow_server import start_background, stop
     home = Path(tempfile.mkdtemp(prefix="pgferry-browser-airflow-"))
     env = {"AIRFLOW_CONN_BROWSER_SOURCE": _connection(pg_source, SOURCE_DB),

@@ -74,10 +74,12 @@ class ApproveCutover(HITLBranchOperator):
         return super().execute(context)
 
     def execute_complete(self, context, event):
-        # the branch's return value is the chosen task ids: the answer's form (freeze_mode) travels apart
+        # the branch's return value is the chosen task ids: the answer's form (freeze_mode) and who gave it
+        # (the audit trail of the cutover) travel apart
         if "error" not in event:
             context["ti"].xcom_push(key="response", value={"chosen_options": list(event["chosen_options"]),
-                                                           "params_input": dict(event["params_input"] or {})})
+                                                           "params_input": dict(event["params_input"] or {}),
+                                                           "responded_by": event.get("responded_by_user")})
         return super().execute_complete(context, event)
 
 
