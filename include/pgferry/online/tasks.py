@@ -101,7 +101,16 @@ def wait_snapshot(ti) -> str:
 
 def structure_online(params: dict, state: dict, ti) -> dict:
     from include.pgferry.logical.structure import structure
-    return structure(params, {**state, "snapshot": wait_snapshot(ti)})
+    try:
+        return structure(params, {**state, "snapshot": wait_snapshot(ti)})
+    except Exception as e:
+        # pg_dump --snapshot reports a dead holder only in its stderr: say what to do, and do not retry
+        # (no try can import a snapshot whose holder is gone), as a copy lane does
+        if "invalid snapshot identifier" not in str(e):
+            raise
+        from airflow.sdk.exceptions import AirflowFailException
+        raise AirflowFailException(f"{sl.HOLDER_GONE}\n({str(e).strip()})\n(not retried: the snapshot is "
+                                   f"gone)") from e
 
 
 def copy_lane_online(params: dict, lane: list, ti) -> list:
