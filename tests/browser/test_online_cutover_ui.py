@@ -103,7 +103,7 @@ def test_approve_the_cutover_in_the_browser(page, airflow_ui, online_source, pg_
     page.goto(f"{url}/dags/{DAG_ID}/runs/{run_id}/tasks/{TASK}/required_actions")
     cut_over = page.get_by_role("button", name="Cut over", exact=True)
     cut_over.wait_for()
-    page.get_by_text("The apply is").wait_for()       # the markdown body renders after the buttons
+    page.get_by_text("Where the apply stands").wait_for()       # the markdown body renders after the buttons
     body = page.locator("body").inner_text()
     assert f"Cut over {run_id}?" in body
     assert "apply lag" in body and "MB of WAL retained" in body, body

@@ -165,7 +165,7 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
 
         approve = ApproveCutover(
             task_id="approve_cutover", subject="Cut over {{ dag_run.run_id }}?",
-            body="The apply is **{{ ti.xcom_pull(task_ids='wait_caught_up') }}**.\n\n"
+            body="Where the apply stands: **{{ ti.xcom_pull(task_ids='wait_caught_up') }}**.\n\n"
                  "*Cut over* freezes the source (freeze_mode), applies the last changes, sets sequences, copies "
                  "large objects, validates and removes the slot. *Abort* removes the slot, publication and "
                  "bookkeeping and leaves the source writable.",
