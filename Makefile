@@ -78,12 +78,11 @@ extensions-deps: postgres
 	    postgresql-15 postgresql-15-postgis-3 >/dev/null; \
 	fi
 
-# Two pytest workers, whole files each (--dist loadfile keeps a module's shared clusters and Airflow in one
-# process): the fault suite spends most of its time waiting out bounds and outages, so the other files run
-# beside it instead of after it. PYTEST_WORKERS=0 runs everything in this process.
-PYTEST_WORKERS ?= 2
+# Two pytest processes side by side (tools/run_tests.sh): the fault suite one test after another in one, the
+# rest in the other, in the time the fault tests spend waiting out bounds and outages. PYTEST_WORKERS=0 runs
+# everything in one process.
 test: setup pg-majors extensions-deps browser regress-deps docs-deps
-	$(VENV)/bin/pytest $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadfile)
+	PYTEST=$(VENV)/bin/pytest bash tools/run_tests.sh
 
 test-unit: setup docs-deps
 	$(VENV)/bin/pytest -m "not integration and not dagrun and not aws and not browser"

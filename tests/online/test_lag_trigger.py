@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -36,7 +37,10 @@ def events(**kw):
 
     async def collect():
         return [e.payload async for e in again.run()]
-    return asyncio.run(asyncio.wait_for(collect(), timeout=60))
+    # an event loop of its own, on a thread of its own: a test before this one in the same process may have
+    # left this thread's loop running (dag.test() runs deferred triggers inline)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, asyncio.wait_for(collect(), timeout=60)).result(timeout=90)
 
 
 def test_caught_up_behind_and_gone(source):
