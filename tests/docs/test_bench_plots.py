@@ -6,13 +6,9 @@ import json
 import pytest
 
 from localstack import ROOT
+from tests.support.guide_tools import require
 
 pytestmark = pytest.mark.docs
-
-def require(module: str):
-    """The guide's tools are part of `make test` (docs-deps): their absence fails, it never skips."""
-    import importlib.util
-    assert importlib.util.find_spec(module), f"{module} is not installed: run make docs-deps"
 
 
 

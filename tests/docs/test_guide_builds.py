@@ -15,17 +15,13 @@ from pathlib import Path
 import pytest
 
 from localstack import ROOT
+from tests.support.guide_tools import require
 
 pytestmark = pytest.mark.docs
 
 README = ROOT / "README.md"
 # [text](target) and ![alt](target); the target ends at the first blank or closing parenthesis
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
-
-def require(module: str):
-    """The guide's tools are part of `make test` (docs-deps): their absence fails, it never skips."""
-    import importlib.util
-    assert importlib.util.find_spec(module), f"{module} is not installed: run make docs-deps"
 
 
 
