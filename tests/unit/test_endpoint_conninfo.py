@@ -1,7 +1,7 @@
 """pg_dump connects with the very libpq parameters psycopg does (pg/endpoint.PgEndpoint)."""
 from psycopg.conninfo import conninfo_to_dict
 
-from include.pgferry.pg.endpoint import SESSION_OPTIONS, PgEndpoint, server_dead_peer_options
+from include.pgferry.pg.endpoint import DURABLE_COMMITS, SESSION_OPTIONS, PgEndpoint, server_dead_peer_options
 
 EXTRA = (("keepalives_idle", "30"), ("sslcert", "/c/client.crt"), ("sslcrl", "/c/crl.pem"), ("sslkey", "/c/k"),
          ("sslmode", "verify-full"), ("sslrootcert", "/c/root.crt"), ("sslsni", "1"), ("tcp_user_timeout", "60000"))
@@ -22,7 +22,7 @@ def test_pg_dump_gets_every_libpq_extra_psycopg_gets(monkeypatch):
     expected = {k: str(v) for k, v in for_psycopg.items() if k not in ("autocommit", "options", "password")}
     assert {k: v for k, v in for_pg_dump.items() if k != "options"} == expected
     assert for_psycopg["options"].startswith(SESSION_OPTIONS + " -c tcp_keepalives_idle=")
-    assert for_pg_dump["options"] == server_dead_peer_options(60, user_timeout=False)
+    assert for_pg_dump["options"] == DURABLE_COMMITS + " " + server_dead_peer_options(60, user_timeout=False)
     assert {"sslcrl", "sslsni", "tcp_user_timeout", "keepalives_idle"} <= set(for_pg_dump)   # beyond the old five
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 from include.pgferry.pg import client_tools as tools
 from include.pgferry.pg.endpoint import PgEndpoint
 
-# the session of index builds and foreign key checks: memory for sorts, parallel build workers
-INDEX_SESSION = {"maintenance_work_mem": "256MB", "max_parallel_maintenance_workers": "2",
-                 "synchronous_commit": "off"}
+# the session of index builds and foreign key checks: memory for sorts, parallel build workers (their commits
+# stay synchronous: few, and each ends a build that no later step repeats)
+INDEX_SESSION = {"maintenance_work_mem": "256MB", "max_parallel_maintenance_workers": "2"}
 
 
 def endpoints(params: dict) -> tuple[PgEndpoint, PgEndpoint]:

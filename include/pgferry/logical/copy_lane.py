@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from include.pgferry.logical import copying, lane_retry, table_finisher
 from include.pgferry.logical.common import INDEX_SESSION, endpoints
 from include.pgferry.model import Lane
-from include.pgferry.pg import locks, session_names
+from include.pgferry.pg import durability, locks, session_names
 
 log = logging.getLogger("pgferry")
 
@@ -120,6 +120,8 @@ def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None) -> li
                 finisher.submit(table, list(unit.index_builds), result)
             results.append(result)
         finisher.wait()
+        if results:   # the units committed asynchronously: on disk before the lane reports them done
+            durability.flush_commits(sessions.ready().target)
     if failed:
         first = failed[0][1]
         first.add_note(f"pgferry: {len(failed)} unit(s) of this lane failed: "

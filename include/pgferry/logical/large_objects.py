@@ -17,6 +17,7 @@ from psycopg import sql
 
 from include.pgferry.logical.common import endpoints, parallelism, wants
 from include.pgferry.model import Plan
+from include.pgferry.pg import durability
 from include.pgferry.pg.catalog import fetch
 from include.pgferry.pg.parallel import run_longest_first
 
@@ -110,6 +111,8 @@ def large_objects(params: dict, state: dict) -> dict:
 
     moved = run_longest_first(batches, parallelism(params), Sessions,
                               lambda s, batch: copy_batch(s.source, s.target, batch, keep_owners))
+    with target_ep.connect(autocommit=True) as target:   # the batches committed asynchronously
+        durability.flush_commits(target)
     seconds = time.monotonic() - t0
     log.info("large objects: %d (%.1f MB) in %d batch(es) in %.1f s", len(objects), sum(moved) / 1e6, len(batches),
              seconds)

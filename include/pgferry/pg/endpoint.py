@@ -28,9 +28,12 @@ _NON_LIBPQ_EXTRAS = {"iam", "redshift", "redshift-serverless", "cursor", "cluste
                      "workgroup-name", "aws_conn_id", "sqlalchemy_scheme", "sqlalchemy_options",
                      "sqlalchemy_query", "enable_log_db_messages", "azure_conn_id"}
 
-# Session settings that make both sides render values identically (checksums) and keep a load fast.
+# Session settings that make both sides render values identically (checksums), and make every commit pgferry
+# is told of durable even where the server's default is synchronous_commit=off: a later step (or the slot's
+# confirmed position) relies on it, and a target crash would otherwise lose a commit already recorded as done.
 CONNECT_TIMEOUT_S = 15
-SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3"
+DURABLE_COMMITS = "-c synchronous_commit=on"
+SESSION_OPTIONS = f"-c TimeZone=UTC -c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 {DURABLE_COMMITS}"
 
 # A peer that stops answering is given up after about this many seconds (both ends of every session).
 DEAD_PEER_S = 60
@@ -139,10 +142,11 @@ class PgEndpoint:
 
     def tool_conninfo(self, application_name: str = "pgferry") -> str:
         """What pg_dump gets as --dbname: the same parameters psycopg connects with, minus the session
-        settings (pg_dump sets its own; it keeps the server-side keepalives, which every version has) and the password (see
-        `tool_env`)."""
+        settings (pg_dump sets its own; it keeps the server-side keepalives, which every version has, and
+        durable commits, so that pg_restore's DDL survives a crash of the target once the step ended) and the
+        password (see `tool_env`)."""
         return make_conninfo("", **self.libpq_params(application_name,
-                                                     options=self.server_options(user_timeout=False)))
+                                                     options=self.server_options(DURABLE_COMMITS, user_timeout=False)))
 
     def tool_env(self) -> dict[str, str]:
         """Environment for pg_dump: only the password, so it never shows on a command line."""
