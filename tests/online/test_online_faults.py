@@ -38,6 +38,7 @@ START_BOUND = 240          # trigger -> a lane in COPY / the apply applying
 RETRY_BOUND = 120          # a killed task -> its next try running (retry delay 10 s)
 APPROVAL_BOUND = 300       # -> approve_cutover awaiting input
 RUN_BOUND = 300            # the answer (or the fault) -> the run finished
+RESUME_BOUND = 60          # the answer -> approve_cutover no longer parked
 
 # Small enough for a quick run, big enough that the one lane (parallelism 1) has several units
 SOURCE_SQL = """
@@ -68,7 +69,9 @@ WRITER_RATE = "20"         # transactions per second: a trickle, enough to write
 
 @pytest.fixture(scope="module")
 def airflow():
-    with LocalAirflow(name="online-faults") as af:
+    # PostgreSQL metadata: with SQLite the answer to approve_cutover was once recorded and the task left parked
+    # (CI, stop 21): SQLite ignores the row locks that order the answer against the park
+    with LocalAirflow(name="online-faults", postgres_metadata=True) as af:
         af.api.wait_for_dag(DAG_ID)
         yield af
 
@@ -123,14 +126,15 @@ def instance(api, run_id, task_id, map_index=-1) -> dict:
                 if t["task_id"] == task_id and t["map_index"] == map_index)
 
 
-def wait_until(what: str, check, timeout: float, poll: float = 0.3):
+def wait_until(what: str, check, timeout: float, poll: float = 0.3, detail=None):
+    """Poll `check` until it returns something true; `detail()` (if given) goes into the timeout's message."""
     deadline = time.monotonic() + timeout
     while True:
         found = check()
         if found:
             return found
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {timeout:.0f} s")
+            raise TimeoutError(f"{what}: not within {timeout:.0f} s" + (f": {detail()}" if detail else ""))
         time.sleep(poll)
 
 
@@ -181,8 +185,12 @@ def cut_over(api, run_id, writer) -> dict:
     assert writer.poll() is None, "the writer must still be writing when the cutover is asked"
     writer.terminate()
     writer.wait(timeout=60)
-    api.request("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails",
-                {"chosen_options": ["Cut over"], "params_input": {"freeze_mode": "stopped"}})
+    hitl = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails"
+    api.request("PATCH", hitl, {"chosen_options": ["Cut over"], "params_input": {"freeze_mode": "stopped"}})
+    # the answer resumes the parked task at once (Airflow's response handler schedules it)
+    wait_until("approve_cutover resumed by the answer",
+               lambda: instance(api, run_id, "approve_cutover")["state"] != "awaiting_input", RESUME_BOUND,
+               detail=lambda: api.get(hitl))
     run = api.wait_for_run(DAG_ID, run_id, RUN_BOUND)
     states = api.states(DAG_ID, run_id)
     assert run["state"] == "success", states

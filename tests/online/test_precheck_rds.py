@@ -30,7 +30,8 @@ def test_rds_logical_replication_off_is_refused_with_the_parameter_group_fix(pg_
     assert [(f.level, f.message, f.fix) for f in by_check(found, "logical decoding")] == [
         (ERROR, "rds.logical_replication is off (wal_level replica): the source does not write the WAL logical "
                 "decoding reads",
-         "set rds.logical_replication = 1 in the instance's DB parameter group, then reboot the instance")]
+         "set rds.logical_replication = 1 in the instance's DB parameter group (Aurora: the DB cluster parameter "
+         "group), then reboot the instance (Aurora: the writer)")]
 
 
 def test_an_rds_user_without_rds_replication_is_told_to_be_granted_it(logical_source):

@@ -29,7 +29,8 @@ import psutil
 from tests.support.airflow_api import AirflowApi
 
 # The local stack's pieces (moving into localstack/): the one place to repoint.
-from localstack.fleet import RECOVERY_SETTINGS  # noqa: E402
+from localstack.fleet import METADATA_DB, RECOVERY_SETTINGS  # noqa: E402
+from localstack.pgcluster import PgCluster  # noqa: E402
 from localstack.ports import free_port  # noqa: E402
 from localstack import ROOT, airflow_server  # noqa: E402
 from localstack.processes import stop_group  # noqa: E402
@@ -41,9 +42,17 @@ COPY_IN = "COPY %FROM STDIN%"
 COPY_OUT = "COPY %TO STDOUT%"
 
 class LocalAirflow:
-    def __init__(self, env: dict | None = None, settings: dict | None = None, name: str = "local-airflow"):
+    def __init__(self, env: dict | None = None, settings: dict | None = None, name: str = "local-airflow",
+                 postgres_metadata: bool = False):
         self.name = name
         self.home = Path(tempfile.mkdtemp(prefix=f"pgferry-{name}-"))
+        # PostgreSQL rather than airflow standalone's SQLite as the metadata database, as deployments run it:
+        # SQLite ignores Airflow's row locks (SELECT ... FOR UPDATE), which order a human's answer against
+        # the worker parking its human-in-the-loop task
+        self._metadata: PgCluster | None = None
+        if postgres_metadata:
+            self.home.chmod(0o755)      # the cluster under it runs as the `postgres` user when we are root
+            self._metadata = PgCluster(self.home / "clusters", "metadata")
         self.env = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
                     "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
                     "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
@@ -54,8 +63,13 @@ class LocalAirflow:
         self._scheduler: subprocess.Popen | None = None      # a scheduler restart_scheduler started
 
     def __enter__(self) -> "LocalAirflow":
-        self.info = airflow_server.start_background(self.home, port=free_port(), env=self.env)
         try:
+            if self._metadata is not None:
+                self._metadata.start()
+                self._metadata.recreate_db(METADATA_DB)
+                self.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = (
+                    f"postgresql+psycopg2://postgres@127.0.0.1:{self._metadata.port}/{METADATA_DB}")
+            self.info = airflow_server.start_background(self.home, port=free_port(), env=self.env)
             self.api = AirflowApi(self.info["url"], self.info["username"], self.info["password"])
             self.api.wait_for_dag(DAG_ID)
         except BaseException:
@@ -76,6 +90,8 @@ class LocalAirflow:
             shutil.copy(self.home / airflow_server.LOG_FILE, dest / airflow_server.LOG_FILE)
         if (self.home / "logs").exists():
             shutil.copytree(self.home / "logs", dest / "task-logs", dirs_exist_ok=True)
+        if self._metadata is not None:
+            self._metadata.destroy()
         shutil.rmtree(self.home, ignore_errors=True)
 
     # -- one part restarted ----------------------------------------------------------------------------

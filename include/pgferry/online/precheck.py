@@ -70,7 +70,8 @@ def check_logical_decoding(ctx: Context) -> list[Finding]:
         return [_e("logical decoding", f"rds.logical_replication is {s['rds_logical_replication']} (wal_level "
                                        f"{s['wal_level']}): the source does not write the WAL logical decoding "
                                        f"reads",
-                   "set rds.logical_replication = 1 in the instance's DB parameter group, then reboot the instance")]
+                   "set rds.logical_replication = 1 in the instance's DB parameter group (Aurora: the DB cluster "
+                   "parameter group), then reboot the instance (Aurora: the writer)")]
     return [_e("logical decoding", f"wal_level is {s['wal_level']}: the source does not write the WAL logical "
                                    f"decoding reads",
                "ALTER SYSTEM SET wal_level = logical; then restart the source server")]
