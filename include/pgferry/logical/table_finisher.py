@@ -70,10 +70,19 @@ def build(conn: psycopg.Connection, statements: list[DdlStatement], session: dic
     return time.monotonic() - t0
 
 
+class TargetLost(RuntimeError):
+    """A table not finished because the finisher had lost the target on an earlier one (retried)."""
+
+
 class TableFinisher:
     """Builds indexes and constraints, then ANALYZEs, each table handed over, one table at a time on its
     own target session, in a background thread; `wait` returns when all are done and re-raises the first
-    failure. Leaving the `with` block early (the lane failed) drops what has not started."""
+    failure. Leaving the `with` block early (the lane failed) drops what has not started.
+
+    A lost target costs `wait` one bound, not one per table: a build on a session that ends fails at once
+    (the dead-peer bound of pg/endpoint.py when the peer goes silent), the tables after it find the session
+    broken and fail at once, and once the session cannot be opened (the connect timeout) the tables after
+    are not tried."""
 
     def __init__(self, target: PgEndpoint, session: dict, lock_timeout_s: float = locks.LOCK_TIMEOUT_S,
                  waits_for: locks.WaitsFor | None = None):
@@ -82,6 +91,7 @@ class TableFinisher:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="pgferry-finisher")
         self._conn: psycopg.Connection | None = None
         self._futures: list[Future] = []
+        self._lost: str | None = None       # the session could not be opened: the tables after are not tried
 
     def __enter__(self):
         return self
@@ -100,8 +110,15 @@ class TableFinisher:
             f.result()
 
     def _finish(self, table: QualifiedName, statements: list[DdlStatement], result: dict):
+        if self._lost is not None:
+            raise TargetLost(f"{table} not finished: the finisher could not connect to the target before "
+                             f"({self._lost})")
         if self._conn is None:
-            self._conn = self._target.connect(autocommit=True, application_name="pgferry index build")
+            try:
+                self._conn = self._target.connect(autocommit=True, application_name="pgferry index build")
+            except psycopg.OperationalError as e:
+                self._lost = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise
             locks.set_lock_timeout(self._conn, self._lock_timeout_s)
         if statements:
             result["index_seconds"] = round(build(self._conn, statements, self._session, table,
