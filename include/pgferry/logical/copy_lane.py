@@ -7,6 +7,9 @@ lanes) the lane's finisher builds its indexes and constraints and analyzes it wh
 A retried lane first ends the target backends its earlier tries left alive, then says per unit what it
 found there (logical/lane_retry.py). Lock waits on the target are bounded by Param lock_timeout_s
 (pg/locks.py): a lock held by anyone but its sibling lanes fails the unit, naming table and holder.
+
+A failed unit does not stop the lane, unless the lane has lost its peer: a session it cannot open again
+(source or target) would cost every unit left the connect timeout, so the lane stops there (`LostPeer`).
 """
 from __future__ import annotations
 
