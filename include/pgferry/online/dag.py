@@ -44,7 +44,9 @@ def online_params() -> dict:
 
 
 class WaitCaughtUp(BaseSensorOperator):
-    """Deferrable: waits on the triggerer (online/lag_trigger.py) until the apply is at most max_lag_bytes behind."""
+    """Deferrable: waits on the triggerer (online/lag_trigger.py) until the apply is at most max_lag_bytes behind.
+    Its return value is the last look in words (the approval's body shows it); XCom `lag` the same look's
+    numbers (lag_bytes, lag_seconds, retained_bytes), for the run report."""
 
     def poke(self, context) -> bool:        # only used if deferral is unavailable
         return False
@@ -53,14 +55,18 @@ class WaitCaughtUp(BaseSensorOperator):
         from include.pgferry.online.lag_trigger import ApplyLagTrigger
         from include.pgferry.online.tasks import names_of
         p = context["params"]
-        self.defer(trigger=ApplyLagTrigger(source_conn_id=p["source_conn_id"], slot=names_of(context["ti"]).slot,
-                                           max_lag_bytes=int(p["max_lag_bytes"]), poke_s=5, max_looks=17280),
+        self.defer(trigger=ApplyLagTrigger(source_conn_id=p["source_conn_id"], target_conn_id=p["target_conn_id"],
+                                           slot=names_of(context["ti"]).slot, max_lag_bytes=int(p["max_lag_bytes"]),
+                                           poke_s=5, max_looks=17280),
                    method_name="execute_complete", timeout=timedelta(hours=24))
 
     def execute_complete(self, context, event):
         from airflow.sdk.exceptions import AirflowFailException
+        if event.get("data"):
+            context["ti"].xcom_push(key="lag", value=event["data"])
         if event["status"] != "success":
             raise AirflowFailException(event["message"])
+        self.log.info("%s", event["message"])
         return event["message"]
 
 
@@ -77,9 +83,12 @@ class ApproveCutover(HITLBranchOperator):
         # the branch's return value is the chosen task ids: the answer's form (freeze_mode) and who gave it
         # (the audit trail of the cutover) travel apart
         if "error" not in event:
+            at = event.get("responded_at")
             context["ti"].xcom_push(key="response", value={"chosen_options": list(event["chosen_options"]),
                                                            "params_input": dict(event["params_input"] or {}),
-                                                           "responded_by": event.get("responded_by_user")})
+                                                           "responded_by": event.get("responded_by_user"),
+                                                           "responded_at": at.isoformat() if hasattr(at, "isoformat")
+                                                           else at})
         return super().execute_complete(context, event)
 
 
