@@ -206,14 +206,18 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
 
         @task(retries=0, execution_timeout=EXECUTION_TIMEOUT["validate"])
         def validate(state: dict, frozen: dict, copies: list, params=None) -> dict:
-            """As the logical validate; the no-writes proof starts at the freeze, not at precheck."""
+            """As the logical validate; the no-writes proof starts at the freeze, not at precheck. Also
+            publishes the report's online part (lag at approval, the answer, downtime, apply counts)."""
+            from airflow.sdk import get_current_context
+
             from include.pgferry.online import tasks
-            return _run(params, tasks.validate_online, state, frozen, list(copies or []))
+            return _run(params, tasks.validate_online, state, frozen, list(copies or []),
+                        get_current_context()["ti"])
 
         @task
-        def cleanup(state: dict, frozen: dict, params=None) -> dict:
+        def cleanup(state: dict, frozen: dict, validated: dict, params=None) -> dict:
             from include.pgferry.online import tasks
-            return _run(params, tasks.cleanup, state, frozen)
+            return _run(params, tasks.cleanup, state, frozen, validated)
 
         @task(trigger_rule="all_done")
         def abort(params=None) -> dict:
@@ -252,7 +256,7 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
         seqs >> blobs
         checked = validate(state, frozen, copies)
         blobs >> checked
-        checked >> cleanup(state, frozen)
+        cleanup(state, frozen, checked)
 
     built = online_migration()
     built.fileloc = sys._getframe(1).f_code.co_filename
