@@ -33,6 +33,10 @@ def online_params() -> dict:
         "max_retained_wal_bytes": Param(None, type=["null", "integer"], minimum=0, title="Retained WAL cap (bytes)",
                                         description="Fail (and drop the slot) before the run's slot keeps more WAL "
                                                     "than this on the source. Empty: no cap."),
+        "wal_sample_s": Param(10, type="integer", minimum=0, maximum=600, title="WAL rate sample (seconds)",
+                              description="The online precheck samples the source's WAL rate this long to estimate "
+                                          "the WAL the run's slot keeps during the load (warned when over the "
+                                          "retained WAL cap or the free storage). 0: no sample, no estimate."),
         "cutover_assignees": Param([], type="array", items={"type": "string", "minLength": 1},
                                    title="Who may approve the cutover",
                                    description="Airflow user ids, one per line. Empty: anyone allowed to answer "

@@ -39,7 +39,10 @@ def precheck_online(params: dict, names: sl.RunNames) -> dict:
     source_ep, target_ep = endpoints(params)
     with source_ep.connect(autocommit=True, application_name="pgferry precheck") as source, \
             target_ep.connect(autocommit=True, application_name="pgferry precheck") as target:
-        ctx = online_checks.Context(source, Plan.from_xcom(state["plan"]), target, (names.slot, names.temporary_slot))
+        ctx = online_checks.Context(source, Plan.from_xcom(state["plan"]), target, (names.slot, names.temporary_slot),
+                                    wal_sample_s=float(params.get("wal_sample_s", online_checks.WAL_SAMPLE_S) or 0),
+                                    max_retained_wal_bytes=params.get("max_retained_wal_bytes"),
+                                    source_bytes=state.get("source_bytes"), source_host=source_ep.host)
         findings = online_checks.online_findings(ctx)
         log_findings(findings, "online precheck")
         raise_if_blocking(findings)
