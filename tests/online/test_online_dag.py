@@ -24,7 +24,12 @@ DB = "online_dag_src"
 
 def xcom(api, run_id: str, task_id: str, key: str = "return_value"):
     raw = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")["value"]
-    return json.loads(raw) if isinstance(raw, str) else raw      # the stored JSON, or its text
+    if isinstance(raw, str):                 # the stored JSON as text, or a string value itself
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
 
 
 def assert_online_report(airflow, run_id: str):

@@ -25,6 +25,7 @@ and what, and its `fix` is the statement or setting that fixes it.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from include.pgferry.pg.catalog import fetch, fetch_one, version_label
 from include.pgferry.pg.endpoint import switch_off_triggers
 from include.pgferry.pg.names import dump_ident as quote_ident  # quoted only where needed, as psql users write them
 from include.pgferry.schedule import throughput
+
+log = logging.getLogger("pgferry")
 
 MIN_ONLINE_VERSION = 130000
 FREE_SLOTS_NEEDED = 2
@@ -279,6 +282,10 @@ def check_retained_wal(ctx: Context) -> list[Finding]:
         size = int(fetch_one(ctx.source, "sum_relation_sizes", oids=oids)["bytes"]) if oids else 0
     est = WalEstimate.of(rate, size)
     free = local_free_bytes(ctx.source, ctx.source_host, "pg_wal") if ctx.source_host else None
+    log.info("retained WAL estimate: %.2f MB/s of WAL over %g s, a load of about %.0f min: %.2f GB (cap %s, free "
+             "in pg_wal %s)", rate / 1e6, ctx.wal_sample_s, est.load.total_seconds() / 60, est.retained_bytes / 1e9,
+             _gb(ctx.max_retained_wal_bytes) if ctx.max_retained_wal_bytes else "none",
+             _gb(free) if free is not None else "not visible from here")
     return retained_wal_findings(est, ctx.wal_sample_s, size, ctx.max_retained_wal_bytes, free)
 
 
