@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from psycopg import sql
@@ -168,7 +169,32 @@ def test_inserts_updates_deletes_applied_with_renames_and_toast(run):
     # progress is the last commit, and the slot stands at or past its end
     last = results[-1]
     assert last.progress.transactions == len(WORKLOAD)
+    assert last.progress.changes == sum(r.changes for r in results) >= len(WORKLOAD)
     assert ap.slot_position(run.source, run.slot) >= last.progress.end_lsn
+    # ... with the source's commit time of that last transaction (the lag in seconds counts from it)
+    now = run.source.execute("SELECT now()").fetchone()[0]
+    assert last.progress.commit_time is not None and now - timedelta(minutes=1) < last.progress.commit_time <= now
+    caught_up = run.target.execute(sql.SQL("SELECT caught_up_at FROM {} WHERE slot_name = %s").format(
+        ap.PROGRESS.identifier), (run.slot,)).fetchone()[0]
+    assert caught_up is not None and caught_up >= last.progress.commit_time
+
+
+def test_bookkeeping_made_by_an_earlier_pgferry_gets_the_new_columns(run):
+    # the progress table as an earlier pgferry made it: no commit_time, caught_up_at, changes
+    run.target.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(ap.SCHEMA)))
+    run.target.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(ap.SCHEMA)))
+    run.target.execute(sql.SQL("CREATE TABLE {} (slot_name text PRIMARY KEY, commit_lsn pg_lsn NOT NULL, "
+                               "end_lsn pg_lsn NOT NULL, transactions bigint NOT NULL, applied_at timestamptz "
+                               "NOT NULL)").format(ap.PROGRESS.identifier))
+    run.target.execute(sql.SQL("INSERT INTO {} VALUES ('pgferry_older_run', '0/10', '0/20', 7, now())").format(
+        ap.PROGRESS.identifier))
+    ap.ensure_bookkeeping(run.target)
+    ap.ensure_bookkeeping(run.target)          # again: a retried apply task
+    assert ap.read_progress(run.target, "pgferry_older_run") == ap.Progress(0x10, 0x20, 7, 0, None)
+    write(run, "INSERT INTO app.codes VALUES ('n', 1)", "UPDATE app.codes SET v = 2 WHERE code = 'n'")
+    drain(run)
+    p = ap.read_progress(run.target, run.slot)
+    assert (p.transactions, p.changes) == (2, 2) and p.commit_time is not None
 
 
 def test_truncate_applied(run):
@@ -300,6 +326,8 @@ def test_the_apply_loop_follows_until_the_freeze_point(run):
     seen = []
     out = follow.follow_until_freeze(run, freeze_lsn, max_batches=1000, pause=lambda: None, on_batch=seen.append)
     assert out["freeze_lsn"] == ap.po.lsn_text(looks["freeze"]) and out["applied"] == len(WORKLOAD) + 1
+    # the counts over every try, from the progress row (the run report shows them)
+    assert out["transactions"] == len(WORKLOAD) + 1 and out["row_changes"] > len(WORKLOAD)
     assert seen[-1].confirmed_lsn >= looks["freeze"] and seen[-1].lag_bytes >= 0
     assert_same(run)
     with pytest.raises(follow.FollowError, match="without reaching the freeze point"):

@@ -1,12 +1,15 @@
-"""The catch-up wait's trigger, run on an event loop against the real source: caught up, still behind
-(timeout, never a failure), and a slot that is gone (failure at once)."""
+"""The catch-up wait's trigger, run on an event loop against the real source and target: caught up, still
+behind (timeout, never a failure), a slot that is gone (failure at once), and the lag in seconds read from
+the apply's progress row on the target."""
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from psycopg import sql
 
+from include.pgferry.online import apply as ap
 from include.pgferry.online.lag_trigger import ApplyLagTrigger
 from localstack import airflow_env
 from tests.online.conftest import connect
@@ -26,6 +29,13 @@ def source(logical_source):
         c.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (SLOT,))
         yield c
         c.execute("SELECT pg_drop_replication_slot(%s)", (SLOT,))
+
+
+@pytest.fixture
+def target(pg_target, target_db):
+    airflow_env.postgres_connection("pgferry_lag_target", pg_target.port, target_db)
+    with connect(pg_target, target_db) as c:
+        yield c
 
 
 def events(**kw):
@@ -52,3 +62,26 @@ def test_caught_up_behind_and_gone(source):
     [failed] = events(max_lag_bytes=0, slot="pgferry_nosuchslot", max_looks=5)    # at once, not after 5 looks
     assert failed == {"status": "failed", "message": "the replication slot pgferry_nosuchslot is gone from the "
                                                      "source: changes are lost to this run; abort it and start again"}
+
+
+def test_lag_in_seconds_from_the_apply_progress_on_the_target(source, target):
+    source.execute("INSERT INTO t SELECT generate_series(2001, 3000)")      # pending WAL
+    # no bookkeeping on the target yet (the apply has not started): seconds unknown, bytes still judged
+    [unknown] = events(max_lag_bytes=0, target_conn_id="pgferry_lag_target", max_looks=1)
+    assert unknown["status"] == "timeout" and unknown["message"].startswith("apply lag ")
+    assert ", ? s (" in unknown["message"] and unknown["data"]["lag_seconds"] is None
+    # the apply last committed a source transaction of 30 s ago (the source's clock) and has caught up since
+    ap.ensure_bookkeeping(target)
+    committed = source.execute("SELECT now() - interval '30 seconds'").fetchone()[0]
+    target.execute(sql.SQL("INSERT INTO {} (slot_name, commit_lsn, end_lsn, transactions, applied_at, commit_time) "
+                           "VALUES (%s, '0/1', '0/2', 1, now(), %s)").format(ap.PROGRESS.identifier), (SLOT, committed))
+    [behind] = events(max_lag_bytes=0, target_conn_id="pgferry_lag_target", max_looks=1)
+    data = behind["data"]
+    assert data["lag_bytes"] > 0 and data["retained_bytes"] >= data["lag_bytes"]
+    assert 30 <= data["lag_seconds"] < 90, data
+    assert f", {data['lag_seconds']:.0f} s (" in behind["message"]
+    # a catch-up mark newer than the last commit counts instead
+    target.execute(sql.SQL("UPDATE {} SET caught_up_at = %s").format(ap.PROGRESS.identifier),
+                   (source.execute("SELECT now() - interval '2 seconds'").fetchone()[0],))
+    [marked] = events(max_lag_bytes=64 * 1024 * 1024, target_conn_id="pgferry_lag_target", max_looks=1)
+    assert marked["status"] == "success" and 2 <= marked["data"]["lag_seconds"] < 60

@@ -4,7 +4,9 @@ writer stops and the test answers "Cut over" through the REST API; the run must 
 every table identical on both sides and no slot, publication or bookkeeping left."""
 from __future__ import annotations
 
+import json
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -18,6 +20,46 @@ pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 
 DAG_ID = "postgres_online_migration"
 DB = "online_dag_src"
+
+
+def xcom(api, run_id: str, task_id: str, key: str = "return_value"):
+    raw = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}")["value"]
+    if isinstance(raw, str):                 # the stored JSON as text, or a string value itself
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def assert_online_report(airflow, run_id: str):
+    """The cutover as the run report states it: the lag wait_caught_up saw last (bytes, seconds, WAL), the
+    answer given above, the downtime freeze_source start -> validate end (the same in cleanup's XCom), the
+    apply's counts; and the Run report tab shows it."""
+    api = airflow.api
+    lag = xcom(api, run_id, "wait_caught_up", "lag")
+    assert 0 <= lag["lag_bytes"] <= 64 * 1024 * 1024 and lag["retained_bytes"] >= 0, lag
+    assert lag["lag_seconds"] is None or lag["lag_seconds"] >= 0, lag
+    asked = xcom(api, run_id, "wait_caught_up")
+    assert asked.startswith("apply lag ") and " s (slot pgferry_" in asked, asked
+    report = xcom(api, run_id, "validate", "pgferry_online_report")
+    assert report["lag_at_approval"] == {k: lag[k] for k in ("lag_bytes", "lag_seconds", "retained_bytes")}
+    assert report["approval"]["option"] == "Cut over" and report["approval"]["freeze_mode"] == "stopped"
+    assert airflow.info["username"] in report["approval"]["by"] and report["approval"]["at"], report
+    frozen = xcom(api, run_id, "freeze_source")
+    assert report["freeze_started_at"] == frozen["started_at"] <= frozen["frozen_at"]
+    assert 0 < report["downtime_s"] == round(report["validated_at"] - frozen["started_at"], 1) < 600, report
+    assert xcom(api, run_id, "cleanup")["downtime_s"] == report["downtime_s"]
+    # the writer ran through the load and after it: the apply carried its transactions, each a few rows
+    applied = report["apply"]
+    assert applied == {k: xcom(api, run_id, "apply_changes")[k] for k in ("transactions", "row_changes")}
+    assert 0 < applied["transactions"] <= applied["row_changes"], applied
+    req = urllib.request.Request(f"{api.url}/pgferry/report/{DAG_ID}/{run_id}",
+                                 headers={"Authorization": f"Bearer {api._token}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        page = r.read().decode()
+    assert "<h2>Online cutover</h2>" in page and f"<b>{report['downtime_s']:.1f} s</b>" in page
+    assert f"{applied['transactions']} transaction(s), {applied['row_changes']} row change(s)" in page
 
 
 def test_online_migration_with_a_live_writer(logical_source, pg_target, target_db, tmp_path):
@@ -50,8 +92,7 @@ def test_online_migration_with_a_live_writer(logical_source, pg_target, target_d
             states = api.states(DAG_ID, run_id)
             assert run["state"] == "success", states
             assert states["abort"] == "skipped" and states["cleanup"] == "success"
-            cleanup = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/cleanup/xcomEntries/return_value")
-            assert "downtime_s" in str(cleanup["value"])
+            assert_online_report(airflow, run_id)
     finally:
         if writer.poll() is None:
             writer.kill()

@@ -2,6 +2,8 @@
 then (where it can be) fixed and seen to pass."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from include.pgferry.checks.findings import ERROR, WARNING
@@ -159,3 +161,38 @@ def test_a_target_user_that_cannot_switch_off_triggers_is_refused(logical_source
         finally:
             admin.execute("REVOKE SET ON PARAMETER session_replication_role FROM plain_target")
             admin.execute("DROP ROLE plain_target")
+
+
+def test_the_retained_wal_estimate_samples_a_source_that_takes_writes(logical_source, source_db):
+    """A writer fills the WAL during the sample: over the cap it warns, on a server whose free storage is
+    not visible from here it says so (CloudWatch on RDS), and within the free space of a local pg_wal it is
+    silent. Never an error."""
+    stop = threading.Event()
+
+    def writer():
+        with connect(logical_source, source_db) as w:
+            w.execute("CREATE TABLE IF NOT EXISTS app.churn (id bigint, v text)")
+            while not stop.is_set():
+                w.execute("INSERT INTO app.churn SELECT g, md5(g::text) FROM generate_series(1, 2000) g")
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        with connect(logical_source, source_db) as src:
+            def estimate(**kw):
+                ctx = pc.Context(src, plan_of(src, *GOOD), wal_sample_s=1.5, **kw)
+                found = pc.online_findings(ctx)
+                assert [f.check for f in found] == ["retained WAL"] * len(found) and {f.level for f in found} <= {
+                    WARNING}
+                return found
+            [capped] = estimate(max_retained_wal_bytes=1, source_host="127.0.0.1")
+            rate = float(capped.message.split("the source wrote ")[1].split(" MB/s")[0])
+            assert rate > 0, capped.message
+            assert "over a 1.5 s sample" in capped.message and "more than max_retained_wal_bytes" in capped.message
+            [unseen] = estimate(source_host="db.example.com")
+            assert "on RDS/Aurora: check FreeStorageSpace in CloudWatch" in unseen.message
+            assert estimate(source_host="127.0.0.1") == []      # the data's size is small: well within the disk
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+        with connect(logical_source, source_db) as c:
+            c.execute("DROP TABLE IF EXISTS app.churn")

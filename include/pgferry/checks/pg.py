@@ -137,19 +137,24 @@ def source_bytes(ctx: Context) -> int:
     return int(fetch_one(ctx.source, "sum_relation_sizes", oids=oids)["bytes"])
 
 
-def _local_free_bytes(ctx: Context) -> int | None:
-    """Free space of the target's data directory, when the server says where it is and it is on this
-    machine (a local or test target); managed services do not say."""
-    if ctx.target_host not in ("localhost", "127.0.0.1", "::1") and not ctx.target_host.startswith("/"):
+def local_free_bytes(conn: psycopg.Connection, host: str, subdir: str = "") -> int | None:
+    """Free space of a server's data directory (or `subdir` of it, such as pg_wal, which may be a link to
+    another disk), when the server says where it is and it is on this machine (a local or test server);
+    managed services do not say."""
+    if host not in ("localhost", "127.0.0.1", "::1") and not host.startswith("/"):
         return None
     try:
-        row = fetch_one(ctx.target, "show_data_directory")
+        row = fetch_one(conn, "show_data_directory")
     except psycopg.Error:
         return None
-    if not row or not row["data_directory"] or not os.path.isdir(row["data_directory"]):
+    if not row or not row["data_directory"] or not os.path.isdir(os.path.join(row["data_directory"], subdir)):
         return None
-    st = os.statvfs(row["data_directory"])
+    st = os.statvfs(os.path.join(row["data_directory"], subdir))
     return st.f_bavail * st.f_frsize
+
+
+def _local_free_bytes(ctx: Context) -> int | None:
+    return local_free_bytes(ctx.target, ctx.target_host)
 
 
 def check_target_space(ctx: Context) -> list[Finding]:

@@ -5,7 +5,9 @@ decode them (online/pgoutput.py), then in ONE target transaction
   - lock this slot's row of `pgferry_online.apply_progress` (FOR UPDATE: two appliers never interleave),
   - skip every transaction whose commit LSN is at or below the recorded one (applied before a crash),
   - apply the rest in source commit order, with the run's renames and selection (the Plan),
-  - record the last commit LSN and its end,
+  - record the last commit LSN and its end, the source's commit time of that transaction and the running
+    counts of transactions and row changes applied (the catch-up wait's lag in seconds and the run
+    report read them),
 and only after that commit, `pg_replication_slot_advance` the source slot. A worker killed between the
 target's commit and the advance peeks the same transactions again and skips them: nothing is applied
 twice and nothing is lost, on any worker.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
@@ -38,6 +41,7 @@ log = logging.getLogger("pgferry")
 SCHEMA = "pgferry_online"
 PROGRESS = QualifiedName(SCHEMA, "apply_progress")
 MAX_CHANGES = 10_000
+CAUGHT_UP_MARK_S = 10     # an idle apply (nothing to apply) says it is caught up at most this often
 
 # types whose `=` is not equality of values (box and circle compare areas) or that have none (json, xml,
 # point, ...): a REPLICA IDENTITY FULL row is matched on their text form instead
@@ -70,6 +74,8 @@ class Progress:
     commit_lsn: int
     end_lsn: int
     transactions: int
+    changes: int = 0                         # row changes applied (insert, update, delete; a truncate is one)
+    commit_time: datetime | None = None      # the source's commit time of the last applied transaction
 
 
 @dataclass
@@ -85,35 +91,54 @@ class BatchResult:
 # -- bookkeeping on the target --------------------------------------------------------------------
 
 def ensure_bookkeeping(target: psycopg.Connection):
-    """`pgferry_online.apply_progress`, one row per slot; idempotent."""
+    """`pgferry_online.apply_progress`, one row per slot; idempotent, and a table an earlier pgferry made
+    gets the columns added since (ADD COLUMN IF NOT EXISTS):
+    - commit_time: the source's commit timestamp of the last applied transaction (pgoutput's Commit);
+    - caught_up_at: the source's clock when a batch last saw everything the source had flushed (so the
+      lag in seconds stays small while the source writes only to tables the run does not migrate);
+    - changes: row changes applied, over every try."""
     with target.transaction():
         target.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
         target.execute(sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (slot_name text PRIMARY KEY, commit_lsn pg_lsn NOT NULL, "
             "end_lsn pg_lsn NOT NULL, transactions bigint NOT NULL, applied_at timestamptz NOT NULL)"
         ).format(PROGRESS.identifier))
+        target.execute(sql.SQL(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS commit_time timestamptz, "
+            "ADD COLUMN IF NOT EXISTS caught_up_at timestamptz, "
+            "ADD COLUMN IF NOT EXISTS changes bigint NOT NULL DEFAULT 0").format(PROGRESS.identifier))
 
 
 def read_progress(target: psycopg.Connection, slot: str, lock: bool = False) -> Progress | None:
-    query = sql.SQL("SELECT commit_lsn::text, end_lsn::text, transactions FROM {} WHERE slot_name = %s{}").format(
-        PROGRESS.identifier, sql.SQL(" FOR UPDATE") if lock else sql.SQL(""))
+    query = sql.SQL("SELECT commit_lsn::text, end_lsn::text, transactions, changes, commit_time FROM {} "
+                    "WHERE slot_name = %s{}").format(PROGRESS.identifier, sql.SQL(" FOR UPDATE") if lock else sql.SQL(""))
     row = target.execute(query, (slot,)).fetchone()
-    return Progress(po.lsn_int(row[0]), po.lsn_int(row[1]), row[2]) if row else None
+    return Progress(po.lsn_int(row[0]), po.lsn_int(row[1]), row[2], row[3], row[4]) if row else None
 
 
 def _claim_progress(target: psycopg.Connection, slot: str) -> Progress | None:
     """The slot's progress, its row locked to this transaction (made first if there is none, so that the
     lock also serializes the very first batch)."""
-    target.execute(sql.SQL("INSERT INTO {} VALUES (%s, '0/0', '0/0', 0, now()) ON CONFLICT DO NOTHING").format(
-        PROGRESS.identifier), (slot,))
+    target.execute(sql.SQL("INSERT INTO {} (slot_name, commit_lsn, end_lsn, transactions, applied_at) "
+                           "VALUES (%s, '0/0', '0/0', 0, now()) ON CONFLICT DO NOTHING").format(PROGRESS.identifier),
+                   (slot,))
     p = read_progress(target, slot, lock=True)
     return p if p and p.end_lsn else None
 
 
-def _write_progress(target: psycopg.Connection, slot: str, last: po.Transaction, count: int):
+def _write_progress(target: psycopg.Connection, slot: str, last: po.Transaction, count: int, changes: int,
+                    caught_up_at: datetime | None):
     target.execute(sql.SQL("UPDATE {} SET commit_lsn = %s::pg_lsn, end_lsn = %s::pg_lsn, "
-                           "transactions = transactions + %s, applied_at = now() WHERE slot_name = %s").format(
-        PROGRESS.identifier), (po.lsn_text(last.commit_lsn), po.lsn_text(last.end_lsn), count, slot))
+                           "transactions = transactions + %s, changes = changes + %s, commit_time = %s, "
+                           "caught_up_at = coalesce(%s, caught_up_at), applied_at = now() "
+                           "WHERE slot_name = %s").format(PROGRESS.identifier),
+                   (po.lsn_text(last.commit_lsn), po.lsn_text(last.end_lsn), count, changes, last.commit_time,
+                    caught_up_at, slot))
+
+
+def _mark_caught_up(target: psycopg.Connection, slot: str, caught_up_at: datetime):
+    target.execute(sql.SQL("UPDATE {} SET caught_up_at = %s WHERE slot_name = %s").format(PROGRESS.identifier),
+                   (caught_up_at, slot))
 
 
 # -- one change -----------------------------------------------------------------------------------
@@ -279,23 +304,33 @@ class ApplyWorker:
 
     def __post_init__(self):
         self.applier = Applier(target_tables(self.plan))
+        self._marked: datetime | None = None     # when this worker last wrote caught_up_at
 
     def batch(self, advance_slot: bool = True) -> BatchResult:
         """Apply one batch; `advance_slot=False` stops after the target commit (as a worker killed there)."""
         # decoding reads only WAL the source has flushed (asynchronous commits may lie beyond it): the
         # flush position, read first, is a point every transaction before which this peek sees
-        cap = po.lsn_int(self.source.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0])
+        flushed, looked_at = self.source.execute("SELECT pg_current_wal_flush_lsn()::text, clock_timestamp()"
+                                                 ).fetchone()
+        cap = po.lsn_int(flushed)
         rows = peek(self.source, self.slot, self.publication, cap, self.max_changes)
         # each peek is a new decoding session that sends its Relation messages again
         txs = list(self.decoder.feed(rows))
         result = BatchResult(peeked=len(txs), drained=len(rows) < self.max_changes)
+        # drained: every transaction the source had committed (and flushed) at `looked_at` is in this batch
+        caught_up_at = looked_at if result.drained else None
         with self.target.transaction():
             done = _claim_progress(self.target, self.slot)
             todo = [t for t in txs if done is None or t.commit_lsn > done.commit_lsn]
             for tx in todo:
                 result.changes += self.applier.apply_transaction(self.target, tx)
             if todo:
-                _write_progress(self.target, self.slot, todo[-1], len(todo))
+                _write_progress(self.target, self.slot, todo[-1], len(todo), result.changes, caught_up_at)
+                self._marked = looked_at if caught_up_at else self._marked
+            elif caught_up_at and (self._marked is None or
+                                   (looked_at - self._marked).total_seconds() >= CAUGHT_UP_MARK_S):
+                _mark_caught_up(self.target, self.slot, looked_at)
+                self._marked = looked_at
         result.applied = len(todo)
         result.progress = read_progress(self.target, self.slot)
         if todo:

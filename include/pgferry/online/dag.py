@@ -33,6 +33,10 @@ def online_params() -> dict:
         "max_retained_wal_bytes": Param(None, type=["null", "integer"], minimum=0, title="Retained WAL cap (bytes)",
                                         description="Fail (and drop the slot) before the run's slot keeps more WAL "
                                                     "than this on the source. Empty: no cap."),
+        "wal_sample_s": Param(10, type="integer", minimum=0, maximum=600, title="WAL rate sample (seconds)",
+                              description="The online precheck samples the source's WAL rate this long to estimate "
+                                          "the WAL the run's slot keeps during the load (warned when over the "
+                                          "retained WAL cap or the free storage). 0: no sample, no estimate."),
         "cutover_assignees": Param([], type="array", items={"type": "string", "minLength": 1},
                                    title="Who may approve the cutover",
                                    description="Airflow user ids, one per line. Empty: anyone allowed to answer "
@@ -44,7 +48,9 @@ def online_params() -> dict:
 
 
 class WaitCaughtUp(BaseSensorOperator):
-    """Deferrable: waits on the triggerer (online/lag_trigger.py) until the apply is at most max_lag_bytes behind."""
+    """Deferrable: waits on the triggerer (online/lag_trigger.py) until the apply is at most max_lag_bytes behind.
+    Its return value is the last look in words (the approval's body shows it); XCom `lag` the same look's
+    numbers (lag_bytes, lag_seconds, retained_bytes), for the run report."""
 
     def poke(self, context) -> bool:        # only used if deferral is unavailable
         return False
@@ -53,14 +59,18 @@ class WaitCaughtUp(BaseSensorOperator):
         from include.pgferry.online.lag_trigger import ApplyLagTrigger
         from include.pgferry.online.tasks import names_of
         p = context["params"]
-        self.defer(trigger=ApplyLagTrigger(source_conn_id=p["source_conn_id"], slot=names_of(context["ti"]).slot,
-                                           max_lag_bytes=int(p["max_lag_bytes"]), poke_s=5, max_looks=17280),
+        self.defer(trigger=ApplyLagTrigger(source_conn_id=p["source_conn_id"], target_conn_id=p["target_conn_id"],
+                                           slot=names_of(context["ti"]).slot, max_lag_bytes=int(p["max_lag_bytes"]),
+                                           poke_s=5, max_looks=17280),
                    method_name="execute_complete", timeout=timedelta(hours=24))
 
     def execute_complete(self, context, event):
         from airflow.sdk.exceptions import AirflowFailException
+        if event.get("data"):
+            context["ti"].xcom_push(key="lag", value=event["data"])
         if event["status"] != "success":
             raise AirflowFailException(event["message"])
+        self.log.info("%s", event["message"])
         return event["message"]
 
 
@@ -77,9 +87,12 @@ class ApproveCutover(HITLBranchOperator):
         # the branch's return value is the chosen task ids: the answer's form (freeze_mode) and who gave it
         # (the audit trail of the cutover) travel apart
         if "error" not in event:
+            at = event.get("responded_at")
             context["ti"].xcom_push(key="response", value={"chosen_options": list(event["chosen_options"]),
                                                            "params_input": dict(event["params_input"] or {}),
-                                                           "responded_by": event.get("responded_by_user")})
+                                                           "responded_by": event.get("responded_by_user"),
+                                                           "responded_at": at.isoformat() if hasattr(at, "isoformat")
+                                                           else at})
         return super().execute_complete(context, event)
 
 
@@ -197,14 +210,18 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
 
         @task(retries=0, execution_timeout=EXECUTION_TIMEOUT["validate"])
         def validate(state: dict, frozen: dict, copies: list, params=None) -> dict:
-            """As the logical validate; the no-writes proof starts at the freeze, not at precheck."""
+            """As the logical validate; the no-writes proof starts at the freeze, not at precheck. Also
+            publishes the report's online part (lag at approval, the answer, downtime, apply counts)."""
+            from airflow.sdk import get_current_context
+
             from include.pgferry.online import tasks
-            return _run(params, tasks.validate_online, state, frozen, list(copies or []))
+            return _run(params, tasks.validate_online, state, frozen, list(copies or []),
+                        get_current_context()["ti"])
 
         @task
-        def cleanup(state: dict, frozen: dict, params=None) -> dict:
+        def cleanup(state: dict, frozen: dict, validated: dict, params=None) -> dict:
             from include.pgferry.online import tasks
-            return _run(params, tasks.cleanup, state, frozen)
+            return _run(params, tasks.cleanup, state, frozen, validated)
 
         @task(trigger_rule="all_done")
         def abort(params=None) -> dict:
@@ -243,7 +260,7 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
         seqs >> blobs
         checked = validate(state, frozen, copies)
         blobs >> checked
-        checked >> cleanup(state, frozen)
+        cleanup(state, frozen, checked)
 
     built = online_migration()
     built.fileloc = sys._getframe(1).f_code.co_filename

@@ -94,8 +94,11 @@ def follow_until_freeze(worker: ApplyWorker, freeze_lsn: Callable[[], int | None
         if frozen is not None and state.confirmed_lsn >= frozen:
             log.info("applied through the freeze point %s: %d transaction(s) in this run", po.lsn_text(frozen),
                      applied)
+            # the counts over every try of the apply (its progress row), for the run report
+            p = result.progress
             return {"applied": applied, "freeze_lsn": po.lsn_text(frozen),
-                    "progress": po.lsn_text(result.progress.commit_lsn) if result.progress else None}
+                    "progress": po.lsn_text(p.commit_lsn) if p else None,
+                    "transactions": p.transactions if p else 0, "row_changes": p.changes if p else 0}
         if result.applied == 0 and result.drained:
             pause()
     raise FollowError(f"apply_changes stopped after {max_batches} batches without reaching the freeze point; "

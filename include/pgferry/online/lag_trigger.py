@@ -1,16 +1,28 @@
-"""The wait until the apply has caught up: a deferrable trigger that reads the run's slot on the source.
+"""The wait until the apply has caught up: a deferrable trigger that reads the run's slot on the source and
+the apply's progress row on the target.
 
 `lag_verdict` judges one look (the same function a sensor or a test uses): a missing slot or one whose
 WAL is lost fails at once (changes are lost to the run), a lag at or under `max_lag_bytes` is done, and
-anything else is progress, logged with its lag and retained WAL. Running out of looks gives a "timeout"
-event, never mistaken for a failure. The trigger serializes the connection id only: it reads the
-connection itself (no secret in the trigger table), and each look is one short, bounded session.
-Lives in include/: the triggerer imports triggers by module path, outside DAG bundles.
+anything else is progress, logged as "apply lag X MB, Y s" with the slot's position and retained WAL.
+Running out of looks gives a "timeout" event, never mistaken for a failure. Each event carries the last
+look's measurements (`data`: lag_bytes, lag_seconds, retained_bytes), which the sensor pushes to XCom.
+
+Lag in seconds (`lag_seconds`) is the age, on the source's clock, of the oldest source commit the apply
+may not have applied yet: 0 when the slot has nothing pending (lag 0 bytes); otherwise the time since the
+later of the last applied transaction's commit (pgoutput's Commit timestamp, recorded by the apply in the
+same target transaction as its progress) and the last moment the apply saw everything the source had
+flushed (`caught_up_at`). Everything committed before that moment is on the target, so no pending commit
+is older: it is an upper bound, never an underestimate. None while the apply has recorded neither.
+
+The trigger serializes connection ids only: it reads each connection itself (no secret in the trigger
+table), and each look is one short, bounded session per side. Lives in include/: the triggerer imports
+triggers by module path, outside DAG bundles.
 """
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -26,9 +38,26 @@ class LagVerdict:
     done: bool = False
     failed: str = ""
     progress: str = ""
+    data: dict = field(default_factory=dict)
 
 
-def lag_verdict(row: dict | None, slot: str, max_lag_bytes: int) -> LagVerdict:
+def lag_seconds(lag_bytes: int, looked_at: datetime | None, progress: dict | None) -> float | None:
+    """Seconds the apply is behind (see the module's doc); None when it cannot be told yet."""
+    if lag_bytes <= 0:
+        return 0.0
+    if looked_at is None or not progress:
+        return None
+    marks = [t for t in (progress.get("commit_time"), progress.get("caught_up_at")) if t is not None]
+    if not marks:
+        return None
+    return round(max(0.0, (looked_at - max(marks)).total_seconds()), 1)
+
+
+def lag_text(lag_bytes: int, seconds: float | None) -> str:
+    return f"apply lag {lag_bytes / 1e6:.1f} MB, {'?' if seconds is None else f'{seconds:.0f}'} s"
+
+
+def lag_verdict(row: dict | None, slot: str, max_lag_bytes: int, progress: dict | None = None) -> LagVerdict:
     if row is None:
         return LagVerdict(failed=f"the replication slot {slot} is gone from the source: changes are lost to this "
                                  f"run; abort it and start again")
@@ -36,25 +65,34 @@ def lag_verdict(row: dict | None, slot: str, max_lag_bytes: int) -> LagVerdict:
         return LagVerdict(failed=f"the source removed WAL the slot {slot} still needed (wal_status lost): changes "
                                  f"are lost to this run; abort it and start again")
     lag = int(row["lag_bytes"] or 0)
-    progress = (f"apply lag {lag / 1e6:.1f} MB (slot {slot} at {row['confirmed_flush_lsn']}, "
-                f"{int(row['retained_bytes'] or 0) / 1e6:.0f} MB of WAL retained)")
-    return LagVerdict(done=lag <= max_lag_bytes, progress=progress)
+    retained = int(row["retained_bytes"] or 0)
+    seconds = lag_seconds(lag, row.get("looked_at"), progress)
+    progress_text = (f"{lag_text(lag, seconds)} (slot {slot} at {row['confirmed_flush_lsn']}, "
+                     f"{retained / 1e6:.0f} MB of WAL retained)")
+    looked_at = row.get("looked_at")
+    data = {"lag_bytes": lag, "lag_seconds": seconds, "retained_bytes": retained,
+            "confirmed_flush_lsn": row["confirmed_flush_lsn"],
+            "looked_at": looked_at.isoformat() if looked_at else None}
+    return LagVerdict(done=lag <= max_lag_bytes, progress=progress_text, data=data)
 
 
 class ApplyLagTrigger(BaseTrigger):
-    """Wait until the slot `slot` on the source of `source_conn_id` is at most `max_lag_bytes` behind."""
+    """Wait until the slot `slot` on the source of `source_conn_id` is at most `max_lag_bytes` behind; the
+    apply's progress on the target of `target_conn_id` (optional) gives the lag in seconds."""
 
-    def __init__(self, *, source_conn_id: str, slot: str, max_lag_bytes: int, poke_s: int, max_looks: int) -> None:
+    def __init__(self, *, source_conn_id: str, slot: str, max_lag_bytes: int, poke_s: int, max_looks: int,
+                 target_conn_id: str | None = None) -> None:
         super().__init__()
-        self.source_conn_id, self.slot = source_conn_id, slot
+        self.source_conn_id, self.target_conn_id, self.slot = source_conn_id, target_conn_id, slot
         self.max_lag_bytes, self.poke_s, self.max_looks = int(max_lag_bytes), int(poke_s), int(max_looks)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{type(self).__module__}.{type(self).__qualname__}",
-                {"source_conn_id": self.source_conn_id, "slot": self.slot, "max_lag_bytes": self.max_lag_bytes,
-                 "poke_s": self.poke_s, "max_looks": self.max_looks})
+                {"source_conn_id": self.source_conn_id, "target_conn_id": self.target_conn_id, "slot": self.slot,
+                 "max_lag_bytes": self.max_lag_bytes, "poke_s": self.poke_s, "max_looks": self.max_looks})
 
-    async def _look(self) -> dict | None:
+    async def _fetch_one(self, conn_id: str, query: str) -> dict | None:
+        """One row of sql/<query>.sql, in a short session bounded by statement_timeout."""
         import psycopg
         from asgiref.sync import sync_to_async
         from psycopg.rows import dict_row
@@ -62,16 +100,31 @@ class ApplyLagTrigger(BaseTrigger):
         from include.pgferry.pg.endpoint import PgEndpoint
 
         # the endpoint reads the Airflow connection (and an IAM token) synchronously
-        ep = await sync_to_async(PgEndpoint.from_conn_id)(self.source_conn_id)
+        ep = await sync_to_async(PgEndpoint.from_conn_id)(conn_id)
         bound = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
         params = ep.libpq_params("pgferry lag", options=ep.server_options(bound))
         if ep.password:
             params["password"] = ep.password
         async with await psycopg.AsyncConnection.connect(autocommit=True, row_factory=dict_row, **params) as conn:
-            cur = await conn.execute(sql_text("show_replication_slot"), {"slot": self.slot})
+            cur = await conn.execute(sql_text(query), {"slot": self.slot})
             return await cur.fetchone()
+
+    async def _look(self) -> dict | None:
+        return await self._fetch_one(self.source_conn_id, "show_replication_slot")
+
+    async def _progress(self) -> dict | None:
+        """The apply's progress row; None before the apply has made its bookkeeping."""
+        import psycopg
+        if not self.target_conn_id:
+            return None
+        try:
+            return await self._fetch_one(self.target_conn_id, "show_apply_progress")
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedColumn):
+            return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         async def look() -> LagVerdict:
-            return lag_verdict(await self._look(), self.slot, self.max_lag_bytes)
+            row = await self._look()
+            progress = await self._progress() if row and row["lag_bytes"] else None
+            return lag_verdict(row, self.slot, self.max_lag_bytes, progress)
         yield TriggerEvent(await poll(look, self.max_looks, self.poke_s, self.log))

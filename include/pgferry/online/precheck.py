@@ -16,21 +16,41 @@ and what, and its `fix` is the statement or setting that fixes it.
 - large objects (warned): not decoded; the cutover copies them after the source is frozen.
 - leftover slots (warned): pgferry_ slots of other runs, which keep WAL on the source until dropped.
 - apply privilege: the target session must be allowed session_replication_role = replica.
+- retained WAL (warned, never refused): the source's WAL rate, sampled over `wal_sample_s` seconds, times
+  an estimate of the load's length (the data's size at a conservative ONLINE_LOAD_MB_S, plus fixed costs)
+  is the WAL the run's slot keeps on the source until the apply catches up. Warned when it passes
+  max_retained_wal_bytes (the run would fail at that cap), or the free space of the source's pg_wal when
+  this machine can see it, or when it can be checked against neither (a managed source: on RDS/Aurora,
+  FreeStorageSpace in CloudWatch). The clock and the sleep are the context's, so a test can drive them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 import psycopg
 
 from include.pgferry.checks.findings import ERROR, WARNING, Finding, check_name, names_list, run_checks
+from include.pgferry.checks.pg import local_free_bytes
 from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.online.follow import current_lsn
 from include.pgferry.pg.catalog import fetch, fetch_one, version_label
 from include.pgferry.pg.endpoint import switch_off_triggers
 from include.pgferry.pg.names import dump_ident as quote_ident  # quoted only where needed, as psql users write them
+from include.pgferry.schedule import throughput
+
+log = logging.getLogger("pgferry")
 
 MIN_ONLINE_VERSION = 130000
 FREE_SLOTS_NEEDED = 2
+WAL_SAMPLE_S = 10          # the Param wal_sample_s's default
+# conservative on purpose: the offline estimate's default (one COPY stream on a small server, indexes
+# after), not the rate an earlier offline run measured; an online load also shares the source with the
+# application's writes
+ONLINE_LOAD_MB_S = throughput.DEFAULT_MB_S
 
 
 @dataclass
@@ -39,6 +59,12 @@ class Context:
     plan: Plan
     target: psycopg.Connection | None = None
     run_slots: tuple[str, ...] = ()       # this run's own slot names (not leftovers)
+    wal_sample_s: float = 0               # the WAL rate sample's window; 0: no retained-WAL estimate
+    max_retained_wal_bytes: int | None = None
+    source_bytes: int | None = None       # the migrated data's size (the logical precheck's); None: measured here
+    source_host: str = ""                 # for the free space of a source on this machine
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
 
 def _e(check, msg, fix=""):
@@ -192,9 +218,81 @@ def check_apply_privilege(ctx: Context) -> list[Finding]:
                f"GRANT SET ON PARAMETER session_replication_role TO {quote_ident(user)}")]
 
 
+def sample_wal_rate(read_lsn: Callable[[], int], window_s: float, clock: Callable[[], float],
+                    sleep: Callable[[float], None]) -> float:
+    """The source's WAL rate in bytes per second: two reads of its WAL insert position `window_s` apart."""
+    start, t0 = read_lsn(), clock()
+    sleep(window_s)
+    end, t1 = read_lsn(), clock()
+    return max(0, end - start) / (t1 - t0) if t1 > t0 else 0.0
+
+
+@dataclass(frozen=True)
+class WalEstimate:
+    rate_bytes_s: float
+    load: timedelta            # the load's estimated length
+    retained_bytes: int        # WAL the slot keeps by the load's end
+
+    @classmethod
+    def of(cls, rate_bytes_s: float, source_bytes: int) -> WalEstimate:
+        load = throughput.estimate(source_bytes, ONLINE_LOAD_MB_S)
+        return cls(rate_bytes_s, load, int(rate_bytes_s * load.total_seconds()))
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.2f} GB"
+
+
+def retained_wal_findings(est: WalEstimate, window_s: float, source_bytes: int, cap: int | None,
+                          free_bytes: int | None) -> list[Finding]:
+    """Warnings on the estimate against what it can be checked with: the cap Param, the free space of the
+    source's pg_wal (when seen), else a word that it could not be checked."""
+    if est.retained_bytes <= 0:
+        return []
+    minutes = est.load.total_seconds() / 60
+    said = (f"the source wrote {est.rate_bytes_s / 1e6:.2f} MB/s of WAL over a {window_s:g} s sample; the load of "
+            f"{source_bytes / 1e9:.2f} GB is estimated at {minutes:.0f} min (at {ONLINE_LOAD_MB_S:g} MB/s plus "
+            f"{throughput.FIXED_OVERHEAD.total_seconds() / 60:.0f} min), so the run's slot would keep about "
+            f"{_gb(est.retained_bytes)} of WAL on the source by its end, plus {_gb(est.rate_bytes_s * 3600)} "
+            f"for each hour until the cutover")
+    out = []
+    if cap and est.retained_bytes > cap:
+        out.append(_w("retained WAL", f"{said}: more than max_retained_wal_bytes ({_gb(cap)}), at which the run "
+                                      f"fails and drops its slot",
+                      "raise max_retained_wal_bytes if the source has the room, or migrate at a quieter time"))
+    if free_bytes is not None and est.retained_bytes > free_bytes:
+        out.append(_w("retained WAL", f"{said}: more than the {_gb(free_bytes)} free where the source keeps its "
+                                      f"WAL (pg_wal): its disk could fill",
+                      "make room on the source, set max_retained_wal_bytes below its free space (the run then "
+                      "fails before the disk fills), or migrate at a quieter time"))
+    if not cap and free_bytes is None:
+        out.append(_w("retained WAL", f"{said}; the source's free storage cannot be read from here to check it "
+                                      f"against (on RDS/Aurora: check FreeStorageSpace in CloudWatch)",
+                      "set max_retained_wal_bytes below the source's free storage: the run then fails and drops "
+                      "its slot before the disk fills"))
+    return out
+
+
+def check_retained_wal(ctx: Context) -> list[Finding]:
+    if ctx.wal_sample_s <= 0:
+        return []
+    rate = sample_wal_rate(lambda: current_lsn(ctx.source), ctx.wal_sample_s, ctx.clock, ctx.sleep)
+    size = ctx.source_bytes
+    if size is None:
+        oids = [r.oid for r in ctx.plan.relations]
+        size = int(fetch_one(ctx.source, "sum_relation_sizes", oids=oids)["bytes"]) if oids else 0
+    est = WalEstimate.of(rate, size)
+    free = local_free_bytes(ctx.source, ctx.source_host, "pg_wal") if ctx.source_host else None
+    log.info("retained WAL estimate: %.2f MB/s of WAL over %g s, a load of about %.0f min: %.2f GB (cap %s, free "
+             "in pg_wal %s)", rate / 1e6, ctx.wal_sample_s, est.load.total_seconds() / 60, est.retained_bytes / 1e9,
+             _gb(ctx.max_retained_wal_bytes) if ctx.max_retained_wal_bytes else "none",
+             _gb(free) if free is not None else "not visible from here")
+    return retained_wal_findings(est, ctx.wal_sample_s, size, ctx.max_retained_wal_bytes, free)
+
+
 ALL_CHECKS = (check_online_version, check_logical_decoding, check_replication_capacity, check_replication_privilege,
               check_replica_identity, check_unlogged_tables, check_large_objects, check_leftover_slots,
-              check_apply_privilege)
+              check_apply_privilege, check_retained_wal)
 
 
 def _could_not_run(check, e: Exception) -> Finding:

@@ -39,7 +39,10 @@ def precheck_online(params: dict, names: sl.RunNames) -> dict:
     source_ep, target_ep = endpoints(params)
     with source_ep.connect(autocommit=True, application_name="pgferry precheck") as source, \
             target_ep.connect(autocommit=True, application_name="pgferry precheck") as target:
-        ctx = online_checks.Context(source, Plan.from_xcom(state["plan"]), target, (names.slot, names.temporary_slot))
+        ctx = online_checks.Context(source, Plan.from_xcom(state["plan"]), target, (names.slot, names.temporary_slot),
+                                    wal_sample_s=float(params.get("wal_sample_s", online_checks.WAL_SAMPLE_S) or 0),
+                                    max_retained_wal_bytes=params.get("max_retained_wal_bytes"),
+                                    source_bytes=state.get("source_bytes"), source_host=source_ep.host)
         findings = online_checks.online_findings(ctx)
         log_findings(findings, "online precheck")
         raise_if_blocking(findings)
@@ -157,24 +160,47 @@ def lag_now(params: dict, state: dict) -> str:
 
 
 def freeze_source(params: dict, state: dict, mode: str) -> dict:
+    started = time.time()       # the downtime counts from here: the application may be stopped from now on
     source_ep, _ = endpoints(params)
     with source_ep.connect(autocommit=True, application_name="pgferry freeze") as source:
         out = freeze.freeze(source, Plan.from_xcom(state["plan"]), mode, clock=time.time)
     log.info("source frozen (%s) at %s", mode, out["freeze_lsn"])
-    return out
+    return {**out, "started_at": started}
 
 
-def validate_online(params: dict, state: dict, frozen: dict, copies: list) -> dict:
+APPLY, WAIT_CAUGHT_UP, APPROVE = "apply_changes", "wait_caught_up", "approve_cutover"
+
+
+def online_report(ti, frozen: dict, validated_at: float | None) -> dict:
+    """The online part of the run report, from the earlier tasks' XComs; logged and pushed to XCom."""
+    from include.pgferry.report import model, publish, text
+    report = model.online_report(ti.xcom_pull(task_ids=WAIT_CAUGHT_UP, key="lag"),
+                                 ti.xcom_pull(task_ids=APPROVE, key="response"), frozen, validated_at,
+                                 ti.xcom_pull(task_ids=APPLY))
+    for line in text.online_lines(report):
+        log.info("%s", line)
+    ti.xcom_push(key=publish.ONLINE_KEY, value=report)
+    return report
+
+
+def validate_online(params: dict, state: dict, frozen: dict, copies: list, ti=None) -> dict:
     """The logical validate, with the no-writes proof starting at the freeze; the apply's bookkeeping on the
     target and the run's publication on the source go first (the apply is done), so each side holds exactly
-    what the other has."""
+    what the other has. With `ti` (inside the task) the online part of the report follows it, also when
+    validation failed (then without a downtime: the cutover did not end)."""
     from include.pgferry.logical.validate import validate
     source_ep, target_ep = endpoints(params)
     with target_ep.connect(autocommit=True, application_name="pgferry cleanup") as target:
         sl.remove_bookkeeping(target, state["online"]["slot"])
     with source_ep.connect(autocommit=True, application_name="pgferry cleanup") as source:
         sl.drop_publication(_writable(source), state["online"]["publication"])
-    return validate(params, {**state, "write_counters": frozen["write_counters"]}, copies)
+    validated_at = None
+    try:
+        report = validate(params, {**state, "write_counters": frozen["write_counters"]}, copies)
+        validated_at = time.time()
+    finally:
+        online = online_report(ti, frozen, validated_at) if ti is not None else None
+    return {**report, "online": online} if online else report
 
 
 def _writable(source):
@@ -183,16 +209,17 @@ def _writable(source):
     return source
 
 
-def cleanup(params: dict, state: dict, frozen: dict | None) -> dict:
+def cleanup(params: dict, state: dict, frozen: dict | None, validated: dict | None = None) -> dict:
     source_ep, target_ep = endpoints(params)
     with source_ep.connect(autocommit=True, application_name="pgferry cleanup") as source, \
             target_ep.connect(autocommit=True, application_name="pgferry cleanup") as target:
         _writable(source)
         removed = sl.cleanup(source, target, sl.RunNames(**state["online"]))
     report = {"removed": removed}
-    if frozen:
-        report["downtime_s"] = round(time.time() - frozen["frozen_at"], 1)
-        log.info("cutover done: the source was frozen for %.1f s up to now", report["downtime_s"])
+    downtime = ((validated or {}).get("online") or {}).get("downtime_s")
+    if downtime is not None:
+        report["downtime_s"] = downtime
+        log.info("cutover done: %.1f s of downtime, from freeze_source's start to validate's end", downtime)
     return report
 
 

@@ -35,8 +35,11 @@ def _plain(value):
 def report_body(session, dag_id: str, run_id: str) -> str:
     """The report of any pgferry run, whichever DAG; a sentence when the run has none (yet)."""
     logical = _read_xcom(session, dag_id, run_id, publish.LOGICAL_TASK, publish.REPORT_KEY)
+    online = _read_xcom(session, dag_id, run_id, publish.LOGICAL_TASK, publish.ONLINE_KEY)
     if logical:
-        return report_html.logical_report_html(logical)
+        return report_html.logical_report_html(logical, online)
+    if online:
+        return "<h1>pgferry online migration: validation did not report</h1>" + report_html.online_report_html(online)
     plan = _read_xcom(session, dag_id, run_id, publish.SNAPSHOT_PLAN_TASK, "return_value")
     if isinstance(plan, dict) and "db_cluster_identifier" in plan:
         endpoints = _read_xcom(session, dag_id, run_id, publish.SNAPSHOT_LAST_TASK, "return_value")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from include.pgferry.report.model import LogicalReport, SnapshotReport
+from include.pgferry.report.model import LogicalReport, OnlineReport, SnapshotReport
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1a202c}
 h1{font-size:18px;margin:0 0 4px} h2{font-size:15px;margin:18px 0 6px}
@@ -35,12 +35,35 @@ def _verdict(ok: bool, good: str = "ok", bad: str = "DIFFERS") -> str:
     return f"<span class='{'ok' if ok else 'bad'}'>{_e(good if ok else bad)}</span>"
 
 
-def logical_report_html(r: LogicalReport) -> str:
+def online_report_html(r: OnlineReport) -> str:
+    """The online run's cutover: lag when asked, the answer, the downtime, what the apply carried."""
+    lag, a, applied = r.get("lag_at_approval"), r.get("approval"), r.get("apply")
+    downtime = r.get("downtime_s")
+    rows = [
+        ["downtime (freeze_source start &rarr; validate end)",
+         f"<b>{_e(f'{downtime:.1f} s')}</b>" if downtime is not None
+         else "<span class='muted'>not known: validate did not pass</span>"],
+        ["lag when the approval was asked",
+         _e(f"{lag['lag_bytes'] / 1e6:.1f} MB, "
+            f"{'?' if lag['lag_seconds'] is None else format(lag['lag_seconds'], '.1f')} s behind the source; "
+            f"{(lag['retained_bytes'] or 0) / 1e6:.1f} MB of WAL retained") if lag else "-"],
+        ["approval", _e(f"{a['option']} by {a['by'] or 'unknown'}" + (f" at {a['at']}" if a.get('at') else ""))
+         if a else "-"],
+        ["freeze_mode", _e((a or {}).get("freeze_mode") or r.get("freeze_mode"))],
+        ["applied from the slot", _e(f"{applied['transactions']} transaction(s), {applied['row_changes']} row "
+                                     f"change(s)") if applied else "-"],
+    ]
+    return "<h2>Online cutover</h2>" + _html_table(["cutover", "value"], rows)
+
+
+def logical_report_html(r: LogicalReport, online: OnlineReport | None = None) -> str:
     tables = r.get("tables") or []
     parts = [f"<h1>pgferry validation: {_verdict(r['ok'], 'OK', 'FAILED')}</h1>",
              f"<div class='muted'>{_e(r['source'])} &rarr; {_e(r['target'])}, {_e(r['elapsed_seconds'])} s "
-             f"since precheck</div>",
-             f"<h2>Tables: {sum(1 for t in tables if t['ok'])}/{len(tables)} identical (rows and checksum)</h2>"]
+             f"since precheck</div>"]
+    if online:
+        parts.append(online_report_html(online))
+    parts.append(f"<h2>Tables: {sum(1 for t in tables if t['ok'])}/{len(tables)} identical (rows and checksum)</h2>")
     if tables:
         parts.append(_html_table(
             ["table", "rows", "MB", "copy s", "MB/s", "checksum verdict"],

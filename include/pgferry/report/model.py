@@ -73,6 +73,50 @@ class SnapshotReport(TypedDict):
     next_step: dict
 
 
+class OnlineReport(TypedDict):
+    """The online run's own part: where the apply stood when the approval was asked, the answer, the
+    downtime and what the apply carried."""
+    lag_at_approval: dict | None  # {lag_bytes, lag_seconds, retained_bytes}: wait_caught_up's last look
+    approval: dict | None         # {option, by, freeze_mode, at}
+    freeze_mode: str | None       # as the freeze ran it
+    freeze_started_at: float | None   # epoch seconds: freeze_source began
+    validated_at: float | None        # epoch seconds: validate ended (None: it did not pass)
+    downtime_s: float | None          # freeze_source start -> validate end
+    apply: dict | None            # {transactions, row_changes}: over every try of apply_changes
+
+
+def _who(user) -> str | None:
+    """The HITL response's responded_by_user ({id, name}) as one label."""
+    if isinstance(user, dict):
+        name, uid = user.get("name"), user.get("id")
+        return f"{name} ({uid})" if name and uid and str(name) != str(uid) else str(name or uid or "") or None
+    return str(user) if user else None
+
+
+def online_report(lag: dict | None, response: dict | None, frozen: dict | None, validated_at: float | None,
+                  applied: dict | None) -> OnlineReport:
+    """From the XComs of wait_caught_up (`lag`), approve_cutover (`response`), freeze_source and apply_changes,
+    and validate's end (None when it did not pass: then there is no downtime to state yet)."""
+    started = (frozen or {}).get("started_at", (frozen or {}).get("frozen_at"))
+    answer = None
+    if response:
+        options = response.get("chosen_options") or []
+        answer = {"option": options[0] if options else None, "by": _who(response.get("responded_by")),
+                  "freeze_mode": (response.get("params_input") or {}).get("freeze_mode"),
+                  "at": response.get("responded_at")}
+    return {
+        "lag_at_approval": {k: (lag or {}).get(k) for k in ("lag_bytes", "lag_seconds", "retained_bytes")}
+        if lag else None,
+        "approval": answer,
+        "freeze_mode": (frozen or {}).get("mode"),
+        "freeze_started_at": started,
+        "validated_at": validated_at,
+        "downtime_s": round(validated_at - started, 1) if started is not None and validated_at is not None else None,
+        "apply": {"transactions": applied.get("transactions"), "row_changes": applied.get("row_changes")}
+        if applied and not applied.get("aborted") else None,
+    }
+
+
 def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies,
                  large_objects: dict | None = None, dump: dict | None = None, scope: dict | None = None
                  ) -> LogicalReport:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 REPORT_KEY = "pgferry_report"          # the report as a structure
 TABLE_KEY = "pgferry_report_table"     # the same as the plain-text table of the task log
+ONLINE_KEY = "pgferry_online_report"   # the online DAG's validate: lag at approval, answer, downtime, apply
 
 # (dag_id prefix, task that publishes, how to render) -- looked up by the plugin for a run's page
 LOGICAL_TASK = "validate"

@@ -1,7 +1,7 @@
 """The run reports as plain text: the task log's form (and the XCom a person reads at a glance)."""
 from __future__ import annotations
 
-from include.pgferry.report.model import LogicalReport, SnapshotReport
+from include.pgferry.report.model import LogicalReport, OnlineReport, SnapshotReport
 
 
 def text_table(headers, rows) -> list[str]:
@@ -84,3 +84,34 @@ def _snapshot_origin(snapshots: dict) -> str:
     if snapshots.get("taken_by_this_run", True):
         return "taken by this run"
     return "taken by an earlier run; this run found its cluster"
+
+
+def _mb(n) -> str:
+    return "-" if n is None else f"{n / 1e6:.1f} MB"
+
+
+def _s(n) -> str:
+    return "?" if n is None else f"{n:.1f} s" if n < 100 else f"{n:.0f} s"
+
+
+def online_lines(r: OnlineReport) -> list[str]:
+    """The online run's part, one fact a line (the validate log, after the logical report)."""
+    lag, a, applied = r.get("lag_at_approval"), r.get("approval"), r.get("apply")
+    lines = ["online cutover:"]
+    lines.append("  lag when the approval was asked: " + (
+        f"{_mb(lag['lag_bytes'])}, {_s(lag['lag_seconds'])} behind the source; {_mb(lag['retained_bytes'])} of WAL "
+        f"retained" if lag else "not recorded"))
+    lines.append("  approval: " + (f"{a['option']} by {a['by'] or 'unknown'}"
+                                   + (f" at {a['at']}" if a.get("at") else "")
+                                   + f", freeze_mode {a['freeze_mode'] or r.get('freeze_mode') or '-'}"
+                                   if a else "not recorded"))
+    lines.append("  downtime (freeze_source start to validate end): " + (
+        _s(r["downtime_s"]) if r.get("downtime_s") is not None else "not known (validate did not pass)"))
+    lines.append("  applied from the slot: " + (
+        f"{applied['transactions']} transaction(s), {applied['row_changes']} row change(s)" if applied
+        else "not recorded"))
+    return lines
+
+
+def render_online_report(r: OnlineReport) -> str:
+    return "\n".join(online_lines(r))
