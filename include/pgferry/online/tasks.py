@@ -152,13 +152,6 @@ def apply_changes(params: dict, state: dict, ti) -> dict:
             return {"aborted": True}
 
 
-def lag_now(params: dict, state: dict) -> str:
-    source_ep, _ = endpoints(params)
-    with source_ep.connect(autocommit=True, application_name="pgferry lag") as source:
-        s = follow.slot_state(source, state["online"]["slot"])
-    return f"{s.lag_bytes / 1e6:.1f} MB behind the source; {s.retained_bytes / 1e6:.0f} MB of WAL retained"
-
-
 def freeze_source(params: dict, state: dict, mode: str) -> dict:
     started = time.time()       # the downtime counts from here: the application may be stopped from now on
     source_ep, _ = endpoints(params)
