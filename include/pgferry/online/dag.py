@@ -124,9 +124,10 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
             def plan_lanes(state: dict, params=None) -> list:
                 from airflow.sdk import get_current_context
 
-                from include.pgferry.logical import plan_lanes
-                planned = _run(params, plan_lanes.plan_lanes, state)
-                get_current_context()["ti"].xcom_push(key="post_data", value=planned["post_data"])
+                from include.pgferry.online import tasks
+                ti = get_current_context()["ti"]
+                planned = _run(params, tasks.plan_lanes_online, state, ti)
+                ti.xcom_push(key="post_data", value=planned["post_data"])
                 return planned["lanes"]
 
             @task(map_index_template="{{ lane_label }}", pool=COPY_POOL, execution_timeout=EXECUTION_TIMEOUT["copy_lane"])

@@ -99,18 +99,31 @@ def wait_snapshot(ti) -> str:
     raise sl.SlotError(f"no snapshot from {HOLD} within {SNAPSHOT_WAIT_S} s: is it running? (pool, its log)")
 
 
-def structure_online(params: dict, state: dict, ti) -> dict:
-    from include.pgferry.logical.structure import structure
+def _under_the_snapshot(step, params: dict, state: dict, ti):
+    """Run a pg_dump-reading step (structure, plan_lanes) with the holder's snapshot in `state["snapshot"]`.
+    pg_dump --snapshot reports a dead holder only in its stderr: say what to do, and do not retry (no try
+    can import a snapshot whose holder is gone), as a copy lane does."""
     try:
-        return structure(params, {**state, "snapshot": wait_snapshot(ti)})
+        return step(params, {**state, "snapshot": wait_snapshot(ti)})
     except Exception as e:
-        # pg_dump --snapshot reports a dead holder only in its stderr: say what to do, and do not retry
-        # (no try can import a snapshot whose holder is gone), as a copy lane does
         if "invalid snapshot identifier" not in str(e):
             raise
         from airflow.sdk.exceptions import AirflowFailException
         raise AirflowFailException(f"{sl.HOLDER_GONE}\n({str(e).strip()})\n(not retried: the snapshot is "
                                    f"gone)") from e
+
+
+def structure_online(params: dict, state: dict, ti) -> dict:
+    from include.pgferry.logical.structure import structure
+    return _under_the_snapshot(structure, params, state, ti)
+
+
+def plan_lanes_online(params: dict, state: dict, ti) -> dict:
+    """The logical plan_lanes, its post-data dumped under the run's snapshot: indexes, constraints and
+    triggers as of the starting point, as the structure is (one made on the source during the load is not
+    planned; one dropped does not fail its statement)."""
+    from include.pgferry.logical.plan_lanes import plan_lanes
+    return _under_the_snapshot(plan_lanes, params, state, ti)
 
 
 def copy_lane_online(params: dict, lane: list, ti) -> list:
