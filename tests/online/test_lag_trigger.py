@@ -1,5 +1,6 @@
 """The catch-up wait's trigger, run on an event loop against the real source: caught up, still behind
-(timeout, never a failure), and a slot that is gone (failure at once)."""
+(timeout, never a failure), a slot that is gone (failure at once), and a source that cannot be reached (as
+while it restarts: looked at again, never a failure)."""
 from __future__ import annotations
 
 import asyncio
@@ -52,3 +53,10 @@ def test_caught_up_behind_and_gone(source):
     [failed] = events(max_lag_bytes=0, slot="pgferry_nosuchslot", max_looks=5)    # at once, not after 5 looks
     assert failed == {"status": "failed", "message": "the replication slot pgferry_nosuchslot is gone from the "
                                                      "source: changes are lost to this run; abort it and start again"}
+
+
+def test_an_unreachable_source_is_looked_at_again(source):
+    from localstack.ports import free_port
+    airflow_env.postgres_connection("pgferry_lag_nowhere", free_port(), DB)     # nothing listens there
+    [event] = events(source_conn_id="pgferry_lag_nowhere", max_lag_bytes=0, max_looks=2)
+    assert event["status"] == "timeout" and event["message"].startswith("the source is unreachable ("), event

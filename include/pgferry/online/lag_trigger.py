@@ -3,7 +3,8 @@
 `lag_verdict` judges one look (the same function a sensor or a test uses): a missing slot or one whose
 WAL is lost fails at once (changes are lost to the run), a lag at or under `max_lag_bytes` is done, and
 anything else is progress, logged with its lag and retained WAL. Running out of looks gives a "timeout"
-event, never mistaken for a failure. The trigger serializes the connection id only: it reads the
+event, never mistaken for a failure; a source it cannot reach (restarting) is looked at again, a login it
+refuses fails. The trigger serializes the connection id only: it reads the
 connection itself (no secret in the trigger table), and each look is one short, bounded session.
 Lives in include/: the triggerer imports triggers by module path, outside DAG bundles.
 """
@@ -72,6 +73,17 @@ class ApplyLagTrigger(BaseTrigger):
             return await cur.fetchone()
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import psycopg
+
+        from include.pgferry.failures import permanent_reason
+
         async def look() -> LagVerdict:
-            return lag_verdict(await self._look(), self.slot, self.max_lag_bytes)
+            try:
+                row = await self._look()
+            except psycopg.OperationalError as e:
+                # a source restarting or a dropped flow: look again; a refused login does not heal
+                if reason := permanent_reason(e):
+                    return LagVerdict(failed=f"cannot read the slot {self.slot} on the source: {e} ({reason})")
+                return LagVerdict(progress=f"the source is unreachable ({str(e).strip()[:200]}): looking again")
+            return lag_verdict(row, self.slot, self.max_lag_bytes)
         yield TriggerEvent(await poll(look, self.max_looks, self.poke_s, self.log))

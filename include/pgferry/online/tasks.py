@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
+import psycopg
+
 from include.pgferry.checks.findings import log_findings, raise_if_blocking
 from include.pgferry.logical.common import endpoints
 from include.pgferry.model import Plan, QualifiedName
@@ -135,6 +137,11 @@ class _Stopped(Exception):
     pass
 
 
+class SessionLost(RuntimeError):
+    """The apply's source or target session broke (a restart, a dropped flow): retried, from the committed
+    progress (the psycopg error it wraps is not a permanent one)."""
+
+
 def apply_changes(params: dict, state: dict, ti) -> dict:
     source_ep, target_ep = endpoints(params)
     names = state["online"]
@@ -160,6 +167,14 @@ def apply_changes(params: dict, state: dict, ti) -> dict:
         except _Stopped:
             log.info("abort asked the apply to stop")
             return {"aborted": True}
+        except psycopg.OperationalError as e:
+            lost = [side for side, c in (("source", source), ("target", target)) if c.broken or c.closed]
+            if not lost:
+                raise
+            raise SessionLost(f"apply_changes lost its {' and '.join(lost)} session ({str(e).strip()}): the "
+                              f"server restarted or the connection broke. Nothing is half-applied (the batch's "
+                              f"target transaction rolled back, or it committed with its progress before the slot "
+                              f"moved); the next try goes on from the committed progress") from e
 
 
 def lag_now(params: dict, state: dict) -> str:
