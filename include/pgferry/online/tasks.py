@@ -27,6 +27,7 @@ HOLD, STRUCTURE, PLAN_LANES, COPY_LANE = (f"{GROUP}.hold_snapshot", f"{GROUP}.st
                                           f"{GROUP}.copy_lane")
 FREEZE, ABORT = "freeze_source", "abort"
 SNAPSHOT_WAIT_S = 600
+DDL_ADVICE = "DDL during the run is not replicated: apply it on the target, or abort and start again"
 POKE_S = 5
 
 
@@ -195,14 +196,15 @@ def freeze_source(params: dict, state: dict, mode: str) -> dict:
 def validate_online(params: dict, state: dict, frozen: dict, copies: list) -> dict:
     """The logical validate, with the no-writes proof starting at the freeze; the apply's bookkeeping on the
     target and the run's publication on the source go first (the apply is done), so each side holds exactly
-    what the other has."""
+    what the other has. Structure changed on the source during the run (DDL is not replicated) is named
+    table by table, object by object, with what to do."""
     from include.pgferry.logical.validate import validate
     source_ep, target_ep = endpoints(params)
     with target_ep.connect(autocommit=True, application_name="pgferry cleanup") as target:
         sl.remove_bookkeeping(target, state["online"]["slot"])
     with source_ep.connect(autocommit=True, application_name="pgferry cleanup") as source:
         sl.drop_publication(_writable(source), state["online"]["publication"])
-    return validate(params, {**state, "write_counters": frozen["write_counters"]}, copies)
+    return validate(params, {**state, "write_counters": frozen["write_counters"]}, copies, ddl_advice=DDL_ADVICE)
 
 
 def _writable(source):
