@@ -6,7 +6,8 @@ one Airflow for the module, a fresh source and target database per test, a pgben
 2. apply_changes SIGKILLed while the writer writes: its retry skips what was committed, so after cutover
    every table is identical and every writer transaction is on the target exactly once.
 3. hold_snapshot SIGKILLed during the load: its temporary slot goes with its session, the reader that next
-   imports the snapshot fails saying to clear online_load (not retried), abort removes slot and publication.
+   imports the snapshot (structure, plan_lanes or a lane) fails saying to clear online_load (not retried),
+   abort removes slot and publication.
 4. The target restarted (`pg_ctl restart -m fast`) while apply_changes runs: the retry ends identical.
 5. The source restarted the same way once the load is done (the holder has ended): the apply fails saying it
    lost its source session, its retry goes on from the committed progress, the run ends identical.
@@ -36,7 +37,8 @@ from tests.support.tcp_proxy import TcpProxy
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun, pytest.mark.faults]
 
 DAG_ID = "postgres_online_migration"
-HOLD, STRUCTURE, COPY_LANE = "online_load.hold_snapshot", "online_load.structure", "online_load.copy_lane"
+HOLD, STRUCTURE, PLAN_LANES, COPY_LANE = ("online_load.hold_snapshot", "online_load.structure",
+                                          "online_load.plan_lanes", "online_load.copy_lane")
 CLEAR_LOAD = "clear the whole online_load group"
 START_BOUND = 240          # trigger -> a lane in COPY / the apply applying
 RETRY_BOUND = 120          # a killed task -> its next try running (retry delay 10 s)
@@ -279,12 +281,12 @@ def test_a_killed_snapshot_holder_fails_the_readers_and_leaves_no_slot(airflow, 
     with connect(logical_source, source_db) as src:
         wait_until("the holder's slot gone", lambda: src.execute(
             "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,), 30)
-    # the readers (structure, lanes) fail on the gone snapshot; abort (all_done) cleans up by itself
+    # the readers (structure, plan_lanes, lanes) fail on the gone snapshot; abort (all_done) cleans up by itself
     run = api.wait_for_run(DAG_ID, run_id, RUN_BOUND)
     tis = api.task_instances(DAG_ID, run_id)
     states = api.states(DAG_ID, run_id)
     assert run["state"] == "failed" and states[HOLD] == "failed" and states["abort"] == "success", states
-    readers = [t for t in tis if t["task_id"] in (STRUCTURE, COPY_LANE) and t["state"] == "failed"]
+    readers = [t for t in tis if t["task_id"] in (STRUCTURE, PLAN_LANES, COPY_LANE) and t["state"] == "failed"]
     assert readers, states
     for t in readers:
         # not retried: no try can import a snapshot whose holder is gone
