@@ -27,8 +27,9 @@ def test_dag_ids_match_file_names(dagbag):
 
 # tasks that must not retry on their own: a precheck or validate failure needs a person, not a second try
 NO_RETRIES = {"postgres_logical_migration": {"precheck", "validate"},
-              # the snapshot holder: a second try would hand the lanes a different snapshot
-              "postgres_online_migration": {"precheck", "online_load.hold_snapshot", "validate"},
+              # the snapshot holder: a second try would hand the lanes a different snapshot; the approval: a
+              # second try would ask again and wait another approval_timeout_h instead of aborting
+              "postgres_online_migration": {"precheck", "online_load.hold_snapshot", "approve_cutover", "validate"},
               "rds_snapshot_to_aurora": {"precheck", "publish_endpoints"}}
 
 

@@ -1,6 +1,7 @@
 """The catch-up wait's trigger, run on an event loop against the real source and target: caught up, still
-behind (timeout, never a failure), a slot that is gone (failure at once), and the lag in seconds read from
-the apply's progress row on the target."""
+behind (timeout, never a failure), a slot that is gone (failure at once), the lag in seconds read from the
+apply's progress row on the target, and a source that cannot be reached (as while it restarts: looked at
+again, never a failure)."""
 from __future__ import annotations
 
 import asyncio
@@ -85,3 +86,10 @@ def test_lag_in_seconds_from_the_apply_progress_on_the_target(source, target):
                    (source.execute("SELECT now() - interval '2 seconds'").fetchone()[0],))
     [marked] = events(max_lag_bytes=64 * 1024 * 1024, target_conn_id="pgferry_lag_target", max_looks=1)
     assert marked["status"] == "success" and 2 <= marked["data"]["lag_seconds"] < 60
+
+
+def test_an_unreachable_source_is_looked_at_again(source):
+    from localstack.ports import free_port
+    airflow_env.postgres_connection("pgferry_lag_nowhere", free_port(), DB)     # nothing listens there
+    [event] = events(source_conn_id="pgferry_lag_nowhere", max_lag_bytes=0, max_looks=2)
+    assert event["status"] == "timeout" and event["message"].startswith("the source is unreachable ("), event

@@ -6,8 +6,13 @@ one Airflow for the module, a fresh source and target database per test, a pgben
 2. apply_changes SIGKILLed while the writer writes: its retry skips what was committed, so after cutover
    every table is identical and every writer transaction is on the target exactly once.
 3. hold_snapshot SIGKILLed during the load: its temporary slot goes with its session, the reader that next
-   imports the snapshot fails saying to clear online_load (not retried), abort removes slot and publication.
+   imports the snapshot (structure, plan_lanes or a lane) fails saying to clear online_load (not retried),
+   abort removes slot and publication.
 4. The target restarted (`pg_ctl restart -m fast`) while apply_changes runs: the retry ends identical.
+5. The source restarted the same way once the load is done (the holder has ended): the apply fails saying it
+   lost its source session, its retry goes on from the committed progress, the run ends identical.
+6. No answer to the approval within approval_timeout_h: approve_cutover fails once (no retry), abort removes
+   slot and publication, nothing is frozen, the source stays writable. approval_timeout_h 0 is refused.
 
 Every writer transaction inserts one tick and adds one to a counter and to one item, so "counted once" is
 plain arithmetic on the target: ticks == counter == sum of the items' counts, and the same as the source.
@@ -32,7 +37,8 @@ from tests.support.tcp_proxy import TcpProxy
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun, pytest.mark.faults]
 
 DAG_ID = "postgres_online_migration"
-HOLD, STRUCTURE, COPY_LANE = "online_load.hold_snapshot", "online_load.structure", "online_load.copy_lane"
+HOLD, STRUCTURE, PLAN_LANES, COPY_LANE = ("online_load.hold_snapshot", "online_load.structure",
+                                          "online_load.plan_lanes", "online_load.copy_lane")
 CLEAR_LOAD = "clear the whole online_load group"
 START_BOUND = 240          # trigger -> a lane in COPY / the apply applying
 RETRY_BOUND = 120          # a killed task -> its next try running (retry delay 10 s)
@@ -97,14 +103,17 @@ def source_db(logical_source):
     logical_source.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
 
 
+def start_writer(cluster, db, script, log) -> subprocess.Popen:
+    return subprocess.Popen([str(pg_bindir() / "pgbench"), "-n", "-c", "1", "-j", "1", "-T", "900", "-R", WRITER_RATE,
+                             "-f", str(script), "-d", cluster.dsn(db)], stdout=log, stderr=subprocess.STDOUT)
+
+
 @pytest.fixture
 def writer(logical_source, source_db, tmp_path):
     script = tmp_path / "writer.sql"
     script.write_text(WRITER)
     log = open(tmp_path / "writer.log", "w")
-    proc = subprocess.Popen([str(pg_bindir() / "pgbench"), "-n", "-c", "1", "-j", "1", "-T", "900", "-R", WRITER_RATE,
-                             "-f", str(script), "-d", logical_source.dsn(source_db)],
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = start_writer(logical_source, source_db, script, log)
     yield proc
     if proc.poll() is None:
         proc.kill()
@@ -280,12 +289,12 @@ def test_a_killed_snapshot_holder_fails_the_readers_and_leaves_no_slot(airflow, 
     with connect(logical_source, source_db) as src:
         wait_until("the holder's slot gone", lambda: src.execute(
             "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,), 30)
-    # the readers (structure, lanes) fail on the gone snapshot; abort (all_done) cleans up by itself
+    # the readers (structure, plan_lanes, lanes) fail on the gone snapshot; abort (all_done) cleans up by itself
     run = api.wait_for_run(DAG_ID, run_id, RUN_BOUND)
     tis = api.task_instances(DAG_ID, run_id)
     states = api.states(DAG_ID, run_id)
     assert run["state"] == "failed" and states[HOLD] == "failed" and states["abort"] == "success", states
-    readers = [t for t in tis if t["task_id"] in (STRUCTURE, COPY_LANE) and t["state"] == "failed"]
+    readers = [t for t in tis if t["task_id"] in (STRUCTURE, PLAN_LANES, COPY_LANE) and t["state"] == "failed"]
     assert readers, states
     for t in readers:
         # not retried: no try can import a snapshot whose holder is gone
@@ -312,3 +321,69 @@ def test_a_target_restarted_during_the_apply_ends_identical(airflow, api, logica
                RETRY_BOUND)
     cut_over(api, run_id, writer)
     assert_identical_and_clean(logical_source, source_db, pg_target, target_db, written_at_restart)
+
+
+def test_a_source_restarted_during_the_apply_ends_identical(airflow, api, logical_source, pg_target, target_db,
+                                                            source_db, writer, tmp_path):
+    run_id = trigger(api, logical_source, source_db, "127.0.0.1", pg_target.port, target_db, "restart_source")
+    # after the load: the holder has ended (a restart during the hold kills the snapshot: the killed-holder test)
+    wait_until("the load done", lambda: instance(api, run_id, HOLD)["state"] == "success", START_BOUND)
+    wait_until("the apply applying", lambda: applied_transactions(pg_target, target_db) > 0, START_BOUND)
+    before = running_with_pid(api, run_id, "apply_changes")
+    logical_source.restart("fast")        # every source session ends (57P01): the apply's, and the writer's
+    at_restart = applied_transactions(pg_target, target_db)
+    written_at_restart = ticks(logical_source, source_db)
+    # pgbench ends on a lost connection: the application reconnects, as a new writer
+    writer.wait(timeout=60)
+    log = open(tmp_path / "writer-after-restart.log", "w")
+    again = start_writer(logical_source, source_db, tmp_path / "writer.sql", log)
+    try:
+        running_with_pid(api, run_id, "apply_changes", min_try=before["try_number"] + 1)
+        wait_until("the retried apply applying", lambda: applied_transactions(pg_target, target_db) > at_restart,
+                   RETRY_BOUND)
+        wait_until("the writer writing again", lambda: ticks(logical_source, source_db) > written_at_restart, 60)
+        cut_over(api, run_id, again)
+    finally:
+        if again.poll() is None:
+            again.kill()
+            again.wait(timeout=30)
+        log.close()
+    failed_try = api.task_log(DAG_ID, run_id, "apply_changes", -1, before["try_number"])
+    assert "apply_changes lost its source session" in failed_try, failed_try[-3000:]
+    assert instance(api, run_id, "apply_changes")["try_number"] > before["try_number"]
+    assert_identical_and_clean(logical_source, source_db, pg_target, target_db, written_at_restart)
+
+
+def test_an_unanswered_approval_times_out_into_abort(airflow, api, logical_source, pg_target, target_db, source_db,
+                                                      writer):
+    run_id = trigger(api, logical_source, source_db, "127.0.0.1", pg_target.port, target_db, "approval_timeout",
+                     approval_timeout_h=0.003)          # 10.8 s, then the scheduler's timeout sweep (15 s)
+    api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=APPROVAL_BOUND, poll=1)
+    run = api.wait_for_run(DAG_ID, run_id, RUN_BOUND)
+    states = api.states(DAG_ID, run_id)
+    approve = instance(api, run_id, "approve_cutover")
+    # failed once, never retried (a retry would ask again), and never cut over
+    assert run["state"] == "failed" and approve["state"] == "failed" and approve["try_number"] == 1, (approve, states)
+    assert states["abort"] == "success", states
+    assert {states[k] for k in ("freeze_source", "sequences", "validate", "cleanup")} == {"upstream_failed"}, states
+    log = api.task_log(DAG_ID, run_id, "approve_cutover", -1, 1)
+    assert "no answer within approval_timeout_h" in log and "not cutting over" in log, log[-3000:]
+    assert xcom(api, run_id, "approve_cutover", "response") is None
+    assert xcom(api, run_id, "abort") is not None
+    assert_source_clean(logical_source, source_db)
+    # never frozen: the application writes on
+    assert writer.poll() is None, "the writer stopped: the source was frozen"
+    written = ticks(logical_source, source_db)
+    wait_until("the writer writing after the abort", lambda: ticks(logical_source, source_db) > written, 30)
+    with connect(logical_source, source_db) as src:
+        assert src.execute("SHOW default_transaction_read_only").fetchone() == ("off",)
+        src.execute("INSERT INTO app.ticks (item) VALUES (1)")
+
+
+def test_an_approval_timeout_of_zero_is_refused(api):
+    with pytest.raises(RuntimeError) as refused:
+        api.trigger(DAG_ID, {"source_conn_id": "any_source", "target_conn_id": "any_target",
+                             "approval_timeout_h": 0})
+    assert "HTTP 400" in str(refused.value) and "approval_timeout_h" in str(refused.value), refused.value
+    assert not [r for r in api.get(f"/dags/{DAG_ID}/dagRuns?state=queued&state=running")["dag_runs"]
+                if (r.get("conf") or {}).get("source_conn_id") == "any_source"]

@@ -374,3 +374,76 @@ def missing_relations(conn: psycopg.Connection, names) -> set[QualifiedName]:
         return set()
     rows = fetch(conn, "list_existing_relations", schemas=sorted({q.schema for q in names}))
     return names - {QualifiedName(r["schema"], r["name"]) for r in rows}
+
+
+# -- structure drift: DDL on the source after the structure was read ---------------------------------------
+@dataclass(frozen=True)
+class Drift:
+    """One way a migrated table's structure differs between the sides: `table` is its source name (as the
+    problem names it), `kind` table, column, index, constraint or trigger, `name` that object's name."""
+    table: str
+    kind: str
+    name: str
+    text: str
+    side: str = "source"      # which side has it: "source", "target" (or "both", with different types)
+
+
+def _structure(conn: psycopg.Connection, schemas) -> dict[QualifiedName, dict[str, dict[str, str | None]]]:
+    """{table: {kind: {name: detail}}} of every table of `schemas` (sql/list_table_structure.sql)."""
+    out: dict[QualifiedName, dict[str, dict]] = {}
+    for r in fetch(conn, "list_table_structure", schemas=sorted(set(schemas))):
+        parts = out.setdefault(QualifiedName(r["schema"], r["relation"]), {})
+        if r["kind"] != "table":
+            parts.setdefault(r["kind"], {})[r["name"]] = r["detail"]
+    return out
+
+
+STRUCTURE_PARTS = ("column", "index", "constraint", "trigger")
+
+
+def structure_drift(source: psycopg.Connection, target: psycopg.Connection, plan: Plan) -> list[Drift]:
+    """Each column, index, constraint and trigger of a migrated table that one side has and the other lacks
+    (a column's type too, when no schema is renamed), each migrated table gone from the source, and each
+    table of a wholly moved schema that the source has and the plan does not: what DDL made on the source
+    after structure and plan_lanes read it leaves behind. Names are compared after the plan's renames."""
+    tables = [r for r in plan.relations if r.relkind in ("r", "p")]
+    src = _structure(source, {s.source for s in plan.schemas} | {r.source.schema for r in tables})
+    tgt = _structure(target, {s.target for s in plan.schemas} | {r.target.schema for r in tables})
+    types_comparable = all(s.source == s.target for s in plan.schemas) and \
+        all(r.source.schema == r.target.schema for r in tables)
+    out = []
+    for rel in sorted(tables, key=lambda r: str(r.source)):
+        s, t = src.get(rel.source), tgt.get(rel.target)
+        key = str(rel.source)
+        if t is None:
+            continue                      # missing on the target: validate's scope names it
+        if s is None:
+            out.append(Drift(key, "table", rel.source.name, f"table {key}: gone from the source, still on the target"
+                             + (f" as {rel.target}" if rel.target != rel.source else ""), "target"))
+            continue
+        to_target = {c.name: c.target_name for c in rel.columns}
+        to_source = {v: k for k, v in to_target.items()}
+        left_out = set(rel.dropped_columns)
+        for part in STRUCTURE_PARTS:
+            mine, theirs = s.get(part, {}), t.get(part, {})
+            if part == "column":
+                mine = {to_target.get(n, n): d for n, d in mine.items() if n not in left_out}
+            for name in sorted(set(mine) - set(theirs)):
+                shown = to_source.get(name, name) if part == "column" else name
+                out.append(Drift(key, part, shown, f"table {key}: {part} {shown} on the source only"))
+            for name in sorted(set(theirs) - set(mine)):
+                out.append(Drift(key, part, name, f"table {key}: {part} {name} on the target only"
+                                 + (f" (of {rel.target})" if rel.target != rel.source else ""), "target"))
+            if part == "column" and types_comparable:
+                for name in sorted(set(mine) & set(theirs)):
+                    if mine[name] != theirs[name]:
+                        out.append(Drift(key, part, name, f"table {key}: column {to_source.get(name, name)} is "
+                                                          f"{mine[name]} on the source, {theirs[name]} on the target",
+                                         "both"))
+    planned = {r.source for r in plan.relations} | set(plan.excluded_relations) | \
+        {r.source for r in plan.extension_tables}
+    whole = {s.source for s in plan.schemas if s.whole}
+    for q in sorted(set(src) - planned, key=str):
+        if q.schema in whole:
+            out.append(Drift(str(q), "table", q.name, f"table {q}: on the source only, not in the run's plan"))
+    return out

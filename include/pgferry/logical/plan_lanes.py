@@ -1,6 +1,8 @@
 """Task `plan_lanes`: the copy lanes, and the post-data statements of the later steps.
 
-Both read only the source, so this runs while the structure is restored. The post-data statements come
+Both read only the source, so this runs while the structure is restored. In online mode (`state["snapshot"]`,
+the run's exported snapshot) the post-data is dumped as of the run's starting point, as structure's pre-data
+is: an index made or dropped on the source during the load does not change the plan. The post-data statements come
 from one schema dump and are described once here, from the parse trees the rewrite already holds
 (what each creates, on which table); the lanes, the keys step and finalize read those fields and never
 parse the SQL again.
@@ -51,7 +53,7 @@ def post_data_statements(params: dict, state: dict) -> PostData:
     # an online run's own publication is the source's, for as long as the run follows it: never the target's
     own_publication = (state.get("online") or {}).get("publication")
     with SchemaArchive(source_ep, plan, client_tools(state), params.get("keep_owners", True),
-                       own_publication=own_publication) as archive:
+                       state.get("snapshot"), own_publication=own_publication) as archive:
         for phase in POST_DATA_PHASES:
             entries = archive.phase_entries(phase)
             result = rewrite(archive.sql(entries), ctx, rename_columns=True, known_settings=known)

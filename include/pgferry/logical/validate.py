@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from include.pgferry.logical import comparison, large_objects
 from include.pgferry.logical.common import client_tools, endpoints, parallelism, wants
@@ -24,13 +25,34 @@ from include.pgferry.report.text import render_report
 log = logging.getLogger("pgferry")
 
 
+def _set_drift_aside(scope: comparison.Scope, drift: list, ddl_advice: str | None) -> list[str]:
+    """The drift's problems, each with the advice; what the scope would say again of the same objects is
+    left to them (a table created on the source, a column added to one), and a column the source no longer
+    has is not read."""
+    if not drift:
+        return []
+    new_tables = {d.table for d in drift if d.kind == "table" and d.side == "source"}
+    new_columns = {d.table for d in drift if d.kind == "column" and d.side == "source"}
+    scope.not_planned = [t for t in scope.not_planned if t not in new_tables]
+    scope.columns_left_out = [c for c in scope.columns_left_out if c.split(" (")[0] not in new_columns]
+    gone = {}
+    for d in drift:
+        if d.kind == "column" and d.side == "target":
+            gone.setdefault(d.table, set()).add(d.name)
+    scope.tables = [replace(t, columns=tuple(c for c in t.columns if c[1] not in gone[t.key]))
+                    if t.key in gone else t for t in scope.tables]
+    return [f"{d.text} ({ddl_advice})" for d in drift]
+
+
 class ValidationFailed(RuntimeError):
     def __init__(self, problems, text):
         super().__init__("validation failed:\n  " + "\n  ".join(problems))
         self.text = text
 
 
-def validate(params: dict, state: dict, copy_results: list) -> dict:
+def validate(params: dict, state: dict, copy_results: list, ddl_advice: str | None = None) -> dict:
+    """`ddl_advice` (the online DAG, whose source stays writable, DDL included, while it runs): the tables'
+    structure is compared too, each difference named first with this advice (comparison.structure_drift)."""
     source_ep, target_ep = endpoints(params)
     plan = Plan.from_xcom(state["plan"])
     with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
@@ -38,6 +60,19 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
         scope = comparison.scope_against_plan(
             dumped_data(source, params.get("objects"), params.get("exclude")), plan,
             params.get("rename"), bool(params.get("skip_unmigratable", False)))
+        drift = comparison.structure_drift(source, target, plan) \
+            if ddl_advice is not None and wants(params, "structure") else []
+        first = _set_drift_aside(scope, drift, ddl_advice)
+        # a table or sequence of the plan that the source no longer has (dropped during the run) is named,
+        # not read
+        gone_from_source = comparison.missing_relations(source, [t.source for t in scope.tables]
+                                                        + [s.source for s in scope.sequences])
+        named = {d.table for d in drift if d.kind == "table"}
+        first += [f"{'table' if any(t.source == q for t in scope.tables) else 'sequence'} {q}: gone from the source"
+                  + (f" ({ddl_advice})" if ddl_advice else "") for q in sorted(gone_from_source, key=str)
+                  if str(q) not in named]
+        scope.tables = [t for t in scope.tables if t.source not in gone_from_source]
+        scope.sequences = [s for s in scope.sequences if s.source not in gone_from_source]
         gone = comparison.missing_relations(target, [t.target for t in scope.tables]
                                             + [s.target for s in scope.sequences])
         lacking = [t for t in scope.tables if t.target in gone]
@@ -86,7 +121,8 @@ def validate(params: dict, state: dict, copy_results: list) -> dict:
     written = sorted(by_oid[o] for o, n in counters_now.items() if state["write_counters"].get(o) != n)
     report = build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written,
                           [r for lane in (copy_results or []) for r in (lane or [])], large_objects=blobs,
-                          dump=dump, scope=scope.to_report() if wants(params, "data") else None)
+                          dump=dump, scope=scope.to_report() if wants(params, "data") else None,
+                          first_problems=first)
     text = render_report(report)
     for line in text.splitlines():
         log.info("%s", line)

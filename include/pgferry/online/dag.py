@@ -41,9 +41,9 @@ def online_params() -> dict:
                                    title="Who may approve the cutover",
                                    description="Airflow user ids, one per line. Empty: anyone allowed to answer "
                                                "required actions."),
-        "approval_timeout_h": Param(72, type="integer", minimum=1, maximum=720, title="Approval waits (hours)",
+        "approval_timeout_h": Param(72, type="number", minimum=0.001, maximum=720, title="Approval waits (hours)",
                                     description="An unanswered approval fails after this long and the run aborts: "
-                                                "a timeout never cuts over."),
+                                                "a timeout never cuts over. Fractions allowed (0.5: 30 minutes)."),
     }
 
 
@@ -80,10 +80,15 @@ class ApproveCutover(HITLBranchOperator):
     def execute(self, context):
         p = context["params"]
         self.assigned_users = [{"id": u, "name": u} for u in p.get("cutover_assignees") or []] or None
-        self.response_timeout = timedelta(hours=int(p.get("approval_timeout_h") or 72))
+        self.response_timeout = timedelta(hours=float(p.get("approval_timeout_h") or 72))
         return super().execute(context)
 
     def execute_complete(self, context, event):
+        if event.get("error_type") == "timeout":
+            # no default option: the provider fails the task (HITLTimeoutError), and abort (all_done) runs
+            self.log.error("no answer within approval_timeout_h (%s h): not cutting over; abort removes the slot, "
+                           "the publication and the bookkeeping, and the source stays writable",
+                           context["params"].get("approval_timeout_h"))
         # the branch's return value is the chosen task ids: the answer's form (freeze_mode) and who gave it
         # (the audit trail of the cutover) travel apart
         if "error" not in event:
@@ -137,9 +142,10 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
             def plan_lanes(state: dict, params=None) -> list:
                 from airflow.sdk import get_current_context
 
-                from include.pgferry.logical import plan_lanes
-                planned = _run(params, plan_lanes.plan_lanes, state)
-                get_current_context()["ti"].xcom_push(key="post_data", value=planned["post_data"])
+                from include.pgferry.online import tasks
+                ti = get_current_context()["ti"]
+                planned = _run(params, tasks.plan_lanes_online, state, ti)
+                ti.xcom_push(key="post_data", value=planned["post_data"])
                 return planned["lanes"]
 
             @task(map_index_template="{{ lane_label }}", pool=COPY_POOL, execution_timeout=EXECUTION_TIMEOUT["copy_lane"])
@@ -176,8 +182,9 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
 
         wait_caught_up = WaitCaughtUp(task_id="wait_caught_up")
 
+        # retries=0: a retry would ask again and wait another approval_timeout_h; a timed-out approval aborts
         approve = ApproveCutover(
-            task_id="approve_cutover", subject="Cut over {{ dag_run.run_id }}?",
+            task_id="approve_cutover", retries=0, subject="Cut over {{ dag_run.run_id }}?",
             body="Where the apply stands: **{{ ti.xcom_pull(task_ids='wait_caught_up') }}**.\n\n"
                  "*Cut over* freezes the source (freeze_mode), applies the last changes, sets sequences, copies "
                  "large objects, validates and removes the slot. *Abort* removes the slot, publication and "

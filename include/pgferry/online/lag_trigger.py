@@ -4,7 +4,8 @@ the apply's progress row on the target.
 `lag_verdict` judges one look (the same function a sensor or a test uses): a missing slot or one whose
 WAL is lost fails at once (changes are lost to the run), a lag at or under `max_lag_bytes` is done, and
 anything else is progress, logged as "apply lag X MB, Y s" with the slot's position and retained WAL.
-Running out of looks gives a "timeout" event, never mistaken for a failure. Each event carries the last
+Running out of looks gives a "timeout" event, never mistaken for a failure; a source it cannot reach
+(restarting) is looked at again, a login it refuses fails. Each event carries the last
 look's measurements (`data`: lag_bytes, lag_seconds, retained_bytes), which the sensor pushes to XCom.
 
 Lag in seconds (`lag_seconds`) is the age, on the source's clock, of the oldest source commit the apply
@@ -123,8 +124,18 @@ class ApplyLagTrigger(BaseTrigger):
             return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        import psycopg
+
+        from include.pgferry.failures import permanent_reason
+
         async def look() -> LagVerdict:
-            row = await self._look()
+            try:
+                row = await self._look()
+            except psycopg.OperationalError as e:
+                # a source restarting or a dropped flow: look again; a refused login does not heal
+                if reason := permanent_reason(e):
+                    return LagVerdict(failed=f"cannot read the slot {self.slot} on the source: {e} ({reason})")
+                return LagVerdict(progress=f"the source is unreachable ({str(e).strip()[:200]}): looking again")
             progress = await self._progress() if row and row["lag_bytes"] else None
             return lag_verdict(row, self.slot, self.max_lag_bytes, progress)
         yield TriggerEvent(await poll(look, self.max_looks, self.poke_s, self.log))

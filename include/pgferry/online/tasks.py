@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
+import psycopg
+
 from include.pgferry.checks.findings import log_findings, raise_if_blocking
 from include.pgferry.logical.common import endpoints
 from include.pgferry.model import Plan, QualifiedName
@@ -25,6 +27,7 @@ HOLD, STRUCTURE, PLAN_LANES, COPY_LANE = (f"{GROUP}.hold_snapshot", f"{GROUP}.st
                                           f"{GROUP}.copy_lane")
 FREEZE, ABORT = "freeze_source", "abort"
 SNAPSHOT_WAIT_S = 600
+DDL_ADVICE = "DDL during the run is not replicated: apply it on the target, or abort and start again"
 POKE_S = 5
 
 
@@ -102,18 +105,31 @@ def wait_snapshot(ti) -> str:
     raise sl.SlotError(f"no snapshot from {HOLD} within {SNAPSHOT_WAIT_S} s: is it running? (pool, its log)")
 
 
-def structure_online(params: dict, state: dict, ti) -> dict:
-    from include.pgferry.logical.structure import structure
+def _under_the_snapshot(step, params: dict, state: dict, ti):
+    """Run a pg_dump-reading step (structure, plan_lanes) with the holder's snapshot in `state["snapshot"]`.
+    pg_dump --snapshot reports a dead holder only in its stderr: say what to do, and do not retry (no try
+    can import a snapshot whose holder is gone), as a copy lane does."""
     try:
-        return structure(params, {**state, "snapshot": wait_snapshot(ti)})
+        return step(params, {**state, "snapshot": wait_snapshot(ti)})
     except Exception as e:
-        # pg_dump --snapshot reports a dead holder only in its stderr: say what to do, and do not retry
-        # (no try can import a snapshot whose holder is gone), as a copy lane does
         if "invalid snapshot identifier" not in str(e):
             raise
         from airflow.sdk.exceptions import AirflowFailException
         raise AirflowFailException(f"{sl.HOLDER_GONE}\n({str(e).strip()})\n(not retried: the snapshot is "
                                    f"gone)") from e
+
+
+def structure_online(params: dict, state: dict, ti) -> dict:
+    from include.pgferry.logical.structure import structure
+    return _under_the_snapshot(structure, params, state, ti)
+
+
+def plan_lanes_online(params: dict, state: dict, ti) -> dict:
+    """The logical plan_lanes, its post-data dumped under the run's snapshot: indexes, constraints and
+    triggers as of the starting point, as the structure is (one made on the source during the load is not
+    planned; one dropped does not fail its statement)."""
+    from include.pgferry.logical.plan_lanes import plan_lanes
+    return _under_the_snapshot(plan_lanes, params, state, ti)
 
 
 def copy_lane_online(params: dict, lane: list, ti) -> list:
@@ -123,6 +139,11 @@ def copy_lane_online(params: dict, lane: list, ti) -> list:
 
 class _Stopped(Exception):
     pass
+
+
+class SessionLost(RuntimeError):
+    """The apply's source or target session broke (a restart, a dropped flow): retried, from the committed
+    progress (the psycopg error it wraps is not a permanent one)."""
 
 
 def apply_changes(params: dict, state: dict, ti) -> dict:
@@ -150,6 +171,14 @@ def apply_changes(params: dict, state: dict, ti) -> dict:
         except _Stopped:
             log.info("abort asked the apply to stop")
             return {"aborted": True}
+        except psycopg.OperationalError as e:
+            lost = [side for side, c in (("source", source), ("target", target)) if c.broken or c.closed]
+            if not lost:
+                raise
+            raise SessionLost(f"apply_changes lost its {' and '.join(lost)} session ({str(e).strip()}): the "
+                              f"server restarted or the connection broke. Nothing is half-applied (the batch's "
+                              f"target transaction rolled back, or it committed with its progress before the slot "
+                              f"moved); the next try goes on from the committed progress") from e
 
 
 def freeze_source(params: dict, state: dict, mode: str) -> dict:
@@ -179,8 +208,9 @@ def online_report(ti, frozen: dict, validated_at: float | None) -> dict:
 def validate_online(params: dict, state: dict, frozen: dict, copies: list, ti=None) -> dict:
     """The logical validate, with the no-writes proof starting at the freeze; the apply's bookkeeping on the
     target and the run's publication on the source go first (the apply is done), so each side holds exactly
-    what the other has. With `ti` (inside the task) the online part of the report follows it, also when
-    validation failed (then without a downtime: the cutover did not end)."""
+    what the other has. Structure changed on the source during the run (DDL is not replicated) is named
+    table by table, object by object, with what to do. With `ti` (inside the task) the online part of the
+    report follows it, also when validation failed (then without a downtime: the cutover did not end)."""
     from include.pgferry.logical.validate import validate
     source_ep, target_ep = endpoints(params)
     with target_ep.connect(autocommit=True, application_name="pgferry cleanup") as target:
@@ -189,7 +219,8 @@ def validate_online(params: dict, state: dict, frozen: dict, copies: list, ti=No
         sl.drop_publication(_writable(source), state["online"]["publication"])
     validated_at = None
     try:
-        report = validate(params, {**state, "write_counters": frozen["write_counters"]}, copies)
+        report = validate(params, {**state, "write_counters": frozen["write_counters"]}, copies,
+                          ddl_advice=DDL_ADVICE)
         validated_at = time.time()
     finally:
         online = online_report(ti, frozen, validated_at) if ti is not None else None

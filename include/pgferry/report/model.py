@@ -118,13 +118,14 @@ def online_report(lag: dict | None, response: dict | None, frozen: dict | None, 
 
 
 def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, written, copies,
-                 large_objects: dict | None = None, dump: dict | None = None, scope: dict | None = None
-                 ) -> LogicalReport:
+                 large_objects: dict | None = None, dump: dict | None = None, scope: dict | None = None,
+                 first_problems: list[str] = ()) -> LogicalReport:
     """The logical migration's verdict: per table (with what its copy took, summed over its units),
     sequences, objects by kind, large objects (None: not migrated; else source/target counts and the OIDs
     that differ), pg_dump's entries kind by kind (None: not compared; else what differs, and what differs
     for a reason PostgreSQL explains) and the source's write counters; every unexplained difference
-    becomes a problem."""
+    becomes a problem; `first_problems` (named by the caller, such as the online DAG's structure drift) come
+    first."""
     if large_objects is not None and (large_objects["source"] or large_objects["target"]):
         src_objects = {**src_objects, "large object": large_objects["source"]}
         tgt_objects = {**tgt_objects, "large object": large_objects["target"]}
@@ -145,7 +146,7 @@ def build_report(state, tables, src_seq, tgt_seq, src_objects, tgt_objects, writ
     kinds = sorted(set(src_objects) | set(tgt_objects))
     objects = [{"kind": k, "source": src_objects.get(k, 0), "target": tgt_objects.get(k, 0),
                 "ok": src_objects.get(k, 0) == tgt_objects.get(k, 0)} for k in kinds]
-    problems = []
+    problems = list(first_problems)
     if scope is not None:
         problems += [f"table {t}: its rows are in scope (pg_dump dumps them for this selection) but the plan has "
                      f"no place for them: not copied, not compared" for t in scope["not_planned"]]
