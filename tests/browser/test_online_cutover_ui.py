@@ -94,7 +94,7 @@ def test_approve_the_cutover_in_the_browser(page, airflow_ui, online_source, pg_
     api.postgres_connection("browser_online_source", "127.0.0.1", online_source.port, SOURCE_DB)
     api.postgres_connection("browser_online_target", "127.0.0.1", pg_target.port, TARGET_DB)
     run_id = api.trigger(DAG_ID, {"source_conn_id": "browser_online_source",
-                                  "target_conn_id": "browser_online_target"})
+                                  "target_conn_id": "browser_online_target", "wal_sample_s": 0})
     api.wait_for_task_state(DAG_ID, run_id, TASK, "awaiting_input", timeout=300, poll=1)
     with connect(online_source, SOURCE_DB) as src:
         src.execute(LATE_WRITES)

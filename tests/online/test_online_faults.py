@@ -127,7 +127,8 @@ def trigger(api, logical_source, source_db, target_host, target_port, target_db,
     api.postgres_connection(f"{name}_source", "127.0.0.1", logical_source.port, source_db)
     api.postgres_connection(f"{name}_target", target_host, target_port, target_db)
     return api.trigger(DAG_ID, {"source_conn_id": f"{name}_source", "target_conn_id": f"{name}_target",
-                                "objects": ["app"], **more})
+                                # the WAL-rate sample (10 s a run) is tested in test_precheck and test_online_dag
+                                "objects": ["app"], "wal_sample_s": 0, **more})
 
 
 def instance(api, run_id, task_id, map_index=-1) -> dict:
