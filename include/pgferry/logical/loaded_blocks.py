@@ -17,7 +17,10 @@ Rows of the table that no range accounts for (a whole-table load of an earlier p
 a table that had rows, a retry after finalize removed the record) are removed by the first unit of the cut
 to run: `DELETE ... WHERE NOT EXISTS (a record of the table)`, one statement, so its snapshot sees either
 no record (and then no committed row of this cut either: record and rows commit together) or a record (and
-deletes nothing). Rows other lanes commit after that snapshot are not touched.
+deletes nothing). Rows other lanes commit after that snapshot are not touched. After finalize has removed
+the record, a cleared lane's first range of a table removes the whole table's rows, the other lanes' ranges
+too: clearing one lane of a table cut into block ranges then needs the others cleared as well (the log says
+so; validate names the table otherwise).
 
 A unit that clears a table another way (TRUNCATE of a whole table, DELETE of a key range) removes the
 table's records in its transaction: they no longer describe the table. finalize removes the schema, so
@@ -68,6 +71,11 @@ def ensure(target: psycopg.Connection):
         except (errors.UniqueViolation, errors.DuplicateSchema, errors.DuplicateTable, errors.DuplicateObject):
             if attempt == 2:
                 raise
+        except errors.InsufficientPrivilege as e:
+            e.add_note(f"pgferry: a table cut into block ranges (no single-column integer key) records its loaded "
+                       f"ranges in {LOADED} on the target, which the target user may not create: GRANT CREATE ON "
+                       f"DATABASE to it, or create the schema {SCHEMA} owned by it")
+            raise
 
 
 def present(target: psycopg.Connection) -> bool:
@@ -116,8 +124,13 @@ def clear_unaccounted(target: psycopg.Connection, unit: Unit) -> int:
     """Inside the unit's transaction: remove the table's rows when no range of it is recorded (they are
     no range's: see the module's doc); how many."""
     oid = _oid(target, unit.target)
-    return target.execute(sql.SQL("DELETE FROM ONLY {} WHERE NOT EXISTS (SELECT FROM {} WHERE table_oid = %s)").format(
-        unit.target.identifier, LOADED.identifier), (oid,)).rowcount
+    removed = target.execute(sql.SQL("DELETE FROM ONLY {} WHERE NOT EXISTS (SELECT FROM {} WHERE table_oid = %s)")
+                             .format(unit.target.identifier, LOADED.identifier), (oid,)).rowcount
+    if removed:
+        log.warning("%s: removed %d rows of %s that no recorded block range accounts for (a load before this cut, or "
+                    "one whose record finalize removed): every range of the table loads again, so every copy lane "
+                    "holding one must run (clear them all, not one)", unit.id, removed, unit.target)
+    return removed
 
 
 def record(target: psycopg.Connection, unit: Unit, rows: int):
