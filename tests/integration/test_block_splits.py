@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from include.pgferry.logical import copy_lane, finalize, loaded_blocks, plan_lanes, precheck, structure
+from include.pgferry.logical import copy_lane, copying, finalize, loaded_blocks, plan_lanes, precheck, structure
 from include.pgferry.logical.units import plan_units
 from include.pgferry.model import Lane, Plan, QualifiedName
 from include.pgferry.pg import session_names
@@ -92,6 +92,14 @@ def test_tables_without_an_integer_key_load_across_both_lanes_in_block_ranges(
         bounds = sorted((u.blocks.lo, u.blocks.hi if u.blocks.hi is not None else float("inf")) for u in units)
         assert bounds[0][0] == 0 and bounds[-1][1] == float("inf")
         assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))   # contiguous, no gap, no overlap
+
+    # each range reads only its own pages: a TID Range Scan, not a scan of the whole table
+    with pg_source.connect(DB) as c:
+        for u in (lanes[0].units[0], lanes[1].units[-1]):
+            text = copying.source_copy_statement(u).as_string(c)
+            select = text[len("COPY ("):text.rindex(") TO STDOUT")]
+            plan = "\n".join(r[0] for r in c.execute("EXPLAIN " + select))
+            assert "Tid Range Scan" in plan and "Seq Scan" not in plan, plan
 
     results = run_lanes(params, lanes)
     assert checksums(pg_target, target_db) == checksums(pg_source, block_db)
