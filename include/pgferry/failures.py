@@ -34,6 +34,7 @@ def permanent_reason(exc: BaseException) -> str | None:
 
     from include.pgferry.checks.findings import PrecheckFailed
     from include.pgferry.logical.copying import TriggersInTheWay
+    from include.pgferry.logical.loaded_blocks import OtherCut
     from include.pgferry.logical.validate import ValidationFailed
     from include.pgferry.pg.endpoint import ConnectionSettingsError
     from include.pgferry.pg.locks import LockWaitTimeout
@@ -47,6 +48,8 @@ def permanent_reason(exc: BaseException) -> str | None:
             return "the target differs from the source"
         if isinstance(e, TriggersInTheWay):
             return "triggers or foreign keys on the target would act on the load"
+        if isinstance(e, OtherCut):
+            return "the target holds block ranges of another cut of the table"
         if isinstance(e, ConnectionSettingsError):
             return "the Airflow connection must be fixed"
         if type(e).__name__ == "AirflowNotFoundException":

@@ -8,7 +8,7 @@ task's edge (`from_xcom`), and the code inside works on typed values. `to_xcom` 
   once (pg.ddl.describe_statement, when the lanes are planned); later steps read these fields instead
   of parsing the SQL again.
 - Column, Relation, Sequence, SchemaMove, Plan: what the precheck decided moves, under which names.
-- Unit: one piece of work for a copy lane (a whole table or a key range of one).
+- Unit: one piece of work for a copy lane (a whole table, a key range of one, or a block range of one).
 - Lane: the units one mapped copy task works through, biggest first.
 """
 from __future__ import annotations
@@ -400,6 +400,25 @@ class KeyRange:
 
 
 @dataclass(frozen=True)
+class BlockRange:
+    """Rows of a unit by where they lie: blocks `lo` up to (not including) `hi` of the source table's main
+    fork, read as `ctid >= '(lo,0)' AND ctid < '(hi,0)'`; `hi` None: every block from `lo` on (the table's
+    last range, which also takes blocks added after planning). `cut` names the whole cut of the table (its
+    digest: logical/units.py, cut_digest): the target's bookkeeping of loaded ranges (logical/loaded_blocks.py)
+    trusts only rows of the same cut."""
+    lo: int
+    hi: int | None
+    cut: str
+
+    def to_xcom(self) -> dict:
+        return {"lo": self.lo, "hi": self.hi, "cut": self.cut}
+
+    @classmethod
+    def from_xcom(cls, d: dict | None) -> BlockRange | None:
+        return cls(d["lo"], d["hi"], d["cut"]) if d else None
+
+
+@dataclass(frozen=True)
 class Unit:
     id: str                          # how logs and the UI name it: the source table, plus " [i/n]" for a range
     oid: int                         # the source table's oid
@@ -413,6 +432,12 @@ class Unit:
     index_builds: tuple[DdlStatement, ...] = ()   # the table's index and constraint builds
     table_parts: int = 1             # how many units the table was cut into (over all lanes)
     filter: str | None = None        # an extension configuration table's rows: Relation.filter
+    blocks: BlockRange | None = None   # a block range of a table without a single-column integer key
+
+    @property
+    def whole(self) -> bool:
+        """The whole table (TRUNCATE + COPY FREEZE), not a key or block range of it."""
+        return self.range is None and self.blocks is None
 
     @property
     def table(self) -> str:
@@ -428,7 +453,7 @@ class Unit:
                 "columns": list(self.columns), "target_columns": list(self.target_columns), "binary": self.binary,
                 "range": self.range.to_xcom() if self.range else None, "bytes": self.bytes,
                 "index_builds": [s.to_xcom() for s in self.index_builds], "table_parts": self.table_parts,
-                "filter": self.filter}
+                "filter": self.filter, "blocks": self.blocks.to_xcom() if self.blocks else None}
 
     @classmethod
     def from_xcom(cls, d: dict) -> Unit:
@@ -436,7 +461,8 @@ class Unit:
                    target=QualifiedName.from_xcom(d["target"]), columns=tuple(d["columns"]),
                    target_columns=tuple(d["target_columns"]), binary=d["binary"], range=KeyRange.from_xcom(d["range"]),
                    bytes=d["bytes"], index_builds=tuple(DdlStatement.from_xcom(s) for s in d.get("index_builds") or ()),
-                   table_parts=d.get("table_parts", 1), filter=d.get("filter"))
+                   table_parts=d.get("table_parts", 1), filter=d.get("filter"),
+                   blocks=BlockRange.from_xcom(d.get("blocks")))
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from psycopg import errors
 from include.pgferry.checks.findings import PrecheckFailed, error
 from include.pgferry.failures import permanent_reason, run_classified
 from include.pgferry.logical.copying import TriggersInTheWay
+from include.pgferry.logical.loaded_blocks import OtherCut
 from include.pgferry.logical.progress import LaneDeadlineExceeded, NoProgress
 from include.pgferry.logical.validate import ValidationFailed
 from include.pgferry.pg.ddl import DdlError
@@ -27,6 +28,7 @@ def wrapped(inner: Exception) -> Exception:
     PrecheckFailed([error("privileges", "no SELECT on shop.orders")]),
     ValidationFailed(["shop.orders: 3 rows differ"], "report"),
     TriggersInTheWay("shop.orders has t1 on the target"),
+    OtherCut("app.events [2/3]: the target's record says 3 block range(s) were loaded by another cut"),
     ConnectionSettingsError("Airflow connection 'x' has no database"),
     AirflowNotFoundException("The conn_id `x` isn't defined"),
     psycopg.OperationalError('connection failed: FATAL:  password authentication failed for user "u"'),

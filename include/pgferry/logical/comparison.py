@@ -211,8 +211,11 @@ def dump_entries(endpoint: PgEndpoint, plan: Plan, tools: ClientTools, keep_owne
     if target_side:
         plan = Plan(schemas=tuple(SchemaMove(s.target, s.target, s.whole) for s in plan.schemas),
                     whole_database=plan.whole_database)
+    from include.pgferry.logical.loaded_blocks import SCHEMA as LOADED_BLOCKS
     out: dict[str, list[str]] = {}
-    with SchemaArchive(endpoint, plan, tools, keep_owners) as archive:
+    # the copy lanes' bookkeeping (finalize removes it; left over from a run that stopped before) is pgferry's
+    with SchemaArchive(endpoint, plan, tools, keep_owners,
+                       exclude_schemas=(LOADED_BLOCKS,) if target_side else ()) as archive:
         for e in archive.entries:
             out.setdefault(e.desc, []).append(" ".join(e.rest.split(" ")[:-1]))   # "schema tag" (owner cut)
     return {k: sorted(v) for k, v in sorted(out.items())}

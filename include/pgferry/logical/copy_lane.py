@@ -1,7 +1,8 @@
 """Task `copy_lane` (mapped, one per lane): each unit of the lane streamed with COPY, in turn.
 
 Each unit clears its own rows first, in the transaction that loads it, so a retried lane never
-duplicates. When a table is complete (its last unit; for a table cut into ranges, the last unit of all
+duplicates; a block-range unit, whose rows cannot be found again on the target, records itself as loaded in
+that transaction instead, and a retry skips it (logical/loaded_blocks.py). When a table is complete (its last unit; for a table cut into ranges, the last unit of all
 lanes) the lane's finisher builds its indexes and constraints and analyzes it while the lane copies on.
 
 A retried lane first ends the target backends its earlier tries left alive, then says per unit what it
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from include.pgferry.logical import copying, lane_retry, table_finisher
+from include.pgferry.logical import copying, lane_retry, loaded_blocks, table_finisher
 from include.pgferry.logical.common import INDEX_SESSION, endpoints
 from include.pgferry.model import Lane, Unit
 from include.pgferry.failures import permanent_reason
@@ -149,6 +150,8 @@ def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None) -> li
         stack.callback(sessions.close)
         finisher = stack.enter_context(table_finisher.TableFinisher(target_ep, INDEX_SESSION, bound, waits_for))
         sessions.ready()
+        if any(u.blocks is not None for u in units):
+            loaded_blocks.ensure(sessions.target)
         ended = []
         if identity is not None and identity.try_number > 1:
             ended = lane_retry.end_earlier_tries(sessions.target, identity)
@@ -177,8 +180,11 @@ def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None) -> li
                 log.error("copy of %s failed: %s", unit.id, str(e).strip() or type(e).__name__)
                 failed.append((unit, e))
                 continue
-            log.info("copied %s: %d rows, %.1f MB in %.1f s (%.1f MB/s)", r.id, r.rows, r.bytes / 1e6, r.seconds,
-                     r.bytes / 1e6 / r.seconds if r.seconds else 0)
+            if r.already_loaded:
+                found.already_loaded(unit, index, r.rows)
+            else:
+                log.info("copied %s: %d rows, %.1f MB in %.1f s (%.1f MB/s)", r.id, r.rows, r.bytes / 1e6, r.seconds,
+                         r.bytes / 1e6 / r.seconds if r.seconds else 0)
             result = r.as_dict()
             remaining[table] -= 1
             # the table is complete when this was its last unit (for a table cut into ranges: the last

@@ -3,7 +3,9 @@
 The target side runs in one transaction that first removes exactly the unit's rows (TRUNCATE for a
 whole table, which also allows COPY FREEZE; DELETE of the key range, or of an extension configuration
 table's filtered rows, otherwise), so a retried or
-cleared unit never duplicates rows. That transaction is also why a unit is all or nothing: an interrupted
+cleared unit never duplicates rows. A block range of a table cannot be found again on the target (its rows
+have no relation to source ctids): its transaction records the range as loaded (logical/loaded_blocks.py)
+together with its COPY, and a later try that finds the record skips the unit. That transaction is also why a unit is all or nothing: an interrupted
 try leaves no visible row of the unit it was loading, only the units it committed before. How many rows
 the clear removed is counted where it happens (`clear_unit`) and handed to the lane, which says it.
 The unit's table locks are taken first, explicitly, under the session's lock_timeout (pg/locks.py), so a
@@ -20,7 +22,7 @@ from typing import Callable
 import psycopg
 from psycopg import errors, pq, sql
 
-from include.pgferry.logical import progress
+from include.pgferry.logical import loaded_blocks, progress
 from include.pgferry.model import QualifiedName, Unit
 from include.pgferry.pg import catalog, locks
 from include.pgferry.pg.endpoint import apply_settings, switch_off_triggers
@@ -88,11 +90,15 @@ class UnitResult:
     rows: int
     bytes: int
     seconds: float
+    already_loaded: bool = False    # a block range an earlier try loaded (rows: what it recorded): skipped
 
     def as_dict(self):
-        return {"id": self.id, "table": self.table, "rows": self.rows, "bytes": self.bytes,
-                "seconds": round(self.seconds, 3),
-                "mb_per_s": round(self.bytes / 1e6 / self.seconds, 1) if self.seconds > 0 else None}
+        out = {"id": self.id, "table": self.table, "rows": self.rows, "bytes": self.bytes,
+               "seconds": round(self.seconds, 3),
+               "mb_per_s": round(self.bytes / 1e6 / self.seconds, 1) if self.seconds > 0 else None}
+        if self.already_loaded:
+            out["already_loaded"] = True
+        return out
 
 
 def _range_condition(unit: Unit, column_name: str) -> sql.Composable:
@@ -112,10 +118,23 @@ def source_copy_statement(unit: Unit) -> sql.Composed:
     if unit.filter is not None:   # an extension's configuration table: the rows pg_dump dumps, as it reads them
         return sql.SQL("COPY (SELECT {} FROM ONLY {} {}) TO STDOUT{}").format(
             cols, unit.source.identifier, filter_clause(unit), fmt)
+    if unit.blocks is not None:
+        return sql.SQL("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}").format(
+            cols, unit.source.identifier, block_condition(unit), fmt)
     if unit.range is None:
         return sql.SQL("COPY {} ({}) TO STDOUT{}").format(unit.source.identifier, cols, fmt)
     return sql.SQL("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}").format(
         cols, unit.source.identifier, _range_condition(unit, unit.range.column), fmt)
+
+
+def block_condition(unit: Unit) -> sql.Composable:
+    """`ctid >= '(lo,0)'::tid AND ctid < '(hi,0)'::tid` (no upper bound for the table's last range): a TID
+    Range Scan on PostgreSQL 14+."""
+    b = unit.blocks
+    cond = sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({b.lo},0)"))
+    if b.hi is not None:
+        cond = sql.SQL("{} AND ctid < {}::tid").format(cond, sql.Literal(f"({b.hi},0)"))
+    return cond
 
 
 def filter_clause(unit: Unit) -> sql.Composable:
@@ -145,7 +164,7 @@ def _is_referenced(target: psycopg.Connection, unit: Unit) -> bool:
 def truncates(target: psycopg.Connection, unit: Unit) -> bool:
     """Is the unit cleared with TRUNCATE (a whole table nothing references), else with DELETE? Never an
     extension's configuration table: CREATE EXTENSION filled it with the extension's own rows, which stay."""
-    return unit.range is None and unit.filter is None and not _is_referenced(target, unit)
+    return unit.whole and unit.filter is None and not _is_referenced(target, unit)
 
 
 def rows_before_truncate(target: psycopg.Connection, unit: Unit) -> int:
@@ -164,6 +183,10 @@ def clear_unit(target: psycopg.Connection, unit: Unit, truncate: bool) -> int:
     table = unit.target.identifier
     if unit.filter is not None:   # only the rows this unit loads: those matching the extension's filter
         return target.execute(sql.SQL("DELETE FROM ONLY {} {}").format(table, filter_clause(unit))).rowcount
+    if unit.blocks is not None:   # only rows no recorded range accounts for (logical/loaded_blocks.py)
+        return loaded_blocks.clear_unaccounted(target, unit)
+    # a key range or the whole table: the table's record of loaded block ranges (an earlier plan's) is stale
+    loaded_blocks.forget_table(target, unit)
     if unit.range is not None:
         return target.execute(sql.SQL("DELETE FROM ONLY {} WHERE {}").format(
             table, _range_condition(unit, unit.target_range_column))).rowcount
@@ -231,7 +254,8 @@ def not_valid_checks(target: psycopg.Connection, unit: Unit) -> list[dict]:
 
 
 def count_rows(source: psycopg.Connection, unit: Unit) -> int:
-    return source.execute(sql.SQL("SELECT count(*) FROM ONLY {}").format(unit.source.identifier)).fetchone()[0]
+    where = sql.SQL(" WHERE {}").format(block_condition(unit)) if unit.blocks is not None else sql.SQL("")
+    return source.execute(sql.SQL("SELECT count(*) FROM ONLY {}{}").format(unit.source.identifier, where)).fetchone()[0]
 
 
 def insert_empty_rows(target: psycopg.Connection, unit: Unit, n: int) -> int:
@@ -268,6 +292,10 @@ def _copy_unit(source, target, unit: Unit, lock_timeout_s: float, waits_for: loc
         truncate = truncates(target, unit)
         checks = not_valid_checks(target, unit)
         lock_unit_tables(target, unit, truncate, checks, lock_timeout_s, waits_for)
+        if unit.blocks is not None:
+            earlier = loaded_blocks.found(target, unit)
+            if earlier is not None:   # loaded whole by an earlier try: nothing to do
+                return UnitResult(unit.id, unit.table, earlier.rows, 0, time.monotonic() - t0, already_loaded=True)
         restore_checks = set_aside_not_valid_checks(target, unit, checks)
         found = clear_unit(target, unit, truncate)
         if on_cleared is not None:
@@ -276,6 +304,8 @@ def _copy_unit(source, target, unit: Unit, lock_timeout_s: float, waits_for: loc
             rows = insert_empty_rows(target, unit, count_rows(source, unit))
             for stmt in restore_checks:
                 target.execute(stmt)
+            if unit.blocks is not None:
+                loaded_blocks.record(target, unit, rows)
             return UnitResult(unit.id, unit.table, rows, 0, time.monotonic() - t0)
         with source.cursor() as scur, target.cursor() as tcur:
             with scur.copy(source_copy_statement(unit)), \
@@ -292,6 +322,8 @@ def _copy_unit(source, target, unit: Unit, lock_timeout_s: float, waits_for: loc
             rows = tcur.rowcount
         for stmt in restore_checks:
             target.execute(stmt)
+        if unit.blocks is not None:   # commits with the rows, or neither does
+            loaded_blocks.record(target, unit, rows)
     return UnitResult(unit.id, unit.table, rows, nbytes, time.monotonic() - t0)
 
 

@@ -1,4 +1,5 @@
-"""Task `finalize`: refresh materialized views, ANALYZE what no lane analyzed, then event triggers.
+"""Task `finalize`: refresh materialized views, ANALYZE what no lane analyzed, then event triggers; and the
+copy lanes' record of loaded block ranges (logical/loaded_blocks.py) is removed: every unit is loaded.
 
 Event triggers come last of all DDL: earlier, they would fire on pgferry's own statements.
 """
@@ -8,7 +9,7 @@ import logging
 
 from psycopg import sql
 
-from include.pgferry.logical import materialized_views
+from include.pgferry.logical import loaded_blocks, materialized_views
 from include.pgferry.logical.common import endpoints, wants
 from include.pgferry.logical.triggers_and_foreign_keys import phase_statements
 from include.pgferry.model import Plan, PostData, QualifiedName
@@ -32,6 +33,8 @@ def finalize(params: dict, state: dict, post_data: dict) -> dict:
         tables = [r for r in plan.relations if r.relkind in ("p", "m") or (r.relkind == "r" and r.target not in analyzed)]
         for t in tables:
             conn.execute(sql.SQL("ANALYZE {}").format(t.target.identifier))
+        if loaded_blocks.remove(conn):
+            log.info("finalize: removed the copy lanes' record of loaded block ranges (%s)", loaded_blocks.SCHEMA)
     event_triggers = []
     if wants(params, "structure"):
         statements, _ = phase_statements(PostData.from_xcom(post_data), "event_triggers")

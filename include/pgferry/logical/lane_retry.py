@@ -15,8 +15,11 @@ two kinds of leftovers:
   absent after the try that was interrupted in it. The clear counts what it removes (DELETE's row count;
   a count before TRUNCATE) and the lane says it, one line per unit.
 
-Nothing is skipped as "already complete": telling a complete unit from one an older run left behind would
-take a checksum of both sides, which costs about what copying it again costs.
+A whole table or a key range is never skipped as "already complete": telling a complete unit from one an
+older run left behind would take a checksum of both sides, which costs about what copying it again costs.
+A block range is: its rows cannot be cleared by range on the target, so its transaction records it as
+loaded along with its rows (logical/loaded_blocks.py), and a try that finds that record skips the unit and
+says so.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import errors
 
+from include.pgferry.logical.loaded_blocks import LOADED
 from include.pgferry.model import Unit
 from include.pgferry.pg import session_names
 from include.pgferry.pg.catalog import fetch, fetch_one
@@ -131,6 +135,9 @@ def describe_unit(unit: Unit, index: int, count: int) -> str:
     """`app.events [2/3] (rows 133334 <= id < 266667)`, the lane's unit `index` of `count`."""
     text = f"unit {index}/{count} {unit.id}"
     r = unit.range
+    b = unit.blocks
+    if b is not None:
+        text += f" (blocks {b.lo}.." + ("end)" if b.hi is None else f"{b.hi - 1})")
     if r is not None:
         if r.lo is not None and r.hi is not None:
             text += f" (rows {r.lo} <= {r.column} < {r.hi})"
@@ -171,6 +178,12 @@ class RetryLog:
             return (f"retry, {_label(self._identity)}: {what}: found {removed} rows from an earlier try, removed "
                     f"them before copying again{rolled_back}")
         return f"retry, {_label(self._identity)}: {what}: nothing there from an earlier try{rolled_back}"
+
+    def already_loaded(self, unit: Unit, index: int, rows: int):
+        """A block range an earlier try committed (its record found): skipped."""
+        log.info("%s%s: %s: loaded by an earlier try (%d rows, recorded in %s), skipped",
+                 "retry, " if self.retry else "", _label(self._identity), describe_unit(unit, index, self._count),
+                 rows, LOADED)
 
     def cleared(self, unit: Unit, index: int, removed: int):
         text = self.line(unit, index, removed)

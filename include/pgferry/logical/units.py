@@ -1,18 +1,23 @@
 """Cuts the data into work units of similar size and deals them to copy lanes, largest first.
 
-A unit is a whole table (or partition), or a key range of a big table with a single-column integer
-key. Lanes are the mapped copy tasks: `parallelism` of them, each working through its units in turn,
+A unit is a whole table (or partition), a key range of a big table with a single-column integer key, or,
+for a big table without one (a uuid or text key, a composite key, no key at all), a range of its physical
+blocks: `ctid >= '(a,0)' AND ctid < '(b,0)'`, which PostgreSQL 14 and later read with a TID Range Scan, as
+pgcopydb 0.18 does. On an older source such a table stays whole (a ctid range would be a full scan per
+unit). Extension configuration tables stay whole always (their rows are the extension's filter's). Lanes are the mapped copy tasks: `parallelism` of them, each working through its units in turn,
 so that all lanes finish at about the same time (longest-processing-time-first assignment).
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+
 import psycopg
 from psycopg import sql
 
-import logging
-
-from include.pgferry.model import KeyRange, Lane, Plan, Relation, Unit
-from include.pgferry.pg.catalog import fetch
+from include.pgferry.model import BlockRange, KeyRange, Lane, Plan, Relation, Unit
+from include.pgferry.pg.catalog import fetch, fetch_one
 
 log = logging.getLogger("pgferry")
 
@@ -22,6 +27,7 @@ MIN_SPLIT_BYTES = 64 * 1024 * 1024
 # A table up to this much above a lane's fair share therefore stays whole: a slightly uneven finish costs
 # less than that second pass.
 SPLIT_TOLERANCE = 1.25
+TID_RANGE_SCAN_FROM = 140000   # server_version_num: a ctid range is a TID Range Scan, not a full scan
 
 
 def binary_columns(columns, same_version: set[str]) -> bool:
@@ -33,12 +39,48 @@ def binary_columns(columns, same_version: set[str]) -> bool:
 
 
 def _unit(rel: Relation, binary: bool, key_range: KeyRange | None, est_bytes: int, part: str = "",
-          same_version: set[str] = frozenset()) -> Unit:
+          same_version: set[str] = frozenset(), blocks: BlockRange | None = None) -> Unit:
     columns = rel.copy_columns
     return Unit(id=str(rel.source) + part, oid=rel.oid, source=rel.source, target=rel.target,
                 columns=tuple(c.name for c in columns), target_columns=tuple(c.target_name for c in columns),
                 binary=binary and binary_columns(columns, same_version), range=key_range, bytes=est_bytes,
-                filter=rel.filter)
+                filter=rel.filter, blocks=blocks)
+
+
+def block_bounds(blocks: int, parts: int) -> list[tuple[int, int | None]]:
+    """`parts` ranges of about equal block counts over a table of `blocks` blocks, as (first block, end block):
+    the first from block 0, the last open-ended (None), so that together they take every row wherever it lies,
+    also in blocks added after planning. Fewer ranges when the table has fewer blocks than `parts`; one range,
+    (0, None), is the whole table."""
+    parts = max(1, min(parts, blocks))
+    starts = [i * blocks // parts for i in range(parts)]
+    return list(zip(starts, starts[1:] + [None]))
+
+
+def cut_digest(rel: Relation, bounds: list[tuple[int, int | None]]) -> str:
+    """What makes a cut of one table: which table, into which target table, which columns, which ranges. Two
+    plans that cut a table alike give one digest, so a loaded range recorded by one is trusted by the other;
+    any other cut is a different one (logical/loaded_blocks.py refuses to mix them)."""
+    what = {"source": rel.source.to_xcom(), "target": rel.target.to_xcom(), "oid": rel.oid,
+            "columns": [[c.name, c.target_name] for c in rel.copy_columns], "bounds": bounds}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def splits_by_blocks(version_num: int) -> bool:
+    """Can this source read a ctid range without a full scan (a TID Range Scan, PostgreSQL 14+)?"""
+    return version_num >= TID_RANGE_SCAN_FROM
+
+
+def block_units(rel: Relation, binary: bool, blocks: int, parts: int,
+                same_version: set[str] = frozenset()) -> list[Unit]:
+    """The units of a table cut into `parts` block ranges (one whole unit when it has too few blocks)."""
+    bounds = block_bounds(blocks, parts)
+    if len(bounds) < 2:
+        return [_unit(rel, binary, None, rel.bytes, same_version=same_version)]
+    cut = cut_digest(rel, bounds)
+    n = len(bounds)
+    return [_unit(rel, binary, None, rel.bytes // n, f" [{i + 1}/{n}]", same_version, BlockRange(lo, hi, cut))
+            for i, (lo, hi) in enumerate(bounds)]
 
 
 def deal_longest_first(units: list[Unit], lanes: int) -> list[list[Unit]]:
@@ -76,7 +118,15 @@ def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bo
     decided per table: binary when both servers are of one major version (`binary_ok`) and every copied
     column's type can travel in binary (an extension's type: when the extension is in one version on both
     sides), text otherwise. An extension's configuration table is one unit, never cut: its rows are the
-    extension's filter's."""
+    extension's filter's.
+
+    A big table without a single-column integer key is cut into block ranges of its main fork, counted now
+    (pg_relation_size / block_size). Completeness never depends on that count: the ranges start at block 0
+    and the last is open-ended, so every row is in exactly one range wherever it lies. Offline, the source
+    takes no writes anyway. Online, the lanes read under the run's exported snapshot while plan_lanes counts
+    the blocks outside it, maybe later: rows the snapshot sees in blocks added since (or after the count)
+    fall into the open last range, and none the snapshot sees can be gone (the held snapshot holds back vacuum), so
+    the count only decides how evenly the ranges divide the work."""
     tables = plan.data_tables
     same_version = {e.name for e in plan.extensions if e.same_version}
     text_only = tables_without_binary_io(source) if binary_ok else {}
@@ -92,11 +142,20 @@ def plan_units(source: psycopg.Connection, plan: Plan, lanes: int, binary_ok: bo
     keys = {}
     for k in fetch(source, "list_split_keys"):
         keys.setdefault(k["table_oid"], k)
+    version = source.info.server_version
     units = []
     for rel in tables:
         binary = binary_ok and rel.oid not in text_only
         key = keys.get(rel.oid) if rel.filter is None else None
         parts = split_parts(rel.bytes, total, lanes, split_bytes)
+        if parts > 1 and key is None and rel.filter is None:
+            if splits_by_blocks(version):
+                row = fetch_one(source, "show_block_count", schema=rel.source.schema, name=rel.source.name)
+                units.extend(block_units(rel, binary, row["blocks"] if row else 0, parts, same_version))
+                continue
+            log.info("%s stays one unit: it has no single-column integer key, and a cut into block ranges needs "
+                     "PostgreSQL 14 or later on the source (a TID Range Scan; the source is %s)", rel.source,
+                     source.info.parameter_status("server_version") or version)
         if parts > 1 and key is not None:
             lo, hi = source.execute(sql.SQL("SELECT min({c}), max({c}) FROM ONLY {t}").format(
                 c=sql.Identifier(key["column"]), t=rel.source.identifier)).fetchone()

@@ -657,7 +657,8 @@ class SchemaArchive:
     the run's pg_dump and read by its pg_restore (`tools`, pg/client_tools.py)."""
 
     def __init__(self, source: PgEndpoint, plan: Plan, tools: ClientTools, keep_owners: bool = True,
-                 snapshot: str | None = None, own_publication: str | None = None):
+                 snapshot: str | None = None, own_publication: str | None = None,
+                 exclude_schemas: tuple[str, ...] = ()):
         self.plan = plan
         self.own_publication = own_publication
         self.tools = tools
@@ -673,6 +674,8 @@ class SchemaArchive:
                 cmd.append(f"--schema={quote_ident(s.source)}")   # quoted patterns match literally
         for q in plan.excluded_relations:
             cmd.append(f"--exclude-table={quote_ident(q.schema)}.{quote_ident(q.name)}")
+        for s in exclude_schemas:
+            cmd.append(f"--exclude-schema={quote_ident(s)}")
         if snapshot:      # online mode: the structure as of the run's starting point (online/slot.py)
             cmd.append(f"--snapshot={snapshot}")
         _run(cmd + [f"--dbname={source.tool_conninfo('pgferry schema dump')}"], source.tool_env())
