@@ -17,6 +17,7 @@ from include.pgferry.online import apply as ap
 from include.pgferry.online import follow, freeze, holder, pgoutput as po
 from include.pgferry.online import precheck as online_checks
 from include.pgferry.online import slot as sl
+from include.pgferry.online import subscription as sub
 
 log = logging.getLogger("pgferry")
 
@@ -39,7 +40,8 @@ def precheck_online(params: dict, names: sl.RunNames) -> dict:
     source_ep, target_ep = endpoints(params)
     with source_ep.connect(autocommit=True, application_name="pgferry precheck") as source, \
             target_ep.connect(autocommit=True, application_name="pgferry precheck") as target:
-        ctx = online_checks.Context(source, Plan.from_xcom(state["plan"]), target, (names.slot, names.temporary_slot))
+        ctx = online_checks.Context(source, Plan.from_xcom(state["plan"]), target, (names.slot, names.temporary_slot),
+                                    engine=sub.engine_of(params), source_has_password=bool(source_ep.password))
         findings = online_checks.online_findings(ctx)
         log_findings(findings, "online precheck")
         raise_if_blocking(findings)
@@ -122,7 +124,29 @@ class _Stopped(Exception):
     pass
 
 
+def subscription_source(params: dict, source_ep) -> dict:
+    """libpq parameters of the address at which the target server reaches the source (password included:
+    never log or return them unmasked)."""
+    return sub.source_params(source_ep, params.get("subscription_source_host"), params.get("subscription_source_port"))
+
+
+def apply_by_subscription(params: dict, state: dict) -> dict:
+    """apply_changes of apply_engine "subscription": the target's subscription on the run's slot, made (or found
+    by a retry) and seen running with a session on the source; then the task ends: the target server applies."""
+    source_ep, target_ep = endpoints(params)
+    names = sl.RunNames(**state["online"])
+    address = subscription_source(params, source_ep)
+    with source_ep.connect(autocommit=True, application_name="pgferry subscription") as source, \
+            target_ep.connect(autocommit=True, application_name="pgferry subscription") as target:
+        made = sub.create(target, names.subscription, address, names.publication, names.slot)
+        running = sub.wait_running(source, target, names.subscription, names.slot, address)
+    return {"engine": sub.SUBSCRIPTION, "subscription": names.subscription, "made": made,
+            "source": sub.masked(address), **running}
+
+
 def apply_changes(params: dict, state: dict, ti) -> dict:
+    if sub.engine_of(params) == sub.SUBSCRIPTION:
+        return apply_by_subscription(params, state)
     source_ep, target_ep = endpoints(params)
     names = state["online"]
     cap = params.get("max_retained_wal_bytes")
@@ -157,10 +181,18 @@ def lag_now(params: dict, state: dict) -> str:
 
 
 def freeze_source(params: dict, state: dict, mode: str) -> dict:
-    source_ep, _ = endpoints(params)
+    """Freeze the source; with apply_engine "subscription" also wait until the subscription confirmed the freeze
+    LSN and remove it (pgferry's apply_changes instead ends by itself once it applied through that LSN)."""
+    source_ep, target_ep = endpoints(params)
     with source_ep.connect(autocommit=True, application_name="pgferry freeze") as source:
         out = freeze.freeze(source, Plan.from_xcom(state["plan"]), mode, clock=time.time)
-    log.info("source frozen (%s) at %s", mode, out["freeze_lsn"])
+        log.info("source frozen (%s) at %s", mode, out["freeze_lsn"])
+        if sub.engine_of(params) == sub.SUBSCRIPTION:
+            names = sl.RunNames(**state["online"])
+            with target_ep.connect(autocommit=True, application_name="pgferry subscription") as target:
+                out["subscription"] = sub.finish_at_freeze(source, target, names.subscription, names.slot,
+                                                           names.publication, po.lsn_int(out["freeze_lsn"]),
+                                                           subscription_source(params, source_ep))
     return out
 
 
