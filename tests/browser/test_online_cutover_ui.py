@@ -3,6 +3,7 @@ Required Actions page (issue 17). The REST API only starts the run and watches i
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,7 +14,7 @@ from localstack.pgcluster import PgCluster
 from tests.browser.conftest import ARTIFACTS
 from tests.browser.test_operate_from_the_ui import publish_screenshot
 from tests.online.conftest import LOGICAL_SETTINGS, connect
-from tests.support.airflow_api import AirflowApi
+from tests.support.airflow_api import AirflowApi, wait_parking_seen
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -95,7 +96,8 @@ def test_approve_the_cutover_in_the_browser(page, airflow_ui, online_source, pg_
     api.postgres_connection("browser_online_target", "127.0.0.1", pg_target.port, TARGET_DB)
     run_id = api.trigger(DAG_ID, {"source_conn_id": "browser_online_source",
                                   "target_conn_id": "browser_online_target", "wal_sample_s": 0})
-    api.wait_for_task_state(DAG_ID, run_id, TASK, "awaiting_input", timeout=300, poll=1)
+    # parked, and its parking exit taken in by the scheduler: a click before that can be lost to Airflow's race
+    wait_parking_seen(api, Path(airflow_ui["log"]), DAG_ID, run_id, TASK, timeout=300)
     with connect(online_source, SOURCE_DB) as src:
         src.execute(LATE_WRITES)
 

@@ -1,7 +1,8 @@
 """postgres_online_migration end to end under a real scheduler (LocalExecutor, `airflow standalone`): a
 pgbench writer keeps writing to the source through the load and the apply; when the approval is asked the
 writer stops and the test answers "Cut over" through the REST API; the run must end successfully with
-every table identical on both sides and no slot, publication or bookkeeping left."""
+every table identical on both sides and no slot, publication, subscription or bookkeeping left. Each test
+runs once per apply engine (pgferry's workers, a native subscription), all on one Airflow for the module."""
 from __future__ import annotations
 
 import json
@@ -20,6 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 
 DAG_ID = "postgres_online_migration"
 DB = "online_dag_src"
+ENGINES = ["pgferry", "subscription"]
 
 
 def xcom(api, run_id: str, task_id: str, key: str = "return_value"):
@@ -62,7 +64,28 @@ def assert_online_report(airflow, run_id: str):
     assert f"{applied['transactions']} transaction(s), {applied['row_changes']} row change(s)" in page
 
 
-def test_online_migration_with_a_live_writer(logical_source, pg_target, target_db, tmp_path):
+@pytest.fixture(scope="module")
+def airflow():
+    with LocalAirflow(name="online") as running:
+        running.api.wait_for_dag(DAG_ID)
+        yield running
+
+
+def leftovers(src, tgt):
+    """What a finished or aborted run must not leave: slots, publications, subscriptions, bookkeeping."""
+    def count(conn, query):
+        return conn.execute(query).fetchone()[0]
+    return {"slots": count(src, "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'"),
+            "publications": count(src, "SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'"),
+            "subscriptions": count(tgt, "SELECT count(*) FROM pg_subscription WHERE subname LIKE 'pgferry%'"),
+            "bookkeeping": fetch_one(tgt, "list_existing_schemas", schemas=["pgferry_online"]) is not None}
+
+
+NOTHING_LEFT = {"slots": 0, "publications": 0, "subscriptions": 0, "bookkeeping": False}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_online_migration_with_a_live_writer(airflow, engine, logical_source, pg_target, target_db, tmp_path):
     logical_source.recreate_db(DB)
     subprocess.run([str(pg_bindir() / "pgbench"), "-i", "-q", "-s", "1", "-d", logical_source.dsn(DB)],
                    check=True, capture_output=True, timeout=120)
@@ -75,23 +98,35 @@ def test_online_migration_with_a_live_writer(logical_source, pg_target, target_d
     writer = subprocess.Popen([str(pg_bindir() / "pgbench"), "-n", "-c", "1", "-j", "1", "-T", "900", "-R", "50",
                                "-f", str(script), "-d", logical_source.dsn(DB)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        with LocalAirflow(name="online") as airflow:
-            api = airflow.api
-            api.wait_for_dag(DAG_ID)
-            api.postgres_connection("online_source", "127.0.0.1", logical_source.port, DB)
-            api.postgres_connection("online_target", "127.0.0.1", pg_target.port, target_db)
-            run_id = api.trigger(DAG_ID, {"source_conn_id": "online_source", "target_conn_id": "online_target",
-                                          "max_lag_bytes": 64 * 1024 * 1024})
-            api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=900, poll=2)
-            assert writer.poll() is None, "the writer must still be writing when the cutover is asked"
-            writer.terminate()                   # the application stops: the freeze_mode "stopped"
-            assert writer.wait(timeout=60) is not None
-            api.request("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails",
-                        {"chosen_options": ["Cut over"], "params_input": {"freeze_mode": "stopped"}})
-            run = api.wait_for_run(DAG_ID, run_id, timeout=900)
-            states = api.states(DAG_ID, run_id)
-            assert run["state"] == "success", states
-            assert states["abort"] == "skipped" and states["cleanup"] == "success"
+        api = airflow.api
+        api.postgres_connection("online_source", "127.0.0.1", logical_source.port, DB)
+        api.postgres_connection("online_target", "127.0.0.1", pg_target.port, target_db)
+        run_id = api.trigger(DAG_ID, {"source_conn_id": "online_source", "target_conn_id": "online_target",
+                                      "max_lag_bytes": 64 * 1024 * 1024, "apply_engine": engine})
+        api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=900, poll=2)
+        assert writer.poll() is None, "the writer must still be writing when the cutover is asked"
+        if engine == "subscription":
+            # the target server applies: its subscription runs on the run's slot while the writer writes
+            with connect(pg_target, target_db) as tgt:
+                assert tgt.execute("SELECT count(*) FROM pg_stat_subscription s JOIN pg_subscription p "
+                                   "ON p.oid = s.subid WHERE p.subname LIKE 'pgferry%' AND s.pid IS NOT NULL "
+                                   "AND s.relid IS NULL").fetchone() == (1,)
+        writer.terminate()                   # the application stops: the freeze_mode "stopped"
+        assert writer.wait(timeout=60) is not None
+        airflow.answer(DAG_ID, run_id, "approve_cutover", ["Cut over"], {"freeze_mode": "stopped"})
+        run = api.wait_for_run(DAG_ID, run_id, timeout=900)
+        states = api.states(DAG_ID, run_id)
+        assert run["state"] == "success", states
+        assert states["abort"] == "skipped" and states["cleanup"] == "success"
+        cleanup = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/cleanup/xcomEntries/return_value")
+        assert "downtime_s" in str(cleanup["value"])
+        applied = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/apply_changes/xcomEntries/return_value")
+        frozen = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/freeze_source/xcomEntries/return_value")
+        if engine == "subscription":
+            assert "'engine': 'subscription'" in str(applied["value"]), applied
+            assert "'detached': True" in str(frozen["value"]), frozen
+        else:
+            assert "'applied':" in str(applied["value"]) and "subscription" not in str(frozen["value"])
             assert_online_report(airflow, run_id)
     finally:
         if writer.poll() is None:
@@ -100,36 +135,33 @@ def test_online_migration_with_a_live_writer(logical_source, pg_target, target_d
     with connect(logical_source, DB) as src, connect(pg_target, target_db) as tgt:
         for table in TABLES:
             assert fingerprint(tgt, table) == fingerprint(src, table), table
-        assert src.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,)
-        assert src.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
-        assert fetch_one(tgt, "list_existing_schemas", schemas=["pgferry_online"]) is None
+        assert leftovers(src, tgt) == NOTHING_LEFT
         # the run's publication was the source's alone: a whole-database run never creates it on the target
         assert tgt.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
 
 
-def test_abort_removes_everything_and_leaves_the_source_writable(logical_source, pg_target, target_db):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_abort_removes_everything_and_leaves_the_source_writable(airflow, engine, logical_source, pg_target,
+                                                                 target_db):
     db = "online_abort_src"
     logical_source.recreate_db(db)
     with connect(logical_source, db) as src:
         src.execute("CREATE TABLE items (id int PRIMARY KEY, v text)")
         src.execute("INSERT INTO items SELECT g, 'v' FROM generate_series(1, 100) g")
-    with LocalAirflow(name="online-abort") as airflow:
-        api = airflow.api
-        api.wait_for_dag(DAG_ID)
-        api.postgres_connection("abort_source", "127.0.0.1", logical_source.port, db)
-        api.postgres_connection("abort_target", "127.0.0.1", pg_target.port, target_db)
-        run_id = api.trigger(DAG_ID, {"source_conn_id": "abort_source", "target_conn_id": "abort_target"})
-        api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=900, poll=2)
-        with connect(logical_source, db) as src:      # a write after the load: applied, then the abort
-            src.execute("INSERT INTO items VALUES (101, 'late')")
-        api.request("PATCH", f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails",
-                    {"chosen_options": ["Abort"], "params_input": {"freeze_mode": "read_only"}})
-        api.wait_for_run(DAG_ID, run_id, timeout=600)
-        states = api.states(DAG_ID, run_id)
-        assert states["abort"] == "success" and states["apply_changes"] == "success", states
-        assert {states[t] for t in ("freeze_source", "sequences", "validate", "cleanup")} == {"skipped"}, states
+    api = airflow.api
+    api.postgres_connection("abort_source", "127.0.0.1", logical_source.port, db)
+    api.postgres_connection("abort_target", "127.0.0.1", pg_target.port, target_db)
+    run_id = api.trigger(DAG_ID, {"source_conn_id": "abort_source", "target_conn_id": "abort_target",
+                                  "apply_engine": engine})
+    api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=900, poll=2)
+    with connect(logical_source, db) as src:      # a write after the load: applied, then the abort
+        src.execute("INSERT INTO items VALUES (101, 'late')")
+    airflow.answer(DAG_ID, run_id, "approve_cutover", ["Abort"], {"freeze_mode": "read_only"})
+    api.wait_for_run(DAG_ID, run_id, timeout=600)
+    states = api.states(DAG_ID, run_id)
+    assert states["abort"] == "success" and states["apply_changes"] == "success", states
+    assert {states[t] for t in ("freeze_source", "sequences", "validate", "cleanup")} == {"skipped"}, states
     with connect(logical_source, db) as src, connect(pg_target, target_db) as tgt:
-        assert src.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%'").fetchone() == (0,)
-        assert src.execute("SELECT count(*) FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchone() == (0,)
-        assert fetch_one(tgt, "list_existing_schemas", schemas=["pgferry_online"]) is None
+        # the subscription engine's too: abort removed the target's subscription before the slot
+        assert leftovers(src, tgt) == NOTHING_LEFT
         src.execute("INSERT INTO items VALUES (102, 'still writable')")    # never frozen

@@ -189,15 +189,17 @@ def applied_transactions(pg_target, target_db) -> int:
         return row[0] if row else 0
 
 
-def cut_over(api, run_id, writer) -> dict:
+def cut_over(airflow, run_id, writer) -> dict:
     """Once the approval is asked: stop the writer (freeze_mode "stopped"), answer "Cut over", wait for the end."""
+    api = airflow.api
     api.wait_for_task_state(DAG_ID, run_id, "approve_cutover", "awaiting_input", timeout=APPROVAL_BOUND, poll=1)
     assert writer.poll() is None, "the writer must still be writing when the cutover is asked"
     writer.terminate()
     writer.wait(timeout=60)
-    hitl = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails"
-    api.request("PATCH", hitl, {"chosen_options": ["Cut over"], "params_input": {"freeze_mode": "stopped"}})
+    airflow.answer(DAG_ID, run_id, "approve_cutover", ["Cut over"], {"freeze_mode": "stopped"},
+                   timeout=APPROVAL_BOUND)
     # the answer resumes the parked task at once (Airflow's response handler schedules it)
+    hitl = f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/approve_cutover/-1/hitlDetails"
     wait_until("approve_cutover resumed by the answer",
                lambda: instance(api, run_id, "approve_cutover")["state"] != "awaiting_input", RESUME_BOUND,
                detail=lambda: api.get(hitl))
@@ -205,6 +207,8 @@ def cut_over(api, run_id, writer) -> dict:
     states = api.states(DAG_ID, run_id)
     assert run["state"] == "success", states
     assert states["cleanup"] == "success" and states["abort"] == "skipped", states
+    approval = instance(api, run_id, "approve_cutover")
+    assert approval["try_number"] == 1, f"the approval was asked again: {approval}"
     return states
 
 
@@ -253,7 +257,7 @@ def test_a_killed_copy_lane_is_retried_under_the_same_snapshot(airflow, api, log
         kill_task(airflow, lane)
         proxy.reset(blackholed_only=True)       # the killed try's backends end, as the server's keepalives would
         written_in_load = ticks(logical_source, source_db)
-        states = cut_over(api, run_id, writer)
+        states = cut_over(airflow, run_id, writer)
     lane = instance(api, run_id, COPY_LANE, 0)
     assert lane["state"] == "success" and lane["try_number"] >= 2, lane
     hold = instance(api, run_id, HOLD)
@@ -276,7 +280,7 @@ def test_a_killed_apply_loses_and_doubles_nothing(airflow, api, logical_source, 
     # the retry goes on from the committed progress, with the writer still writing
     wait_until("the retried apply applying", lambda: applied_transactions(pg_target, target_db) > at_kill,
                RETRY_BOUND)
-    cut_over(api, run_id, writer)
+    cut_over(airflow, run_id, writer)
     assert instance(api, run_id, "apply_changes")["try_number"] > apply["try_number"]
     assert_identical_and_clean(logical_source, source_db, pg_target, target_db, written_at_kill)
 
@@ -320,7 +324,7 @@ def test_a_target_restarted_during_the_apply_ends_identical(airflow, api, logica
     running_with_pid(api, run_id, "apply_changes", min_try=before["try_number"] + 1)
     wait_until("the retried apply applying", lambda: applied_transactions(pg_target, target_db) > at_restart,
                RETRY_BOUND)
-    cut_over(api, run_id, writer)
+    cut_over(airflow, run_id, writer)
     assert_identical_and_clean(logical_source, source_db, pg_target, target_db, written_at_restart)
 
 
@@ -343,7 +347,7 @@ def test_a_source_restarted_during_the_apply_ends_identical(airflow, api, logica
         wait_until("the retried apply applying", lambda: applied_transactions(pg_target, target_db) > at_restart,
                    RETRY_BOUND)
         wait_until("the writer writing again", lambda: ticks(logical_source, source_db) > written_at_restart, 60)
-        cut_over(api, run_id, again)
+        cut_over(airflow, run_id, again)
     finally:
         if again.poll() is None:
             again.kill()

@@ -196,3 +196,58 @@ def test_the_retained_wal_estimate_samples_a_source_that_takes_writes(logical_so
         thread.join(timeout=30)
         with connect(logical_source, source_db) as c:
             c.execute("DROP TABLE IF EXISTS app.churn")
+
+
+def sub_findings(src, tgt, *tables, plan=None, has_password=True):
+    plan = plan or plan_of(src, *tables)
+    return pc.online_findings(pc.Context(src, plan, tgt, engine="subscription", source_has_password=has_password))
+
+
+def test_the_subscription_engine_refuses_renames_and_left_out_columns_with_the_fix(logical_source, pg_target,
+                                                                                  source_db):
+    from include.pgferry.model import QualifiedName
+    from tests.online.test_apply import _relation
+    with connect(logical_source, source_db) as src, connect(pg_target, "postgres") as tgt:
+        plan = Plan(relations=(_relation(src, "app", "keyed", target=QualifiedName("crm", "keyed")),
+                               _relation(src, "app", "full_t", renames={"b": "body"}),
+                               _relation(src, "app", "idx_t", left_out=("v",))))
+        found = by_check(sub_findings(src, tgt, plan=plan), "subscription selection")
+        assert [f.level for f in found] == [ERROR, ERROR]
+        assert "cannot apply renames" in found[0].message
+        assert "app.keyed -> crm.keyed" in found[0].message and "app.full_t.b -> body" in found[0].message
+        assert "choose apply_engine pgferry" in found[0].fix and "Param rename" in found[0].fix
+        assert "cannot leave columns out" in found[1].message and "app.idx_t.v" in found[1].message
+        # pgferry's own apply takes the same selection
+        assert by_check(pc.online_findings(pc.Context(src, plan, tgt)), "subscription selection") == []
+        # and the subscription engine takes it without renames
+        assert by_check(sub_findings(src, tgt, *GOOD), "subscription selection") == []
+
+
+def test_the_subscription_engine_refuses_a_target_user_that_cannot_create_subscriptions(logical_source, pg_target,
+                                                                                        source_db):
+    with connect(pg_target, "postgres") as admin:
+        admin.execute("DROP ROLE IF EXISTS plain_subscriber")
+        admin.execute("CREATE ROLE plain_subscriber LOGIN")
+        try:
+            with connect(logical_source, source_db) as src, \
+                    connect(pg_target, "postgres", user="plain_subscriber") as tgt:
+                found = by_check(sub_findings(src, tgt, *GOOD), "subscription privilege")
+                assert len(found) == 1 and found[0].level == ERROR
+                assert "the target user plain_subscriber may not CREATE SUBSCRIPTION" in found[0].message
+                if tgt.info.server_version >= 160000:
+                    assert "GRANT pg_create_subscription TO plain_subscriber" in found[0].fix
+                else:
+                    assert "before PostgreSQL 16 only a superuser may" in found[0].message
+                    assert "superuser" in found[0].fix and "apply_engine pgferry" in found[0].fix
+                # the subscription engine does not need session_replication_role for its session
+                assert by_check(sub_findings(src, tgt, *GOOD), "apply privilege") == []
+                # pgferry's engine does not need CREATE SUBSCRIPTION
+                assert by_check(pc.online_findings(pc.Context(src, plan_of(src, *GOOD), tgt)),
+                                "subscription privilege") == []
+            # the fix it names works (a superuser, on this version)
+            admin.execute("ALTER ROLE plain_subscriber SUPERUSER")
+            with connect(logical_source, source_db) as src, \
+                    connect(pg_target, "postgres", user="plain_subscriber") as tgt:
+                assert by_check(sub_findings(src, tgt, *GOOD, has_password=False), "subscription privilege") == []
+        finally:
+            admin.execute("DROP ROLE plain_subscriber")

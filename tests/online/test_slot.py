@@ -85,10 +85,11 @@ def test_the_snapshot_and_the_permanent_slot_meet_exactly(logical_source, pg_tar
             source.execute("SELECT id, v FROM app.t ORDER BY id").fetchall()
         assert len(tgt.execute("SELECT * FROM app.t").fetchall()) == 4
         removed = sl.cleanup(source, tgt, names)
-        assert removed == {"slots": [names.slot], "publication": True, "bookkeeping": True}
+        assert removed == {"subscription": False, "slots": [names.slot], "publication": True, "bookkeeping": True}
         assert fetch_one(tgt, "list_existing_schemas", schemas=[ap.SCHEMA]) is None
         # again: nothing left to remove, and no error
-        assert sl.cleanup(source, tgt, names) == {"slots": [], "publication": False, "bookkeeping": False}
+        assert sl.cleanup(source, tgt, names) == {"subscription": False, "slots": [], "publication": False,
+                                                  "bookkeeping": False}
     assert slot(source, names.slot) is None and fetch_one(source, "find_publication", name=names.publication) is None
 
 

@@ -8,6 +8,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 REQUEST_TIMEOUT = 30
 FINISHED = ("success", "failed")
@@ -135,3 +136,28 @@ class AirflowApi:
 
 def label(ti: dict) -> str:
     return ti["task_id"] if ti["map_index"] < 0 else f"{ti['task_id']}[{ti['map_index']}]"
+
+
+def wait_parking_seen(api: AirflowApi, log: Path, dag_id: str, run_id: str, task_id: str, timeout: float) -> dict:
+    """Wait until the human-in-the-loop task `task_id` is parked (awaiting_input) and the scheduler has taken
+    in the exit of the try that parked it, as its log (`airflow standalone`'s, at `log`) shows; returns the
+    task instance. Answer only then.
+
+    Why: in Airflow 3.3.2 an answer that resumes the task (SCHEDULED, then QUEUED, under the same try number)
+    before the scheduler has processed the executor's "success" of the parking exit makes that late event
+    read as "finished with state success, but the task instance's state attribute is queued": the task is
+    failed into a retry, which asks again (seen in CI and under load). A person answers minutes later; a test
+    answers within a second. The scheduler logs the event with the task instance's state as it read it:
+    "awaiting_input" there means the event is behind us."""
+    api.wait_for_task_state(dag_id, run_id, task_id, "awaiting_input", timeout=timeout, poll=1)
+    ti = next(t for t in api.task_instances(dag_id, run_id) if t["task_id"] == task_id)
+    needle = f"TaskInstance Finished: dag_id={dag_id}, task_id={task_id}, run_id={run_id}, map_index=-1,"
+    seen = ("state=awaiting_input, executor=", f"try_number={ti['try_number']},")
+    deadline = time.monotonic() + timeout
+    while not any(needle in line and all(s in line for s in seen)
+                  for line in log.read_text(errors="replace").splitlines()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{task_id} of {run_id}: the scheduler did not report the parking exit of try "
+                               f"{ti['try_number']} within {timeout:.0f} s (looked for {needle!r} in {log})")
+        time.sleep(0.5)
+    return ti

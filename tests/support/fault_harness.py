@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.support.airflow_api import AirflowApi
+from tests.support.airflow_api import AirflowApi, wait_parking_seen
 
 # The local stack's pieces (moving into localstack/): the one place to repoint.
 from localstack.fleet import METADATA_DB, RECOVERY_SETTINGS  # noqa: E402
@@ -93,6 +93,15 @@ class LocalAirflow:
         if self._metadata is not None:
             self._metadata.destroy()
         shutil.rmtree(self.home, ignore_errors=True)
+
+    # -- a human's answer -------------------------------------------------------------------------------
+    def answer(self, dag_id: str, run_id: str, task_id: str, chosen: list[str], params_input: dict,
+               timeout: float = 300) -> dict:
+        """Answer a human-in-the-loop task through the REST API, as the UI does, once it is parked and the
+        scheduler has taken in the exit of the try that parked it (airflow_api.wait_parking_seen: why)."""
+        wait_parking_seen(self.api, Path(self.info["log"]), dag_id, run_id, task_id, timeout)
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails"
+        return self.api.request("PATCH", path, {"chosen_options": chosen, "params_input": params_input})
 
     # -- one part restarted ----------------------------------------------------------------------------
     def restart_scheduler(self, sig: int = signal.SIGKILL, grace: float = 30, timeout: float = 120) -> dict:

@@ -5,6 +5,8 @@ precheck -> create_publication -> [online_load: hold_snapshot | structure, plan_
   -> wait_caught_up (deferrable) -> approve_cutover (human in the loop: "Cut over" / "Abort")
   -> freeze_source -> [apply_changes done] -> sequences -> large_objects -> validate -> cleanup
   -> abort (the other branch, or a failed/timed-out approval): stop the apply, remove everything, unfreeze.
+With apply_engine "subscription", apply_changes creates the target's subscription on the run's slot and ends
+once its worker runs; freeze_source waits until it confirmed the freeze LSN and removes it.
 
 Parse-time cheap, as dag_factory.py: each task imports its module when it runs.
 """
@@ -41,6 +43,22 @@ def online_params() -> dict:
                                    title="Who may approve the cutover",
                                    description="Airflow user ids, one per line. Empty: anyone allowed to answer "
                                                "required actions."),
+        "apply_engine": Param("pgferry", type="string", enum=["pgferry", "subscription"], title="Change apply engine",
+                              values_display={"pgferry": "pgferry's workers apply the changes (renames kept)",
+                                              "subscription": "a native subscription on the target applies them"},
+                              description="pgferry: Airflow's workers read the slot and apply to the target (only "
+                                          "they need to reach both sides). subscription: CREATE SUBSCRIPTION on the "
+                                          "target, attached to the run's slot: the target server must reach the "
+                                          "source, stores the source's password in pg_subscription, and no "
+                                          "renames or left-out columns are possible."),
+        "subscription_source_host": Param(None, type=["null", "string"], minLength=1,
+                                          title="Source host as the target sees it (subscription)",
+                                          description="Where the TARGET server reaches the source, for "
+                                                      "apply_engine subscription. Empty: the source connection's "
+                                                      "host."),
+        "subscription_source_port": Param(None, type=["null", "integer"], minimum=1, maximum=65535,
+                                          title="Source port as the target sees it (subscription)",
+                                          description="Empty: the source connection's port."),
         "approval_timeout_h": Param(72, type="number", minimum=0.001, maximum=720, title="Approval waits (hours)",
                                     description="An unanswered approval fails after this long and the run aborts: "
                                                 "a timeout never cuts over. Fractions allowed (0.5: 30 minutes)."),

@@ -15,13 +15,22 @@ and what, and its `fix` is the statement or setting that fixes it.
 - unlogged tables (warned): not decoded; they are copied as of the snapshot and their later writes are lost.
 - large objects (warned): not decoded; the cutover copies them after the source is frozen.
 - leftover slots (warned): pgferry_ slots of other runs, which keep WAL on the source until dropped.
-- apply privilege: the target session must be allowed session_replication_role = replica.
+- apply privilege: the target session must be allowed session_replication_role = replica (pgferry's apply).
 - retained WAL (warned, never refused): the source's WAL rate, sampled over `wal_sample_s` seconds, times
   an estimate of the load's length (the data's size at a conservative ONLINE_LOAD_MB_S, plus fixed costs)
   is the WAL the run's slot keeps on the source until the apply catches up. Warned when it passes
   max_retained_wal_bytes (the run would fail at that cap), or the free space of the source's pg_wal when
   this machine can see it, or when it can be checked against neither (a managed source: on RDS/Aurora,
   FreeStorageSpace in CloudWatch). The clock and the sleep are the context's, so a test can drive them.
+
+With apply_engine "subscription" (online/subscription.py), instead of the apply privilege:
+- subscription selection: no renames (schema, table, column) and no left-out columns: a subscription writes
+  each change to the table and columns of the same names.
+- subscription privilege: the target user may CREATE SUBSCRIPTION (superuser, rds_superuser, or on
+  PostgreSQL 16+ pg_create_subscription with CREATE on the database; a non-superuser's subscription must
+  then authenticate to the source with a password, so the source connection needs one).
+Whether the target server reaches the source cannot be tried without the subscription itself: CREATE
+SUBSCRIPTION (apply_changes) is that test, and fails naming the address.
 """
 from __future__ import annotations
 
@@ -65,6 +74,8 @@ class Context:
     source_host: str = ""                 # for the free space of a source on this machine
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    engine: str = "pgferry"               # Param apply_engine
+    source_has_password: bool = True      # the source connection carries a password (subscription engine)
 
 
 def _e(check, msg, fix=""):
@@ -207,7 +218,7 @@ def check_leftover_slots(ctx: Context) -> list[Finding]:
 
 
 def check_apply_privilege(ctx: Context) -> list[Finding]:
-    if ctx.target is None:
+    if ctx.target is None or ctx.engine == "subscription":
         return []
     if switch_off_triggers(ctx.target, probe_only=True):
         return []
@@ -290,9 +301,62 @@ def check_retained_wal(ctx: Context) -> list[Finding]:
     return retained_wal_findings(est, ctx.wal_sample_s, size, ctx.max_retained_wal_bytes, free)
 
 
+def check_subscription_selection(ctx: Context) -> list[Finding]:
+    if ctx.engine != "subscription":
+        return []
+    renamed, columns, left_out = [], [], []
+    for r in ctx.plan.data_tables:
+        if r.target != r.source:
+            renamed.append(f"{_ident(r.source)} -> {_ident(r.target)}")
+        columns += [f"{_ident(r.source)}.{quote_ident(c.name)} -> {quote_ident(c.target_name)}"
+                    for c in r.columns if c.target_name != c.name]
+        left_out += [f"{_ident(r.source)}.{quote_ident(c)}" for c in r.dropped_columns]
+    out = []
+    if renamed or columns:
+        out.append(_e("subscription selection",
+                      f"apply_engine subscription cannot apply renames: a subscription writes each change to the "
+                      f"table and columns of the same names on the target; renamed here: "
+                      f"{names_list(renamed + columns)}",
+                      "remove the renames (Param rename), or choose apply_engine pgferry, which applies them"))
+    if left_out:
+        out.append(_e("subscription selection",
+                      f"apply_engine subscription cannot leave columns out: the source sends every column and the "
+                      f"target's table lacks {names_list(left_out)}",
+                      "migrate every column of these tables, or choose apply_engine pgferry"))
+    return out
+
+
+def check_subscription_privilege(ctx: Context) -> list[Finding]:
+    if ctx.engine != "subscription" or ctx.target is None:
+        return []
+    p = fetch_one(ctx.target, "show_subscription_privileges")
+    user, db = quote_ident(p["user"]), quote_ident(p["database"])
+    if p["superuser"] or p["rds_superuser"]:
+        return []
+    if p["version_num"] >= 160000:
+        missing = ([] if p["create_subscription_role"] else [f"GRANT pg_create_subscription TO {user}"]) + \
+                  ([] if p["create_on_database"] else [f"GRANT CREATE ON DATABASE {db} TO {user}"])
+        if missing:
+            return [_e("subscription privilege", f"the target user {p['user']} may not CREATE SUBSCRIPTION "
+                                                 f"(apply_engine subscription)",
+                       "; ".join(missing) + " (or run as a superuser, or choose apply_engine pgferry)")]
+        if not ctx.source_has_password:
+            return [_e("subscription privilege",
+                       f"the target user {p['user']} is not a superuser, so its subscription must log in to the "
+                       f"source with a password (password_required), and the source connection has none",
+                       "give the source's Airflow connection a password and make the source's pg_hba.conf ask "
+                       "the target's address for it (scram-sha-256), or run the target as a superuser")]
+        return []
+    return [_e("subscription privilege", f"the target user {p['user']} may not CREATE SUBSCRIPTION (apply_engine "
+                                         f"subscription): before PostgreSQL 16 only a superuser may",
+               f"run the target connection as a superuser (on RDS: GRANT rds_superuser TO {user}), or choose "
+               f"apply_engine pgferry")]
+
+
 ALL_CHECKS = (check_online_version, check_logical_decoding, check_replication_capacity, check_replication_privilege,
               check_replica_identity, check_unlogged_tables, check_large_objects, check_leftover_slots,
-              check_apply_privilege, check_retained_wal)
+              check_apply_privilege, check_retained_wal, check_subscription_selection,
+              check_subscription_privilege)
 
 
 def _could_not_run(check, e: Exception) -> Finding:

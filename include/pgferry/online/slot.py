@@ -11,7 +11,8 @@ Order (as pgcopydb and the protocol docs have it):
 3. `copy_to_permanent`, once every reader of the snapshot is done: `pg_copy_logical_replication_slot`
    makes `pgferry_<run>` at the same confirmed_flush_lsn, which must be the consistent point (asserted):
    the apply then starts exactly where the snapshot's data ends. The holder may close after that.
-4. `cleanup`: the slots, the publication and the target's bookkeeping, each asserted gone.
+4. `cleanup`: the target's subscription (apply_engine "subscription"), the slots, the publication and the
+   target's bookkeeping, each asserted gone.
 
 Slot creation waits for every transaction running on the source to end; that wait is bounded
 (`create_timeout_s`) by cancelling the command, since statement_timeout does not apply to replication
@@ -30,6 +31,7 @@ from psycopg import sql
 
 from include.pgferry.online import apply as ap
 from include.pgferry.online import pgoutput as po
+from include.pgferry.online import subscription
 from include.pgferry.model import QualifiedName
 from include.pgferry.pg.catalog import fetch, fetch_one
 from include.pgferry.pg.session_names import run_key
@@ -57,6 +59,11 @@ class RunNames:
     def of(cls, dag_id: str, run_id: str) -> RunNames:
         key = run_key(dag_id, run_id)
         return cls(f"{PREFIX}{key}", f"{PREFIX}{key}_tmp", f"{PREFIX}{key}")
+
+    @property
+    def subscription(self) -> str:
+        """The target's subscription of apply_engine "subscription": named as the slot it reads."""
+        return self.slot
 
 
 @dataclass(frozen=True)
@@ -184,18 +191,24 @@ def _drop_slot(source: psycopg.Connection, slot: str) -> bool:
 
 
 def cleanup(source: psycopg.Connection, target: psycopg.Connection | None, names: RunNames) -> dict:
-    """Remove the run's slots, publication and bookkeeping; assert each is gone. Safe to run again."""
-    removed = {"slots": [s for s in (names.temporary_slot, names.slot) if _drop_slot(source, s)]}
+    """Remove the run's subscription, slots, publication and bookkeeping; assert each is gone. Safe to run
+    again. The subscription goes first (detached from the slot, so its DROP leaves the slot alone), else its
+    worker would take the slot again."""
+    removed = {"subscription": target is not None and subscription.drop(target, names.subscription)}
+    removed["slots"] = [s for s in (names.temporary_slot, names.slot) if _drop_slot(source, s)]
     removed["publication"] = drop_publication(source, names.publication)
     removed["bookkeeping"] = target is not None and remove_bookkeeping(target, names.slot)
     left = [s for s in (names.temporary_slot, names.slot) if fetch_one(source, "show_replication_slot", slot=s)]
     if fetch_one(source, "find_publication", name=names.publication):
         left.append(f"publication {names.publication}")
+    if target is not None and subscription.find(target, names.subscription):
+        left.append(f"subscription {names.subscription} on the target")
     if target is not None and bookkeeping_rows(target, names.slot):
         left.append(f"{ap.PROGRESS} row of {names.slot}")
     if left:
         raise SlotError(f"cleanup left {', '.join(left)} behind")
-    log.info("removed slots %s, publication %s, bookkeeping %s", removed["slots"] or "none",
+    log.info("removed subscription %s, slots %s, publication %s, bookkeeping %s",
+             names.subscription if removed["subscription"] else "none", removed["slots"] or "none",
              names.publication if removed["publication"] else "none", removed["bookkeeping"])
     return removed
 

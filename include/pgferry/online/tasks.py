@@ -19,6 +19,7 @@ from include.pgferry.online import apply as ap
 from include.pgferry.online import follow, freeze, holder, pgoutput as po
 from include.pgferry.online import precheck as online_checks
 from include.pgferry.online import slot as sl
+from include.pgferry.online import subscription as sub
 
 log = logging.getLogger("pgferry")
 
@@ -45,7 +46,8 @@ def precheck_online(params: dict, names: sl.RunNames) -> dict:
         ctx = online_checks.Context(source, Plan.from_xcom(state["plan"]), target, (names.slot, names.temporary_slot),
                                     wal_sample_s=float(params.get("wal_sample_s", online_checks.WAL_SAMPLE_S) or 0),
                                     max_retained_wal_bytes=params.get("max_retained_wal_bytes"),
-                                    source_bytes=state.get("source_bytes"), source_host=source_ep.host)
+                                    source_bytes=state.get("source_bytes"), source_host=source_ep.host,
+                                    engine=sub.engine_of(params), source_has_password=bool(source_ep.password))
         findings = online_checks.online_findings(ctx)
         log_findings(findings, "online precheck")
         raise_if_blocking(findings)
@@ -146,7 +148,29 @@ class SessionLost(RuntimeError):
     progress (the psycopg error it wraps is not a permanent one)."""
 
 
+def subscription_source(params: dict, source_ep) -> dict:
+    """libpq parameters of the address at which the target server reaches the source (password included:
+    never log or return them unmasked)."""
+    return sub.source_params(source_ep, params.get("subscription_source_host"), params.get("subscription_source_port"))
+
+
+def apply_by_subscription(params: dict, state: dict) -> dict:
+    """apply_changes of apply_engine "subscription": the target's subscription on the run's slot, made (or found
+    by a retry) and seen running with a session on the source; then the task ends: the target server applies."""
+    source_ep, target_ep = endpoints(params)
+    names = sl.RunNames(**state["online"])
+    address = subscription_source(params, source_ep)
+    with source_ep.connect(autocommit=True, application_name="pgferry subscription") as source, \
+            target_ep.connect(autocommit=True, application_name="pgferry subscription") as target:
+        made = sub.create(target, names.subscription, address, names.publication, names.slot)
+        running = sub.wait_running(source, target, names.subscription, names.slot, address)
+    return {"engine": sub.SUBSCRIPTION, "subscription": names.subscription, "made": made,
+            "source": sub.masked(address), **running}
+
+
 def apply_changes(params: dict, state: dict, ti) -> dict:
+    if sub.engine_of(params) == sub.SUBSCRIPTION:
+        return apply_by_subscription(params, state)
     source_ep, target_ep = endpoints(params)
     names = state["online"]
     cap = params.get("max_retained_wal_bytes")
@@ -182,11 +206,19 @@ def apply_changes(params: dict, state: dict, ti) -> dict:
 
 
 def freeze_source(params: dict, state: dict, mode: str) -> dict:
+    """Freeze the source; with apply_engine "subscription" also wait until the subscription confirmed the freeze
+    LSN and remove it (pgferry's apply_changes instead ends by itself once it applied through that LSN)."""
     started = time.time()       # the downtime counts from here: the application may be stopped from now on
-    source_ep, _ = endpoints(params)
+    source_ep, target_ep = endpoints(params)
     with source_ep.connect(autocommit=True, application_name="pgferry freeze") as source:
         out = freeze.freeze(source, Plan.from_xcom(state["plan"]), mode, clock=time.time)
-    log.info("source frozen (%s) at %s", mode, out["freeze_lsn"])
+        log.info("source frozen (%s) at %s", mode, out["freeze_lsn"])
+        if sub.engine_of(params) == sub.SUBSCRIPTION:
+            names = sl.RunNames(**state["online"])
+            with target_ep.connect(autocommit=True, application_name="pgferry subscription") as target:
+                out["subscription"] = sub.finish_at_freeze(source, target, names.subscription, names.slot,
+                                                           names.publication, po.lsn_int(out["freeze_lsn"]),
+                                                           subscription_source(params, source_ep))
     return {**out, "started_at": started}
 
 
