@@ -2,7 +2,7 @@
 highest writer rate the apply keeps up with (issue 17; not a timed test).
 
     python -m bench.online --size 5                 # the issue's ~5 GB dataset
-    python -m bench.online --size 1 --rate 200      # 1 GB, the writer at 200 transactions/s
+    python -m bench.online --size 1 --rate 50       # 1 GB, the writer at 50 transactions/s
     python -m bench.online --size 0.01 --step-rates 20,40 --step-seconds 6 --settle-seconds 3   # smoke
 
 On two clusters with `wal_level = logical` (bench/run.py's settings otherwise) and bench/make_dataset.py's
@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics as st
 import subprocess
 import sys
@@ -357,8 +358,17 @@ def summarize(meta: dict, offline: dict | None, online: dict | None) -> str:
 
 def prepare_online_source(dsn: str, logfile: Path) -> list[str]:
     """REPLICA IDENTITY FULL on the dataset's keyless tables (pgbench_history, audit_log): the online precheck
-    refuses a table it cannot publish safely."""
+    refuses a table it cannot publish safely. An interrupted earlier benchmark's slots and publications
+    (these clusters are the benchmark's own) are dropped: they would keep WAL and fail the precheck."""
     with psycopg.connect(dsn, autocommit=True) as c:
+        left = c.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'pgferry%' AND NOT active "
+                         "AND database = current_database()").fetchall()
+        for (slot,) in left:
+            c.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        for (pub,) in c.execute("SELECT pubname FROM pg_publication WHERE pubname LIKE 'pgferry%'").fetchall():
+            c.execute(sql.SQL("DROP PUBLICATION {}").format(sql.Identifier(pub)))
+        if left:
+            log(f"dropped an earlier run's slot(s) {', '.join(r[0] for r in left)}", logfile)
         names = [r[0] for r in c.execute(KEYLESS).fetchall()]
         for n in names:
             schema, table = c.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
@@ -377,8 +387,10 @@ def _rates(text: str) -> list[float]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="pgferry online-mode benchmark (see docs/benchmarks.md)")
     ap.add_argument("--size", type=float, default=5.0, help="dataset size in GB (about); default 5, e.g. 1 or 0.01")
-    ap.add_argument("--rate", type=float, default=200, help="the writer's steady rate, transactions/s (default 200)")
-    ap.add_argument("--step-rates", type=_rates, default=_rates("250,500,1000,2000"),
+    ap.add_argument("--rate", type=float, default=50,
+                    help="the writer's steady rate, transactions/s (default 50); below what the apply keeps up "
+                         "with, or the approval is never asked")
+    ap.add_argument("--step-rates", type=_rates, default=_rates("100,200,400,800"),
                     help="writer rates of the step search, tx/s, tried in order until one falls behind")
     ap.add_argument("--step-seconds", type=int, default=30, help="window of each step (default 30)")
     ap.add_argument("--settle-seconds", type=float, default=10,
@@ -396,6 +408,9 @@ def main(argv=None) -> int:
     ap.add_argument("--keep", action="store_true", help="leave the clusters running at the end")
     ap.add_argument("--clean", action="store_true", help="delete --workdir at the end")
     a = ap.parse_args(argv)
+    # `kill PID` (a background job ignores SIGINT) still stops Airflow, the writer and the clusters
+    main_thread = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143)) if main_thread else None
 
     from localstack.pgcluster import pg_bindir
     bindir = pg_bindir()
@@ -470,6 +485,8 @@ def main(argv=None) -> int:
             tgt.stop()
             if a.clean:
                 shutil.rmtree(a.workdir, ignore_errors=True)
+        if main_thread:
+            signal.signal(signal.SIGTERM, old_term)
 
 
 if __name__ == "__main__":
