@@ -4,6 +4,9 @@ its arithmetic on made-up samples. No times are asserted: only that the numbers 
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -14,9 +17,15 @@ from bench import online
 @pytest.mark.dagrun
 def test_online_benchmark_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     # the offline run's ratio is covered below on made-up numbers: here it would add a third DAG run's time
-    rc = online.main(["--size", "0.01", "--rate", "20", "--step-rates", "30", "--step-seconds", "5",
-                      "--settle-seconds", "1", "--no-offline", "--timeout", "600",
-                      "--workdir", str(tmp_path / "work"), "--results", str(tmp_path / "results"), "--clean"])
+    # the clusters' directory must be reachable by the postgres OS user (pytest's tmp_path is not)
+    workdir = Path(tempfile.mkdtemp(prefix="pgferry-bench-online-"))
+    workdir.chmod(0o755)
+    try:
+        rc = online.main(["--size", "0.01", "--rate", "20", "--step-rates", "30", "--step-seconds", "5",
+                          "--settle-seconds", "1", "--no-offline", "--timeout", "600",
+                          "--workdir", str(workdir), "--results", str(tmp_path / "results"), "--clean"])
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     out = capsys.readouterr().out
     assert rc == 0, out
     downtime = re.search(r"downtime, freeze_source start -> validate end\s+([\d.]+) s  goal 15 s", out)
