@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres pg-majors browser regress-deps extensions-deps test test-unit demo airflow stop clean bench bench-extensions docs-deps docs bench-plots
+.PHONY: setup venv postgres pg-majors browser regress-deps extensions-deps test test-unit demo airflow stop clean bench bench-online bench-extensions docs-deps docs bench-plots
 
 setup: venv postgres
 
@@ -100,6 +100,13 @@ bench: setup
 	@command -v pgcopydb >/dev/null || { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq pgcopydb >/dev/null; }
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Online-mode benchmark (issue 17; not part of `make test`): the downtime freeze -> validated against the offline
+# DAG's whole run, the apply's row changes/s and the highest writer rate it keeps up with (bench/online.py),
+# e.g. make bench-online BENCH_ONLINE_ARGS="--size 1"
+BENCH_ONLINE_ARGS ?= --size 5
+bench-online: setup
+	$(PY) -m bench.online $(BENCH_ONLINE_ARGS)
 
 # The guide (docs/, mkdocs.yml): its pinned tools (requirements-docs.txt: MkDocs, Material, matplotlib for the
 # benchmark's plots), a strict build into .site/ (a broken link or a page missing from the nav fails it), and

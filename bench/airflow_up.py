@@ -48,10 +48,17 @@ class Api:
             self.token = json.load(r)["access_token"]
 
     def get(self, path: str) -> dict:
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str, body: dict | None = None) -> dict:
         for attempt in (0, 1):
             if self.token is None:
                 self._auth()
-            req = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {self.token}"})
+            headers = {"Authorization": f"Bearer {self.token}"}
+            data = None
+            if body is not None:
+                data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
+            req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
             try:
                 with urllib.request.urlopen(req, timeout=30) as r:
                     return json.load(r)

@@ -125,43 +125,56 @@ def _ts(s: str | None) -> float | None:
 RUN_POLL_S = 2.0
 
 
-def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
-    """`airflow dags trigger` with conf, poll the REST API until the run ends; times from the run's
-    queued_at (set by the trigger) to its end_date, ready-for-cutover to the later end of
-    triggers_and_foreign_keys and sequences."""
+def trigger_run(ctx: Ctx, dag_id: str, run_id: str, conf: dict, extra: dict):
+    """`airflow dags trigger DAG -r RUN -c CONF`, as users run it; the CLI's own time goes to `extra`."""
     af = ctx.airflow
-    conf = {"source_conn_id": "bench_source", "target_conn_id": "bench_target", "parallelism": ctx.jobs}
     t_cli = time.time()
-    r = af.api.airflow_cli("dags", "trigger", DAG_ID, "-r", run_id, "-c", json.dumps(conf), "-o", "json",
+    r = af.api.airflow_cli("dags", "trigger", dag_id, "-r", run_id, "-c", json.dumps(conf), "-o", "json",
                            env=af.env)
-    t_cli_done = time.time()
+    extra["cli_trigger_s"] = round(time.time() - t_cli, 2)
+    extra["t_cli"] = t_cli
     with open(ctx.log, "a") as f:
-        f.write(f"$ airflow dags trigger {DAG_ID} -r {run_id} -c '{json.dumps(conf)}'\n{r.stdout}\n{r.stderr[-3000:]}\n")
+        f.write(f"$ airflow dags trigger {dag_id} -r {run_id} -c '{json.dumps(conf)}'\n{r.stdout}\n{r.stderr[-3000:]}\n")
     if r.returncode != 0:
         raise MethodFailed(f"airflow dags trigger exited {r.returncode}: {r.stderr.strip()[-500:]}")
-    if on_running:
-        on_running()
+
+
+def run_state(ctx: Ctx, dag_id: str, run_id: str) -> dict:
+    return ctx.airflow.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+
+
+def task_instances(ctx: Ctx, dag_id: str, run_id: str) -> list[dict]:
+    return ctx.airflow.api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=200")["task_instances"]
+
+
+def wait_run(ctx: Ctx, dag_id: str, run_id: str, extra: dict, timeout: float = 3 * 3600) -> tuple[dict, list]:
+    """Poll the REST API until the run ends; its run and task instances (also into `extra`). Raises
+    MethodFailed naming the tasks that did not succeed."""
     state, run = None, {}
-    deadline = time.time() + 3 * 3600
+    deadline = time.time() + timeout
     while time.time() < deadline:
-        run = af.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+        run = run_state(ctx, dag_id, run_id)
         state = run.get("state")
         if state in ("success", "failed"):
             break
         time.sleep(RUN_POLL_S)
     t_seen = time.time()
-    tis = af.api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=200")["task_instances"]
+    tis = task_instances(ctx, dag_id, run_id)
     extra["run"] = {k: run.get(k) for k in ("dag_run_id", "state", "queued_at", "start_date", "end_date")}
     extra["task_instances"] = [{k: ti.get(k) for k in ("task_id", "map_index", "state", "start_date", "end_date",
                                                        "duration", "queued_when", "scheduled_when", "pid",
                                                        "try_number", "rendered_map_index")} for ti in tis]
-    extra["cli_trigger_s"] = round(t_cli_done - t_cli, 2)
-    extra["client_wall_s"] = round(t_seen - t_cli, 2)
+    if "t_cli" in extra:
+        extra["client_wall_s"] = round(t_seen - extra.pop("t_cli"), 2)
     if state != "success":
         bad = [f"{t['task_id']}[{t['map_index']}]={t['state']}" for t in tis if t.get("state") != "success"]
         raise MethodFailed(f"dag run {run_id} ended {state}: {', '.join(bad)}")
+    return run, tis
+
+
+def task_spans(run: dict, tis: list[dict]) -> dict[str, tuple[float, float]]:
+    """Per task id (mapped instances together): (first start, last end) in seconds after the run's queued_at."""
     t0 = _ts(run["queued_at"])
-    end = _ts(run["end_date"])
     by_task: dict[str, list] = {}
     for ti in tis:
         by_task.setdefault(ti["task_id"], []).append(ti)
@@ -171,8 +184,32 @@ def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
         ends = [_ts(t["end_date"]) for t in group if t.get("end_date")]
         if starts and ends:
             span[task] = (min(starts) - t0, max(ends) - t0)
+    return span
+
+
+def busy_seconds(spans: list[tuple[float, float]]) -> float:
+    """The time covered by at least one span (spans side by side count once)."""
+    busy, reach = 0.0, float("-inf")
+    for a, b in sorted(spans):
+        if b > reach:
+            busy += b - max(a, reach)
+            reach = b
+    return busy
+
+
+def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
+    """`airflow dags trigger` with conf, poll the REST API until the run ends; times from the run's
+    queued_at (set by the trigger) to its end_date, ready-for-cutover to the later end of
+    triggers_and_foreign_keys and sequences."""
+    conf = {"source_conn_id": "bench_source", "target_conn_id": "bench_target", "parallelism": ctx.jobs}
+    trigger_run(ctx, DAG_ID, run_id, conf, extra)
+    if on_running:
+        on_running()
+    run, tis = wait_run(ctx, DAG_ID, run_id, extra)
+    span = task_spans(run, tis)
+    end = _ts(run["end_date"]) - _ts(run["queued_at"])
     extra["spans"] = {k: [round(a, 2), round(b, 2)] for k, (a, b) in span.items()}
-    phases = [("total", end - t0)]
+    phases = [("total", end)]
     if "triggers_and_foreign_keys" in span:   # ready for cutover: keys and triggers in place, sequences set
         phases.append(("cutover", max(span[t][1] for t in ("triggers_and_foreign_keys", "sequences") if t in span)))
     for task in PHASES:
@@ -180,10 +217,5 @@ def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
             a, b = span[task]
             phases.append((task, b - a))
     # time in which no task ran at all (tasks side by side count once)
-    busy, reach = 0.0, float("-inf")
-    for a, b in sorted(span[t] for t in PHASES if t in span):
-        if b > reach:
-            busy += b - max(a, reach)
-            reach = b
-    phases.append(("airflow_gaps", (end - t0) - busy))
+    phases.append(("airflow_gaps", end - busy_seconds([span[t] for t in PHASES if t in span])))
     return phases

@@ -149,7 +149,8 @@ class AirflowHandle:
         self.info, self.api, self.env = info, api, env
 
 
-def start_airflow(home: Path, src, tgt, logfile: Path) -> AirflowHandle:
+def start_airflow(home: Path, src, tgt, logfile: Path, dag_ids=(methods.DAG_ID,), env_extra: dict | None = None
+                  ) -> AirflowHandle:
     from bench import airflow_up
     conns = {
         "AIRFLOW_CONN_BENCH_SOURCE": json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": src.port,
@@ -158,22 +159,23 @@ def start_airflow(home: Path, src, tgt, logfile: Path) -> AirflowHandle:
                                                  "schema": DB, "login": "postgres"}),
     }
     t0 = time.monotonic()
-    info = airflow_up.start(home, env_extra=conns)
+    info = airflow_up.start(home, env_extra={**conns, **(env_extra or {})})
     api = airflow_up.Api(info)
     env = {**info["env"], **conns}
     log(f"Airflow up in {time.monotonic() - t0:.0f} s at {info['url']}", logfile)
     deadline = time.time() + 180
-    while True:
-        try:
-            d = api.get(f"/api/v2/dags/{methods.DAG_ID}")
-            if d.get("is_paused"):
-                api.airflow_cli("dags", "unpause", methods.DAG_ID, env=env)
-                continue
-            break
-        except Exception:
-            if time.time() > deadline:
-                raise RuntimeError(f"{methods.DAG_ID} never appeared in Airflow")
-            time.sleep(2)
+    for dag_id in dag_ids:
+        while True:
+            try:
+                d = api.get(f"/api/v2/dags/{dag_id}")
+                if d.get("is_paused"):
+                    api.airflow_cli("dags", "unpause", dag_id, env=env)
+                    continue
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise RuntimeError(f"{dag_id} never appeared in Airflow")
+                time.sleep(2)
     return AirflowHandle(info, api, env)
 
 

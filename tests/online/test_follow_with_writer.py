@@ -59,7 +59,7 @@ def fingerprint(conn, table):
 def pgbench(cluster, log, *args):
     """pgbench in the background; its output goes to a file (a pipe nobody reads would stall it)."""
     out = open(log, "w")
-    return subprocess.Popen([str(pg_bindir() / "pgbench"), *args, "-d", cluster.dsn(DB)], stdout=out,
+    return subprocess.Popen([str(pg_bindir() / "pgbench"), *args, cluster.dsn(DB)], stdout=out,
                             stderr=subprocess.STDOUT, text=True)
 
 

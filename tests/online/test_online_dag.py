@@ -87,7 +87,7 @@ NOTHING_LEFT = {"slots": 0, "publications": 0, "subscriptions": 0, "bookkeeping"
 @pytest.mark.parametrize("engine", ENGINES)
 def test_online_migration_with_a_live_writer(airflow, engine, logical_source, pg_target, target_db, tmp_path):
     logical_source.recreate_db(DB)
-    subprocess.run([str(pg_bindir() / "pgbench"), "-i", "-q", "-s", "1", "-d", logical_source.dsn(DB)],
+    subprocess.run([str(pg_bindir() / "pgbench"), "-i", "-q", "-s", "1", logical_source.dsn(DB)],
                    check=True, capture_output=True, timeout=120)
     with connect(logical_source, DB) as src:
         src.execute(SOURCE_SQL)
@@ -96,7 +96,7 @@ def test_online_migration_with_a_live_writer(airflow, engine, logical_source, pg
     script.write_text(WRITER)
     log = open(tmp_path / "writer.log", "w")
     writer = subprocess.Popen([str(pg_bindir() / "pgbench"), "-n", "-c", "1", "-j", "1", "-T", "900", "-R", "50",
-                               "-f", str(script), "-d", logical_source.dsn(DB)], stdout=log, stderr=subprocess.STDOUT)
+                               "-f", str(script), logical_source.dsn(DB)], stdout=log, stderr=subprocess.STDOUT)
     try:
         api = airflow.api
         api.postgres_connection("online_source", "127.0.0.1", logical_source.port, DB)

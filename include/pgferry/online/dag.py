@@ -3,7 +3,7 @@
 precheck -> create_publication -> [online_load: hold_snapshot | structure, plan_lanes -> copy lanes]
   -> triggers_and_foreign_keys -> finalize;  hold_snapshot -> apply_changes (runs until the freeze)
   -> wait_caught_up (deferrable) -> approve_cutover (human in the loop: "Cut over" / "Abort")
-  -> freeze_source -> [apply_changes done] -> sequences -> large_objects -> validate -> cleanup
+  -> freeze_source -> [sequences | large_objects | apply_changes done] -> validate -> cleanup
   -> abort (the other branch, or a failed/timed-out approval): stop the apply, remove everything, unfreeze.
 With apply_engine "subscription", apply_changes creates the target's subscription on the run's slot and ends
 once its worker runs; freeze_source waits until it confirmed the freeze LSN and removes it.
@@ -279,12 +279,13 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
         [held, fin] >> wait_caught_up >> approve
         frozen = freeze_source(state)
         approve >> [frozen, abort()]
+        # the frozen source's sequences and large objects are final, and the apply touches neither: both run
+        # beside its final catch-up; validate waits for all three
         seqs = sequences(state)
-        [frozen, applied] >> seqs
         blobs = large_objects(state)
-        seqs >> blobs
+        frozen >> [seqs, blobs]
         checked = validate(state, frozen, copies)
-        blobs >> checked
+        [seqs, blobs, applied] >> checked
         cleanup(state, frozen, checked)
 
     built = online_migration()
