@@ -93,3 +93,15 @@ def test_an_unreachable_source_is_looked_at_again(source):
     airflow_env.postgres_connection("pgferry_lag_nowhere", free_port(), DB)     # nothing listens there
     [event] = events(source_conn_id="pgferry_lag_nowhere", max_lag_bytes=0, max_looks=2)
     assert event["status"] == "timeout" and event["message"].startswith("the source is unreachable ("), event
+
+
+def test_a_slot_that_stands_still_while_behind_fails_as_a_dead_apply(source):
+    """Nobody applies: the slot stays where it is while the source writes. Within the bound it is only
+    behind; past it (1 s here, 900 by default) the wait fails, naming the dead apply."""
+    source.execute("INSERT INTO t SELECT generate_series(3001, 4000)")
+    [behind] = events(max_lag_bytes=0, max_looks=1, stall_s=1)
+    assert behind["status"] == "timeout", behind
+    [stalled] = events(max_lag_bytes=0, poke_s=1, max_looks=5, stall_s=1)
+    assert stalled["status"] == "failed", stalled
+    assert stalled["message"].startswith(f"the apply has not moved the slot {SLOT} for "), stalled
+    assert "apply_changes is not running or is stuck" in stalled["message"]

@@ -46,3 +46,17 @@ def test_each_look_says_bytes_and_seconds_and_carries_its_numbers():
 def test_a_lost_slot_fails_without_numbers():
     v = lag_verdict(slot_row(10, wal_status="lost"), "pgferry_x", 0)
     assert "wal_status lost" in v.failed and v.data == {}
+
+
+def test_a_slot_that_stood_still_less_than_the_bound_is_not_a_stall():
+    from include.pgferry.online.lag_trigger import stall_failure
+    assert stall_failure(slot_row(4096), None, 900, "pgferry_r") == ""                   # first look
+    assert stall_failure(slot_row(4096), NOW - timedelta(seconds=899.9), 900, "pgferry_r") == ""
+
+
+def test_a_slot_unmoved_for_the_bound_while_behind_names_the_dead_apply():
+    from include.pgferry.online.lag_trigger import stall_failure
+    failed = stall_failure(slot_row(12_500_000), NOW - timedelta(seconds=900), 900, "pgferry_r")
+    assert failed.startswith("the apply has not moved the slot pgferry_r for 900 s (apply_stall_s 900) while "
+                             "12.5 MB behind: apply_changes is not running or is stuck"), failed
+    assert "clear apply_changes to start it again, or abort the run" in failed

@@ -59,6 +59,10 @@ def online_params() -> dict:
         "subscription_source_port": Param(None, type=["null", "integer"], minimum=1, maximum=65535,
                                           title="Source port as the target sees it (subscription)",
                                           description="Empty: the source connection's port."),
+        "apply_stall_s": Param(900, type="integer", minimum=60, maximum=86400, title="Apply stall bound (seconds)",
+                               description="wait_caught_up fails when the run's slot has not moved for this long "
+                                           "while the apply is behind: apply_changes died after its retries or is "
+                                           "stuck (or the subscription's worker keeps failing)."),
         "approval_timeout_h": Param(72, type="number", minimum=0.001, maximum=720, title="Approval waits (hours)",
                                     description="An unanswered approval fails after this long and the run aborts: "
                                                 "a timeout never cuts over. Fractions allowed (0.5: 30 minutes)."),
@@ -74,12 +78,13 @@ class WaitCaughtUp(BaseSensorOperator):
         return False
 
     def execute(self, context):
-        from include.pgferry.online.lag_trigger import ApplyLagTrigger
+        from include.pgferry.online.lag_trigger import DEFAULT_STALL_S, ApplyLagTrigger
         from include.pgferry.online.tasks import names_of
         p = context["params"]
         self.defer(trigger=ApplyLagTrigger(source_conn_id=p["source_conn_id"], target_conn_id=p["target_conn_id"],
                                            slot=names_of(context["ti"]).slot, max_lag_bytes=int(p["max_lag_bytes"]),
-                                           poke_s=5, max_looks=17280),
+                                           poke_s=5, max_looks=17280,
+                                           stall_s=int(p.get("apply_stall_s") or DEFAULT_STALL_S)),
                    method_name="execute_complete", timeout=timedelta(hours=24))
 
     def execute_complete(self, context, event):

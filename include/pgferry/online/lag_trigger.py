@@ -5,7 +5,8 @@ the apply's progress row on the target.
 WAL is lost fails at once (changes are lost to the run), a lag at or under `max_lag_bytes` is done, and
 anything else is progress, logged as "apply lag X MB, Y s" with the slot's position and retained WAL.
 Running out of looks gives a "timeout" event, never mistaken for a failure; a source it cannot reach
-(restarting) is looked at again, a login it refuses fails. Each event carries the last
+(restarting) is looked at again, a login it refuses fails. A slot that does not move for `stall_s`
+seconds while behind fails it too (`stall_failure`): the apply is dead or stuck. Each event carries the last
 look's measurements (`data`: lag_bytes, lag_seconds, retained_bytes), which the sensor pushes to XCom.
 
 Lag in seconds (`lag_seconds`) is the age, on the source's clock, of the oldest source commit the apply
@@ -32,6 +33,7 @@ from include.pgferry.pg.catalog import sql_text
 from include.pgferry.polling import poll
 
 STATEMENT_TIMEOUT_MS = 30_000
+DEFAULT_STALL_S = 900       # Param apply_stall_s: a slot unmoved this long while behind has no apply
 
 
 @dataclass(frozen=True)
@@ -77,20 +79,41 @@ def lag_verdict(row: dict | None, slot: str, max_lag_bytes: int, progress: dict 
     return LagVerdict(done=lag <= max_lag_bytes, progress=progress_text, data=data)
 
 
+def stall_failure(row: dict, moved_at: datetime | None, stall_s: float, slot: str) -> str:
+    """The failure when the apply has stopped: the slot still behind (the caller judged it so) and its
+    `confirmed_flush_lsn` unmoved since `moved_at` for at least `stall_s` seconds of the source's clock. A
+    living apply moves it after every batch, also past WAL no chosen table wrote (a drained batch advances
+    the slot to the source's flush position); a subscription's worker confirms as it applies. So a slot
+    that stands still while behind has no apply: apply_changes died after its retries, or the subscription's
+    worker keeps failing. '' while it is not so."""
+    looked_at = row.get("looked_at")
+    if moved_at is None or looked_at is None:
+        return ""
+    still = (looked_at - moved_at).total_seconds()
+    if still < stall_s:
+        return ""
+    return (f"the apply has not moved the slot {slot} for {still:.0f} s (apply_stall_s {stall_s:g}) while "
+            f"{int(row['lag_bytes'] or 0) / 1e6:.1f} MB behind: apply_changes is not running or is stuck (its log, "
+            f"or with apply_engine subscription the target server's log, says why); clear apply_changes to start "
+            f"it again, or abort the run")
+
+
 class ApplyLagTrigger(BaseTrigger):
     """Wait until the slot `slot` on the source of `source_conn_id` is at most `max_lag_bytes` behind; the
     apply's progress on the target of `target_conn_id` (optional) gives the lag in seconds."""
 
     def __init__(self, *, source_conn_id: str, slot: str, max_lag_bytes: int, poke_s: int, max_looks: int,
-                 target_conn_id: str | None = None) -> None:
+                 target_conn_id: str | None = None, stall_s: float = DEFAULT_STALL_S) -> None:
         super().__init__()
         self.source_conn_id, self.target_conn_id, self.slot = source_conn_id, target_conn_id, slot
         self.max_lag_bytes, self.poke_s, self.max_looks = int(max_lag_bytes), int(poke_s), int(max_looks)
+        self.stall_s = float(stall_s)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{type(self).__module__}.{type(self).__qualname__}",
                 {"source_conn_id": self.source_conn_id, "target_conn_id": self.target_conn_id, "slot": self.slot,
-                 "max_lag_bytes": self.max_lag_bytes, "poke_s": self.poke_s, "max_looks": self.max_looks})
+                 "max_lag_bytes": self.max_lag_bytes, "poke_s": self.poke_s, "max_looks": self.max_looks,
+                 "stall_s": self.stall_s})
 
     async def _fetch_one(self, conn_id: str, query: str) -> dict | None:
         """One row of sql/<query>.sql, in a short session bounded by statement_timeout."""
@@ -128,6 +151,8 @@ class ApplyLagTrigger(BaseTrigger):
 
         from include.pgferry.failures import permanent_reason
 
+        moved = {"lsn": None, "at": None}      # where the slot stood, since when (the source's clock)
+
         async def look() -> LagVerdict:
             try:
                 row = await self._look()
@@ -137,5 +162,12 @@ class ApplyLagTrigger(BaseTrigger):
                     return LagVerdict(failed=f"cannot read the slot {self.slot} on the source: {e} ({reason})")
                 return LagVerdict(progress=f"the source is unreachable ({str(e).strip()[:200]}): looking again")
             progress = await self._progress() if row and row["lag_bytes"] else None
-            return lag_verdict(row, self.slot, self.max_lag_bytes, progress)
+            verdict = lag_verdict(row, self.slot, self.max_lag_bytes, progress)
+            if verdict.failed or verdict.done:
+                return verdict
+            if row["confirmed_flush_lsn"] != moved["lsn"]:
+                moved.update(lsn=row["confirmed_flush_lsn"], at=row.get("looked_at"))
+            elif failed := stall_failure(row, moved["at"], self.stall_s, self.slot):
+                return LagVerdict(failed=failed, data=verdict.data)
+            return verdict
         yield TriggerEvent(await poll(look, self.max_looks, self.poke_s, self.log))
