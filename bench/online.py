@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import signal
 import statistics as st
 import subprocess
@@ -52,7 +51,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import make_dataset, methods, verify  # noqa: E402
-from bench.run import CLUSTER_SETTINGS, DB, clusters, log, product_state, reset_target, start_airflow  # noqa: E402
+from bench.run import (CLUSTER_SETTINGS, DB, clusters, log, product_state, reset_target, start_airflow,  # noqa: E402
+                       tear_down)
 
 ONLINE_DAG_ID = "postgres_online_migration"
 GOAL_S = 15.0
@@ -480,14 +480,7 @@ def main(argv=None) -> int:
             (offline is None or offline["verify"] in ("ok", "objects-differ", "skipped"))
         return 0 if ok else 1
     finally:
-        if af is not None:
-            from bench import airflow_up
-            airflow_up.stop(af.info)
-        if not a.keep:
-            src.stop()
-            tgt.stop()
-            if a.clean:
-                shutil.rmtree(a.workdir, ignore_errors=True)
+        tear_down(af, src, tgt, a)
         if main_thread:
             signal.signal(signal.SIGTERM, old_term)
 

@@ -524,14 +524,19 @@ def main(argv=None):
         log(f"results in {res}", logfile)
         return 0 if all(r["ok"] for r in runs) else 1
     finally:
-        if af is not None:
-            from bench import airflow_up
-            airflow_up.stop(af.info)
-        if not a.keep:
-            src.stop()
-            tgt.stop()
-            if a.clean:
-                shutil.rmtree(a.workdir, ignore_errors=True)
+        tear_down(af, src, tgt, a)
+
+
+def tear_down(af, src, tgt, a):
+    """The benchmark's Airflow, then (unless --keep) its clusters and (with --clean) its working directory."""
+    if af is not None:
+        from bench import airflow_up
+        airflow_up.stop(af.info)
+    if not a.keep:
+        src.stop()
+        tgt.stop()
+        if a.clean:
+            shutil.rmtree(a.workdir, ignore_errors=True)
 
 
 def start_profiler(sampler: Sampler, out: Path):

@@ -63,6 +63,33 @@ def pgbench(cluster, log, *args):
                             stderr=subprocess.STDOUT, text=True)
 
 
+def load_under_snapshot(cluster, target, target_db, names, plan, src) -> int:
+    """Publication, holder, structure and rows under its snapshot, the permanent slot; the snapshot's max docs id."""
+    sl.create_publication(src, names.publication, pc.publishable(pc.Context(src, plan)))
+    holder = sl.SnapshotHolder(lambda: psycopg.connect(cluster.dsn(DB), replication="database", autocommit=True,
+                                                       connect_timeout=10), names.temporary_slot, create_timeout_s=60)
+    exported = holder.open()
+    try:
+        dump = subprocess.run([str(pg_bindir() / "pg_dump"), "--snapshot", exported.snapshot, "--schema-only",
+                               "--no-publications", "-d", cluster.dsn(DB)],
+                              capture_output=True, text=True, check=True, timeout=120).stdout
+        subprocess.run([str(pg_bindir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target.dsn(target_db)],
+                       input=dump, capture_output=True, text=True, check=True, timeout=120)
+        with connect(cluster, DB) as reader, connect(target, target_db) as tgt:
+            sl.import_snapshot(reader, exported.snapshot)
+            snapshot_max_id = reader.execute("SELECT max(id) FROM app.docs").fetchone()[0]
+            for table in TABLES:
+                with reader.cursor().copy(f"COPY {table} TO STDOUT") as out, \
+                        tgt.cursor().copy(f"COPY {table} FROM STDIN") as into:
+                    for block in out:
+                        into.write(block)
+            reader.execute("COMMIT")
+        sl.copy_to_permanent(src, exported, names.slot)
+    finally:
+        holder.close()
+    return snapshot_max_id
+
+
 def test_a_live_writer_ends_identical_on_both_sides(logical_source, pg_target, target_db, tmp_path):
     logical_source.recreate_db(DB)
     init = pgbench(logical_source, tmp_path / "init.log", "-i", "-q", "-s", "1")
@@ -79,31 +106,7 @@ def test_a_live_writer_ends_identical_on_both_sides(logical_source, pg_target, t
     # the writer runs before the starting point is made and through the load and the apply
     writer = pgbench(logical_source, tmp_path / "writer.log", "-n", "-c", "1", "-j", "1", "-t", "1500", "-R", "500", "-f", str(script))
     try:
-        sl.create_publication(src, names.publication, pc.publishable(ctx))
-        holder = sl.SnapshotHolder(lambda: psycopg.connect(logical_source.dsn(DB), replication="database",
-                                                           autocommit=True, connect_timeout=10),
-                                   names.temporary_slot, create_timeout_s=60)
-        exported = holder.open()
-        try:
-            # structure and data under the snapshot, as structure and the copy lanes will read it
-            dump = subprocess.run([str(pg_bindir() / "pg_dump"), "--snapshot", exported.snapshot, "--schema-only",
-                                   "--no-publications", "-d", logical_source.dsn(DB)],
-                                  capture_output=True, text=True, check=True, timeout=120).stdout
-            subprocess.run([str(pg_bindir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d",
-                            pg_target.dsn(target_db)], input=dump, capture_output=True, text=True, check=True,
-                           timeout=120)
-            with connect(logical_source, DB) as reader, connect(pg_target, target_db) as tgt:
-                sl.import_snapshot(reader, exported.snapshot)
-                snapshot_max_id = reader.execute("SELECT max(id) FROM app.docs").fetchone()[0]
-                for table in TABLES:
-                    with reader.cursor().copy(f"COPY {table} TO STDOUT") as out, \
-                            tgt.cursor().copy(f"COPY {table} FROM STDIN") as into:
-                        for block in out:
-                            into.write(block)
-                reader.execute("COMMIT")
-            sl.copy_to_permanent(src, exported, names.slot)
-        finally:
-            holder.close()
+        snapshot_max_id = load_under_snapshot(logical_source, pg_target, target_db, names, plan, src)
         # writes the test knows happened after the starting point, whatever the writer's pace
         src.execute("SET synchronous_commit = on")
         src.execute("INSERT INTO app.events VALUES ('marker', -1)")

@@ -24,7 +24,8 @@ from include.pgferry.pg.endpoint import PgEndpoint
 from localstack.pgcluster import pg_bindir
 from tests.online.conftest import connect
 from tests.online.test_apply import _relation
-from tests.online.test_follow_with_writer import SOURCE_SQL, TABLES, WRITER, fingerprint, pgbench
+from tests.online.test_follow_with_writer import (SOURCE_SQL, TABLES, WRITER, fingerprint, load_under_snapshot,
+                                                 pgbench)
 
 pytestmark = pytest.mark.integration
 
@@ -33,33 +34,6 @@ DB = "follow_src"       # test_follow_with_writer's pgbench() runs against this 
 
 def source_endpoint(cluster, db) -> PgEndpoint:
     return PgEndpoint("src", "127.0.0.1", cluster.port, db, "postgres")
-
-
-def load_under_snapshot(cluster, target, target_db, names, plan, src) -> int:
-    """Publication, holder, structure and rows under its snapshot, the permanent slot; the snapshot's max docs id."""
-    sl.create_publication(src, names.publication, pc.publishable(pc.Context(src, plan)))
-    holder = sl.SnapshotHolder(lambda: psycopg.connect(cluster.dsn(DB), replication="database", autocommit=True,
-                                                       connect_timeout=10), names.temporary_slot, create_timeout_s=60)
-    exported = holder.open()
-    try:
-        dump = subprocess.run([str(pg_bindir() / "pg_dump"), "--snapshot", exported.snapshot, "--schema-only",
-                               "--no-publications", "-d", cluster.dsn(DB)],
-                              capture_output=True, text=True, check=True, timeout=120).stdout
-        subprocess.run([str(pg_bindir() / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target.dsn(target_db)],
-                       input=dump, capture_output=True, text=True, check=True, timeout=120)
-        with connect(cluster, DB) as reader, connect(target, target_db) as tgt:
-            sl.import_snapshot(reader, exported.snapshot)
-            snapshot_max_id = reader.execute("SELECT max(id) FROM app.docs").fetchone()[0]
-            for table in TABLES:
-                with reader.cursor().copy(f"COPY {table} TO STDOUT") as out, \
-                        tgt.cursor().copy(f"COPY {table} FROM STDIN") as into:
-                    for block in out:
-                        into.write(block)
-            reader.execute("COMMIT")
-        sl.copy_to_permanent(src, exported, names.slot)
-    finally:
-        holder.close()
-    return snapshot_max_id
 
 
 def test_a_subscription_follows_a_live_writer_and_ends_identical(logical_source, pg_target, target_db, tmp_path):
