@@ -112,3 +112,19 @@ def task_log_tail(path, task_key: str, lines: int = 40) -> list[str]:
             end = n + 1 if ours else n          # its own end line, or the next task's start
     section = text[start:end] if start is not None else text
     return section[-lines:]
+
+
+def failed_tasks(states: dict[str, str]) -> list[str]:
+    """The tasks that failed themselves first (not those that only followed an upstream failure)."""
+    failed = [t for t, s in states.items() if s == "failed"]
+    return failed or [t for t, s in states.items() if s not in ("success", "skipped")]
+
+
+def print_failure(log, states: dict[str, str], lines: int = 40) -> None:
+    failed = failed_tasks(states)
+    print(f"tasks not successful: {', '.join(failed) or '(none recorded)'}")
+    key = failed[0] if failed else ""        # no task failed: the run's own last lines
+    print(f"--- last {lines} lines of {key or 'the run'}'s log ({log}) ---")
+    for line in task_log_tail(log, key, lines):
+        print("  " + line)
+    print("---")

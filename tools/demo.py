@@ -18,26 +18,9 @@ from localstack import ROOT, stack
 RULE = "=" * 100
 
 
-def failed_tasks(states: dict[str, str]) -> list[str]:
-    """The tasks that failed themselves first (not those that only followed an upstream failure)."""
-    failed = [t for t, s in states.items() if s == "failed"]
-    return failed or [t for t, s in states.items() if s not in ("success", "skipped")]
-
-
-def print_failure(log, states: dict[str, str], lines: int = 40) -> None:
-    from localstack.dagrun import task_log_tail
-    failed = failed_tasks(states)
-    print(f"tasks not successful: {', '.join(failed) or '(none recorded)'}")
-    key = failed[0] if failed else ""        # no task failed: the run's own last lines
-    print(f"--- last {lines} lines of {key or 'the run'}'s log ({log}) ---")
-    for line in task_log_tail(log, key, lines):
-        print("  " + line)
-    print("---")
-
-
 def run_logical_migration() -> dict:
     from include.pgferry.report.text import render_report
-    from localstack.dagrun import load_dag, log_path, output_to, run_dag, xcom_value
+    from localstack.dagrun import load_dag, log_path, output_to, print_failure, run_dag, xcom_value
 
     log = log_path("postgres_logical_migration")
     print(f"running postgres_logical_migration (shop -> shop, parallelism 2); task logs: {log}")

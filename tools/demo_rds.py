@@ -98,7 +98,7 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True, log: Path | None = 
         if log is None:
             raise
         print(f"rds_snapshot_to_aurora could not run: {exc!r}")
-        from tools.demo import print_failure
+        from localstack.dagrun import print_failure
         print_failure(log, {})
         return {"state": "failed", "run_id": None, "tasks": {}}
     took = time.monotonic() - started
@@ -106,7 +106,7 @@ def run_demo(moto_endpoint: str, airflow_ready: bool = True, log: Path | None = 
     if result["state"] != "success":
         print(f"rds_snapshot_to_aurora run {dag_run.run_id} failed in {took:.1f} s: {result['tasks']}")
         if log is not None:
-            from tools.demo import print_failure
+            from localstack.dagrun import print_failure
             print_failure(log, result["tasks"])
         return result
     print(f"rds_snapshot_to_aurora: run success in {took:.1f} s: {SOURCE['identifier']} ({SOURCE['region']}) -> "
