@@ -212,8 +212,7 @@ class Heard(logging.Handler):
 
 @pytest.mark.timeout(600)
 def test_a_postgresql_13_source_keeps_a_table_without_an_integer_key_whole(cluster_root, pg_target, target_db):
-    if pg_majors.bindir(13) is None:
-        pytest.skip("PostgreSQL 13 is not installed: run make pg-majors")
+    assert pg_majors.bindir(13) is not None, "PostgreSQL 13 is not installed: run make pg-majors"
     pg13 = PgCluster(cluster_root, "blocks13", major=13).start()
     try:
         pg13.recreate_db(DB)

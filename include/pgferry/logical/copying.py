@@ -118,13 +118,11 @@ def source_copy_statement(unit: Unit) -> sql.Composed:
     if unit.filter is not None:   # an extension's configuration table: the rows pg_dump dumps, as it reads them
         return sql.SQL("COPY (SELECT {} FROM ONLY {} {}) TO STDOUT{}").format(
             cols, unit.source.identifier, filter_clause(unit), fmt)
-    if unit.blocks is not None:
-        return sql.SQL("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}").format(
-            cols, unit.source.identifier, block_condition(unit), fmt)
-    if unit.range is None:
+    if unit.whole:
         return sql.SQL("COPY {} ({}) TO STDOUT{}").format(unit.source.identifier, cols, fmt)
+    where = block_condition(unit) if unit.blocks is not None else _range_condition(unit, unit.range.column)
     return sql.SQL("COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT{}").format(
-        cols, unit.source.identifier, _range_condition(unit, unit.range.column), fmt)
+        cols, unit.source.identifier, where, fmt)
 
 
 def block_condition(unit: Unit) -> sql.Composable:
