@@ -11,6 +11,8 @@ RESPONSE = {"chosen_options": ["Cut over"], "params_input": {"freeze_mode": "sto
             "responded_by": {"id": "ops1", "name": "Olga"}, "responded_at": "2026-12-06T21:01:00+00:00"}
 FROZEN = {"freeze_lsn": "0/3100000", "mode": "stopped", "started_at": 1000.0, "frozen_at": 1000.4,
           "write_counters": {}}
+# validate's rows: two tables settled from prevalidate (5 and 0 buckets read again), one read whole
+TABLES = [{"table": "app.a", "buckets_read_again": 5}, {"table": "app.b", "buckets_read_again": 0}, {"table": "app.c"}]
 APPLIED = {"applied": 12, "freeze_lsn": "0/3100000", "progress": "0/30FFF00", "transactions": 412,
            "row_changes": 2060}
 
@@ -21,16 +23,20 @@ def test_the_downtime_runs_from_the_freeze_start_to_the_validate_end():
                  "approval": {"option": "Cut over", "by": "Olga (ops1)", "freeze_mode": "stopped",
                               "at": "2026-12-06T21:01:00+00:00"},
                  "freeze_mode": "stopped", "freeze_started_at": 1000.0, "validated_at": 1012.26, "downtime_s": 12.3,
-                 "apply": {"transactions": 412, "row_changes": 2060}}
+                 "apply": {"transactions": 412, "row_changes": 2060}, "validate_reads": None}
+    assert online_report(LAG, RESPONSE, FROZEN, 1012.26, APPLIED, TABLES)["validate_reads"] == {
+        "tables": 3, "settled": 2, "buckets_read_again": 5}
 
 
 def test_the_text_says_each_part_on_a_line():
-    assert online_lines(online_report(LAG, RESPONSE, FROZEN, 1012.26, APPLIED)) == [
+    assert online_lines(online_report(LAG, RESPONSE, FROZEN, 1012.26, APPLIED, TABLES)) == [
         "online cutover:",
         "  lag when the approval was asked: 2.5 MB, 1.5 s behind the source; 80.0 MB of WAL retained",
         "  approval: Cut over by Olga (ops1) at 2026-12-06T21:01:00+00:00, freeze_mode stopped",
         "  downtime (freeze_source start to validate end): 12.3 s",
-        "  applied from the slot: 412 transaction(s), 2060 row change(s)"]
+        "  applied from the slot: 412 transaction(s), 2060 row change(s)",
+        "  validate at the cutover: 2 of 3 table(s) settled from prevalidate by reading 5 changed bucket(s) again; "
+        "1 read whole"]
 
 
 def test_what_is_missing_is_said_not_invented():
@@ -43,7 +49,7 @@ def test_what_is_missing_is_said_not_invented():
     assert lines[3].endswith("not known (validate did not pass)") and lines[4].endswith("not recorded")
     nothing = online_lines(online_report(None, None, None, None, None))
     assert [line.split(": ", 1)[1] for line in nothing[1:]] == [
-        "not recorded", "not recorded", "not known (validate did not pass)", "not recorded"]
+        "not recorded", "not recorded", "not known (validate did not pass)", "not recorded", "not recorded"]
 
 
 def test_the_tab_shows_the_cutover_after_the_verdict_and_escapes_names():

@@ -65,17 +65,47 @@ def _hashed_column(name: str, type_oid: int | None, hash_name: str) -> sql.Compo
     return sql.SQL('{}::text COLLATE "C"').format(col)
 
 
+def _row_hash(columns: list[tuple[str, int | None]], hash_name: str) -> sql.Composed:
+    row = sql.SQL(", ").join(_hashed_column(name, type_oid, hash_name) for name, type_oid in columns)
+    return sql.SQL(ROW_HASHES[hash_name]).format(row=row)
+
+
+def _where(condition: str) -> sql.Composable:
+    # the filter is SQL text the extension's script registered in the source's catalog (pg_dump appends
+    # it to its COPY as it is); it cannot be built from identifiers, so it goes in verbatim
+    return sql.SQL(" ") + sql.SQL(condition) if condition else sql.SQL("")
+
+
 def checksum_query(schema: str, table: str, columns: list[tuple[str, int | None]],
                    hash_name: str = "hashtextextended", condition: str = "") -> sql.Composed:
     """`columns`: (name on this side, source type OID); both sides hash the same expressions. `condition`:
     an extension configuration table's filter (pg_extension.extcondition, "WHERE ..."), the rows pg_dump
     dumps of it."""
-    row = sql.SQL(", ").join(_hashed_column(name, type_oid, hash_name) for name, type_oid in columns)
-    # the filter is SQL text the extension's script registered in the source's catalog (pg_dump appends
-    # it to its COPY as it is); it cannot be built from identifiers, so it goes in verbatim
-    where = sql.SQL(" ") + sql.SQL(condition) if condition else sql.SQL("")
-    return sql.SQL("SELECT count(*), coalesce(sum(" + ROW_HASHES[hash_name] + "), 0)::text FROM ONLY {table}{where}"
-                   ).format(row=row, table=sql.Identifier(schema, table), where=where)
+    return sql.SQL("SELECT count(*), coalesce(sum({hash}), 0)::text FROM ONLY {table}{where}").format(
+        hash=_row_hash(columns, hash_name), table=sql.Identifier(schema, table), where=_where(condition))
+
+
+def bucket_checksum_query(schema: str, table: str, columns: list[tuple[str, int | None]], hash_name: str,
+                          condition: str, key: str | None, shift: int | None) -> sql.Composed:
+    """As checksum_query, by bucket: (bucket, rows, checksum) of each bucket of 2^shift consecutive values of
+    the integer column `key` (rows whose key >> shift is the bucket); without a key, one bucket 0."""
+    bucket = sql.SQL("({}::int8 >> {})").format(sql.Identifier(key), sql.Literal(shift)) if key else sql.SQL("0::int8")
+    return sql.SQL("SELECT {bucket}, count(*), coalesce(sum({hash}), 0) FROM ONLY {table}{where} GROUP BY 1").format(
+        bucket=bucket, hash=_row_hash(columns, hash_name), table=sql.Identifier(schema, table),
+        where=_where(condition))
+
+
+def bucket_reread_query(schema: str, table: str, columns: list[tuple[str, int | None]], hash_name: str,
+                        key: str, shift: int) -> sql.Composed:
+    """(bucket, rows, checksum) of the buckets given as the one parameter (an int8 array), each read by an index
+    range scan of its keys (an empty bucket gives 0 rows). Not for a table compared on a filter's rows."""
+    low = sql.SQL("(b.pgferry_bucket << {})").format(sql.Literal(shift))
+    return sql.SQL(
+        "SELECT b.pgferry_bucket, r.n, r.s FROM unnest(%s::int8[]) AS b(pgferry_bucket), LATERAL ("
+        "SELECT count(*) AS n, coalesce(sum({hash}), 0) AS s FROM ONLY {table} "
+        "WHERE {key} BETWEEN {low} AND {low} + ((1::int8 << {shift}) - 1)) r").format(
+        hash=_row_hash(columns, hash_name), table=sql.Identifier(schema, table), key=sql.Identifier(key),
+        low=low, shift=sql.Literal(shift))
 
 
 def table_checksums(endpoint: PgEndpoint, jobs: list[tuple[str, sql.Composed, int]], workers: int) -> dict:

@@ -50,9 +50,19 @@ class ValidationFailed(RuntimeError):
         self.text = text
 
 
-def validate(params: dict, state: dict, copy_results: list, ddl_advice: str | None = None) -> dict:
+def _settled(settled: dict | None, t: comparison.TableComparison) -> bool:
+    """Is the table's result settled already (online/prevalidation.py), for the same names, columns and rows?"""
+    s = (settled or {}).get(t.key)
+    return bool(s) and s["target"] == str(t.target) and s["condition"] == t.condition \
+        and s["columns"] == [list(c) for c in t.columns]
+
+
+def validate(params: dict, state: dict, copy_results: list, ddl_advice: str | None = None,
+             settled: dict | None = None) -> dict:
     """`ddl_advice` (the online DAG, whose source stays writable, DDL included, while it runs): the tables'
-    structure is compared too, each difference named first with this advice (comparison.structure_drift)."""
+    structure is compared too, each difference named first with this advice (comparison.structure_drift).
+    `settled` (the online DAG): tables whose comparison the pre-validation and the buckets read again since
+    settled (online/prevalidation.settle); each is used only for the same target, columns and filter."""
     source_ep, target_ep = endpoints(params)
     plan = Plan.from_xcom(state["plan"])
     with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:
@@ -88,9 +98,13 @@ def validate(params: dict, state: dict, copy_results: list, ddl_advice: str | No
                            if not (s.oid in scope.configuration_sequences and s.target in gone)]
         present = [s for s in scope.sequences if s.target not in gone]
         # the tables first, the write counters after them (as before): a write during the read is caught
-        tables = comparison.compare_tables(source_ep, target_ep, [t for t in scope.tables if t.target not in gone],
-                                           parallelism(params), state.get("row_hash", "md5")) \
-            if wants(params, "data") else []
+        tables = []
+        if wants(params, "data"):
+            present_tables = [t for t in scope.tables if t.target not in gone]
+            reused = [settled[t.key]["result"] for t in present_tables if _settled(settled, t)]
+            tables = sorted(comparison.compare_tables(
+                source_ep, target_ep, [t for t in present_tables if not _settled(settled, t)], parallelism(params),
+                state.get("row_hash", "md5")) + reused, key=lambda r: r["table"])
         src_seq = comparison.sequence_values(source, scope.sequences, target_side=False)
         tgt_seq = comparison.sequence_values(target, present, target_side=True) \
             if wants(params, "structure") or wants(params, "data") else {}

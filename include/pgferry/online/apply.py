@@ -33,6 +33,7 @@ import psycopg
 from psycopg import sql
 
 from include.pgferry.model import Plan, QualifiedName
+from include.pgferry.online import changed_buckets as cb
 from include.pgferry.online import pgoutput as po
 from include.pgferry.pg.catalog import fetch_one
 
@@ -116,7 +117,7 @@ def read_progress(target: psycopg.Connection, slot: str, lock: bool = False) -> 
     return Progress(po.lsn_int(row[0]), po.lsn_int(row[1]), row[2], row[3], row[4]) if row else None
 
 
-def _claim_progress(target: psycopg.Connection, slot: str) -> Progress | None:
+def claim_progress(target: psycopg.Connection, slot: str) -> Progress | None:
     """The slot's progress, its row locked to this transaction (made first if there is none, so that the
     lock also serializes the very first batch)."""
     target.execute(sql.SQL("INSERT INTO {} (slot_name, commit_lsn, end_lsn, transactions, applied_at) "
@@ -320,10 +321,13 @@ class ApplyWorker:
         # drained: every transaction the source had committed (and flushed) at `looked_at` is in this batch
         caught_up_at = looked_at if result.drained else None
         with self.target.transaction():
-            done = _claim_progress(self.target, self.slot)
+            done = claim_progress(self.target, self.slot)
             todo = [t for t in txs if done is None or t.commit_lsn > done.commit_lsn]
             for tx in todo:
                 result.changes += self.applier.apply_transaction(self.target, tx)
+            if todo and (watched := cb.watched(self.target, self.slot)):
+                # what the cutover's validate must read again, committed with the changes (changed_buckets.py)
+                cb.record(self.target, self.slot, cb.touched(todo, watched))
             if todo:
                 _write_progress(self.target, self.slot, todo[-1], len(todo), result.changes, caught_up_at)
                 self._marked = looked_at if caught_up_at else self._marked

@@ -2,7 +2,7 @@
 
 precheck -> create_publication -> [online_load: hold_snapshot | structure, plan_lanes -> copy lanes]
   -> triggers_and_foreign_keys -> finalize;  hold_snapshot -> apply_changes (runs until the freeze)
-  -> wait_caught_up (deferrable) -> approve_cutover (human in the loop: "Cut over" / "Abort")
+  -> wait_caught_up (deferrable), beside finalize -> prevalidate -> approve_cutover (human in the loop: "Cut over" / "Abort")
   -> freeze_source -> [sequences | large_objects | apply_changes done] -> validate -> cleanup
   -> abort (the other branch, or a failed/timed-out approval): stop the apply, remove everything, unfreeze.
 With apply_engine "subscription", apply_changes creates the target's subscription on the run's slot and ends
@@ -209,6 +209,7 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
         approve = ApproveCutover(
             task_id="approve_cutover", retries=0, subject="Cut over {{ dag_run.run_id }}?",
             body="Where the apply stands: **{{ ti.xcom_pull(task_ids='wait_caught_up') }}**.\n\n"
+                 "Pre-validation: {{ (ti.xcom_pull(task_ids='prevalidate') or {}).get('summary') }}.\n\n"
                  "*Cut over* freezes the source (freeze_mode), applies the last changes, sets sequences, copies "
                  "large objects, validates and removes the slot. *Abort* removes the slot, publication and "
                  "bookkeeping and leaves the source writable.",
@@ -238,15 +239,22 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
             from include.pgferry.logical import large_objects
             return _run(params, large_objects.large_objects, state)
 
+        @task(execution_timeout=EXECUTION_TIMEOUT["validate"])
+        def prevalidate(state: dict, params=None) -> dict:
+            """Checksums every table by bucket while the apply runs, so that validate at the cutover reads
+            again only the buckets changed since (online/prevalidation.py)."""
+            from include.pgferry.online import prevalidation
+            return _run(params, prevalidation.prevalidate, state)
+
         @task(retries=0, execution_timeout=EXECUTION_TIMEOUT["validate"])
-        def validate(state: dict, frozen: dict, copies: list, params=None) -> dict:
+        def validate(state: dict, frozen: dict, copies: list, pre: dict, params=None) -> dict:
             """As the logical validate; the no-writes proof starts at the freeze, not at precheck. Also
             publishes the report's online part (lag at approval, the answer, downtime, apply counts)."""
             from airflow.sdk import get_current_context
 
             from include.pgferry.online import tasks
             return _run(params, tasks.validate_online, state, frozen, list(copies or []),
-                        get_current_context()["ti"])
+                        get_current_context()["ti"], pre)
 
         @task
         def cleanup(state: dict, frozen: dict, validated: dict, params=None) -> dict:
@@ -282,6 +290,9 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
         applied = apply_changes(state)
         held >> applied
         [held, fin] >> wait_caught_up >> approve
+        # beside the wait for the apply: the approval is asked once both are done
+        pre = prevalidate(state)
+        fin >> pre >> approve
         frozen = freeze_source(state)
         approve >> [frozen, abort()]
         # the frozen source's sequences and large objects are final, and the apply touches neither: both run
@@ -289,7 +300,7 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
         seqs = sequences(state)
         blobs = large_objects(state)
         frozen >> [seqs, blobs]
-        checked = validate(state, frozen, copies)
+        checked = validate(state, frozen, copies, pre)
         [seqs, blobs, applied] >> checked
         cleanup(state, frozen, checked)
 

@@ -30,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from include.pgferry.online import apply as ap
+from include.pgferry.online import changed_buckets as cb
 from include.pgferry.online import pgoutput as po
 from include.pgferry.online import subscription
 from include.pgferry.model import QualifiedName
@@ -205,6 +206,8 @@ def cleanup(source: psycopg.Connection, target: psycopg.Connection | None, names
         left.append(f"subscription {names.subscription} on the target")
     if target is not None and bookkeeping_rows(target, names.slot):
         left.append(f"{ap.PROGRESS} row of {names.slot}")
+    if target is not None and cb.watching(target, names.slot):
+        left.append(f"watch triggers {' and '.join(cb.trigger_names(names.slot))} on the target")
     if left:
         raise SlotError(f"cleanup left {', '.join(left)} behind")
     log.info("removed subscription %s, slots %s, publication %s, bookkeeping %s",
@@ -228,10 +231,15 @@ def bookkeeping_rows(target: psycopg.Connection, slot: str) -> int:
 
 
 def remove_bookkeeping(target: psycopg.Connection, slot: str) -> bool:
-    """The run's progress row; the schema too once no run has a row in it."""
+    """The run's rows (progress, the pre-validation's) and its watch triggers; the schema too once no run has
+    a row in it."""
     if not fetch(target, "list_existing_relations", schemas=[ap.SCHEMA]):
         return False
     with target.transaction():
+        cb.unwatch(target, slot)
+        for table in cb.RUN_TABLES:
+            if target.execute("SELECT to_regclass(%s)", (str(table),)).fetchone()[0] is not None:
+                target.execute(sql.SQL("DELETE FROM {} WHERE slot_name = %s").format(table.identifier), (slot,))
         target.execute(sql.SQL("DELETE FROM {} WHERE slot_name = %s").format(ap.PROGRESS.identifier), (slot,))
         if not target.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(ap.PROGRESS.identifier)).fetchone():
             target.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(ap.SCHEMA)))

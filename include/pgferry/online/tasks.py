@@ -225,37 +225,41 @@ def freeze_source(params: dict, state: dict, mode: str) -> dict:
 APPLY, WAIT_CAUGHT_UP, APPROVE = "apply_changes", "wait_caught_up", "approve_cutover"
 
 
-def online_report(ti, frozen: dict, validated_at: float | None) -> dict:
+def online_report(ti, frozen: dict, validated_at: float | None, tables: list[dict] | None = None) -> dict:
     """The online part of the run report, from the earlier tasks' XComs; logged and pushed to XCom."""
     from include.pgferry.report import model, publish, text
     report = model.online_report(ti.xcom_pull(task_ids=WAIT_CAUGHT_UP, key="lag"),
                                  ti.xcom_pull(task_ids=APPROVE, key="response"), frozen, validated_at,
-                                 ti.xcom_pull(task_ids=APPLY))
+                                 ti.xcom_pull(task_ids=APPLY), tables)
     for line in text.online_lines(report):
         log.info("%s", line)
     ti.xcom_push(key=publish.ONLINE_KEY, value=report)
     return report
 
 
-def validate_online(params: dict, state: dict, frozen: dict, copies: list, ti=None) -> dict:
+def validate_online(params: dict, state: dict, frozen: dict, copies: list, ti=None, pre: dict | None = None) -> dict:
     """The logical validate, with the no-writes proof starting at the freeze; the apply's bookkeeping on the
     target and the run's publication on the source go first (the apply is done), so each side holds exactly
     what the other has. Structure changed on the source during the run (DDL is not replicated) is named
     table by table, object by object, with what to do. With `ti` (inside the task) the online part of the
-    report follows it, also when validation failed (then without a downtime: the cutover did not end)."""
+    report follows it, also when validation failed (then without a downtime: the cutover did not end).
+    `pre`: prevalidate's result; the tables it settles (only the buckets changed since are read again, on
+    the bookkeeping that goes next) are not read whole (online/prevalidation.py)."""
     from include.pgferry.logical.validate import validate
+    from include.pgferry.online.prevalidation import settle
     source_ep, target_ep = endpoints(params)
+    settled = settle(params, state, pre) if pre else {}
     with target_ep.connect(autocommit=True, application_name="pgferry cleanup") as target:
         sl.remove_bookkeeping(target, state["online"]["slot"])
     with source_ep.connect(autocommit=True, application_name="pgferry cleanup") as source:
         sl.drop_publication(_writable(source), state["online"]["publication"])
-    validated_at = None
+    validated_at, report = None, {}
     try:
         report = validate(params, {**state, "write_counters": frozen["write_counters"]}, copies,
-                          ddl_advice=DDL_ADVICE)
+                          ddl_advice=DDL_ADVICE, settled=settled)
         validated_at = time.time()
     finally:
-        online = online_report(ti, frozen, validated_at) if ti is not None else None
+        online = online_report(ti, frozen, validated_at, report.get("tables")) if ti is not None else None
     return {**report, "online": online} if online else report
 
 

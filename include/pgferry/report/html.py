@@ -5,6 +5,7 @@ import html
 from typing import Any
 
 from include.pgferry.report.model import LogicalReport, OnlineReport, SnapshotReport
+from include.pgferry.report.text import online_lines
 
 _CSS = """body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1a202c}
 h1{font-size:18px;margin:0 0 4px} h2{font-size:15px;margin:18px 0 6px}
@@ -52,6 +53,7 @@ def online_report_html(r: OnlineReport) -> str:
         ["freeze_mode", _e((a or {}).get("freeze_mode") or r.get("freeze_mode"))],
         ["applied from the slot", _e(f"{applied['transactions']} transaction(s), {applied['row_changes']} row "
                                      f"change(s)") if applied else "-"],
+        ["validate at the cutover", _e(online_lines(r)[-1].split(": ", 1)[1])],
     ]
     return "<h2>Online cutover</h2>" + _html_table(["cutover", "value"], rows)
 

@@ -83,6 +83,7 @@ class OnlineReport(TypedDict):
     validated_at: float | None        # epoch seconds: validate ended (None: it did not pass)
     downtime_s: float | None          # freeze_source start -> validate end
     apply: dict | None            # {transactions, row_changes}: over every try of apply_changes
+    validate_reads: dict | None   # {tables, settled, buckets_read_again}: what validate read at the cutover
 
 
 def _who(user) -> str | None:
@@ -94,9 +95,10 @@ def _who(user) -> str | None:
 
 
 def online_report(lag: dict | None, response: dict | None, frozen: dict | None, validated_at: float | None,
-                  applied: dict | None) -> OnlineReport:
+                  applied: dict | None, tables: list[dict] | None = None) -> OnlineReport:
     """From the XComs of wait_caught_up (`lag`), approve_cutover (`response`), freeze_source and apply_changes,
-    and validate's end (None when it did not pass: then there is no downtime to state yet)."""
+    and validate's end (None when it did not pass: then there is no downtime to state yet); `tables`: validate's
+    rows of the tables, a table settled from prevalidate with its `buckets_read_again`."""
     started = (frozen or {}).get("started_at", (frozen or {}).get("frozen_at"))
     answer = None
     if response:
@@ -114,6 +116,9 @@ def online_report(lag: dict | None, response: dict | None, frozen: dict | None, 
         "downtime_s": round(validated_at - started, 1) if started is not None and validated_at is not None else None,
         "apply": {"transactions": applied.get("transactions"), "row_changes": applied.get("row_changes")}
         if applied and not applied.get("aborted") else None,
+        "validate_reads": {"tables": len(tables), "settled": sum(1 for t in tables if "buckets_read_again" in t),
+                           "buckets_read_again": sum(t.get("buckets_read_again", 0) for t in tables)}
+        if tables else None,
     }
 
 

@@ -110,6 +110,11 @@ def online_lines(r: OnlineReport) -> list[str]:
     lines.append("  applied from the slot: " + (
         f"{applied['transactions']} transaction(s), {applied['row_changes']} row change(s)" if applied
         else "not recorded"))
+    reads = r.get("validate_reads")
+    lines.append("  validate at the cutover: " + (
+        f"{reads['settled']} of {reads['tables']} table(s) settled from prevalidate by reading "
+        f"{reads['buckets_read_again']} changed bucket(s) again; {reads['tables'] - reads['settled']} read whole"
+        if reads else "not recorded"))
     return lines
 
 
