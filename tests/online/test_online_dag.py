@@ -62,6 +62,11 @@ def assert_online_report(airflow, run_id: str):
         page = r.read().decode()
     assert "<h2>Online cutover</h2>" in page and f"<b>{report['downtime_s']:.1f} s</b>" in page
     assert f"{applied['transactions']} transaction(s), {applied['row_changes']} row change(s)" in page
+    # prevalidate checksummed every table before the approval: validate settled some from it at the cutover
+    reads = report["validate_reads"]
+    assert reads["tables"] >= reads["settled"] >= 1, reads
+    assert xcom(api, run_id, "prevalidate")["summary"].startswith(f"{reads['tables']} table(s) checksummed")
+    assert f"{reads['settled']} of {reads['tables']} table(s) settled from prevalidate" in page
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +130,8 @@ def test_online_migration_with_a_live_writer(airflow, engine, logical_source, pg
         if engine == "subscription":
             assert "'engine': 'subscription'" in str(applied["value"]), applied
             assert "'detached': True" in str(frozen["value"]), frozen
+            pre = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/prevalidate/xcomEntries/return_value")
+            assert "not done with apply_engine subscription" in str(pre["value"]), pre
         else:
             assert "'applied':" in str(applied["value"]) and "subscription" not in str(frozen["value"])
             assert_online_report(airflow, run_id)

@@ -22,10 +22,8 @@ from include.pgferry.online import changed_buckets as cb
 from include.pgferry.online import prevalidation as pv
 from include.pgferry.online import slot as sl
 from include.pgferry.online import tasks
-from localstack import airflow_env
-from localstack.dagrun import load_dag, run_dag, xcom_value
 from tests.online.conftest import connect
-from tests.support.migration import unique_db
+from tests.support.migration import migrated_databases
 
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 
@@ -54,19 +52,9 @@ _runs = itertools.count(1)
 
 @pytest.fixture(scope="module")
 def migrated(airflow_db, logical_source, pg_target):
-    source, target = unique_db("preval_src"), unique_db("preval_tgt")
-    logical_source.recreate_db(source)
-    logical_source.execute(SOURCE_SQL, dbname=source)
-    pg_target.recreate_db(target)
-    airflow_env.postgres_connection("pgferry_preval_source", logical_source.port, source)
-    airflow_env.postgres_connection("pgferry_preval_target", pg_target.port, target)
-    params = {"source_conn_id": "pgferry_preval_source", "target_conn_id": "pgferry_preval_target",
-              "objects": ["app"], "rename": {"app.people": "persons", "app.people.id": "person_id"}}
-    dr, states = run_dag(load_dag("postgres_logical_migration"), params)
-    assert dr.state == "success", {k: v for k, v in states.items() if v != "success"}
-    yield params, xcom_value(dr, "precheck"), source, target
-    logical_source.execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
-    pg_target.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+    with migrated_databases(logical_source, pg_target, "preval", SOURCE_SQL, objects=["app"],
+                            rename={"app.people": "persons", "app.people.id": "person_id"}) as migrated:
+        yield migrated
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ import pytest
 
 from include.pgferry.logical.validate import ValidationFailed
 from include.pgferry.online import tasks
-from localstack import airflow_env
-from localstack.dagrun import load_dag, run_dag, xcom_value
-from tests.support.migration import unique_db
+from tests.support.migration import migrated_databases
 
 pytestmark = [pytest.mark.integration, pytest.mark.dagrun]
 
@@ -49,22 +47,11 @@ CHANGES = {
 
 @pytest.fixture(scope="module")
 def migrated(airflow_db, pg_source, pg_target):
-    source, target = unique_db("drift_src"), unique_db("drift_tgt")
-    pg_source.recreate_db(source)
-    pg_source.execute(SOURCE_SQL, dbname=source)
-    pg_target.recreate_db(target)
-    airflow_env.postgres_connection("pgferry_drift_source", pg_source.port, source)
-    airflow_env.postgres_connection("pgferry_drift_target", pg_target.port, target)
-    params = {"source_conn_id": "pgferry_drift_source", "target_conn_id": "pgferry_drift_target",
-              "objects": ["app"]}
-    dr, states = run_dag(load_dag("postgres_logical_migration"), params)
-    assert dr.state == "success", {k: v for k, v in states.items() if v != "success"}
-    state = xcom_value(dr, "precheck")
-    # as the online DAG's state: its names, and the write counters its freeze took
-    state["online"] = {"slot": "pgferry_drift", "temporary_slot": "pgferry_drift_tmp", "publication": "pgferry_drift"}
-    yield params, state, source
-    pg_source.execute(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
-    pg_target.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+    with migrated_databases(pg_source, pg_target, "drift", SOURCE_SQL, objects=["app"]) as (params, state, source, _):
+        # as the online DAG's state: its names, and the write counters its freeze took
+        state["online"] = {"slot": "pgferry_drift", "temporary_slot": "pgferry_drift_tmp",
+                           "publication": "pgferry_drift"}
+        yield params, state, source
 
 
 def online_validate(params, state) -> dict:
