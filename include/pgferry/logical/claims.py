@@ -115,28 +115,40 @@ def register(target: psycopg.Connection, run: str, units: list[Unit], exact: boo
     ensure(target)
     wanted = {u.id: digest(u) for u in units}
     with target.transaction():
-        new = 0
-        for u in units:
-            new += target.execute(sql.SQL(
-                "INSERT INTO {} (run, unit_id, table_name, table_parts, bytes, digest, unit) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run, unit_id) DO NOTHING").format(CLAIMS.identifier),
-                (run, u.id, table_key(u.target), u.table_parts, u.bytes, wanted[u.id], Jsonb(u.to_xcom()))).rowcount
         there = dict(target.execute(sql.SQL("SELECT unit_id, digest FROM {} WHERE run = %s").format(CLAIMS.identifier),
                                     (run,)).fetchall())
-        differ = sorted(i for i, d in wanted.items() if there.get(i) != d)
+        differ = sorted(i for i, d in wanted.items() if i in there and there[i] != d)
         extra = sorted(set(there) - set(wanted)) if exact else []
-        if differ or extra:
+        missing = sorted(set(wanted) - set(there)) if exact and there else []
+        if differ or extra or missing:
             done = target.execute(sql.SQL("SELECT count(*) FROM {} WHERE run = %s AND done_at IS NOT NULL").format(
                 CLAIMS.identifier), (run,)).fetchone()[0]
             what = "; ".join(p for p in (
                 f"{len(differ)} unit(s) differ ({_few(differ)})" if differ else "",
-                f"{len(extra)} unit(s) of it are not in this plan ({_few(extra)})" if extra else "") if p)
+                f"{len(extra)} unit(s) of it are not in this plan ({_few(extra)})" if extra else "",
+                f"{len(missing)} unit(s) of this plan are not in it ({_few(missing)})" if missing else "") if p)
             raise OtherPlan(
                 f"the target's list of this run's units ({CLAIMS}, run '{run}') was written by another plan: "
                 f"{what}; {done} of its units are loaded already. Another cut cannot be mixed with it: clear the "
                 f"run's copy lanes with the plan that made it, or empty the migrated tables and remove the list "
                 f"(DELETE FROM {CLAIMS} WHERE run = '{run}'; DELETE FROM {FINISHED} WHERE run = '{run}') and "
                 f"plan again")
+        new = 0
+        for u in units:
+            if u.id in there:
+                continue
+            new += target.execute(sql.SQL(
+                "INSERT INTO {} (run, unit_id, table_name, table_parts, bytes, digest, unit) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (run, unit_id) DO NOTHING").format(CLAIMS.identifier),
+                (run, u.id, table_key(u.target), u.table_parts, u.bytes, wanted[u.id], Jsonb(u.to_xcom()))).rowcount
+        if new < len(wanted) - len(set(wanted) & set(there)):
+            # a lane wrote some of these at the same moment: what it wrote must be these units too
+            now = dict(target.execute(sql.SQL("SELECT unit_id, digest FROM {} WHERE run = %s").format(
+                CLAIMS.identifier), (run,)).fetchall())
+            differ = sorted(i for i, d in wanted.items() if now.get(i) != d)
+            if differ:
+                raise OtherPlan(f"the target's list of this run's units ({CLAIMS}, run '{run}') was written by "
+                                f"another plan at the same time: {len(differ)} unit(s) differ ({_few(differ)})")
     return new
 
 
