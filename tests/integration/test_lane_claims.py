@@ -40,7 +40,6 @@ SLOW_S = 1.5                       # the slow lane's extra time per unit
 FAST_S = 0.1
 START_WITHIN_S = 120
 
-log = logging.getLogger(__name__)
 
 CHILD = """
 import json, sys, time
@@ -130,7 +129,7 @@ def test_two_lanes_take_the_units_as_they_are_free_and_a_slow_lane_takes_fewer(
     took = listed(pg_target, target_db, run)
     assert set(took) == set(units) and all(lane is not None for lane, _, _ in took.values()), took
     by_lane = {i: sorted(u for u, (lane, _, _) in took.items() if lane == i) for i in (0, 1)}
-    log.info("fast lane took %d unit(s), slow lane %d: %s", len(by_lane[0]), len(by_lane[1]), by_lane)
+    print(f"fast lane took {len(by_lane[0])} unit(s), slow lane {len(by_lane[1])}: {by_lane}")
     # not dealt in advance: each lane took what it was free for; the slow one fewer, but some
     assert len(by_lane[1]) >= 1 and len(by_lane[0]) > len(by_lane[1]) + 2, by_lane
     assert by_lane[0] != sorted(u.id for u in lanes[0].units)
@@ -148,7 +147,7 @@ def test_two_lanes_take_the_units_as_they_are_free_and_a_slow_lane_takes_fewer(
     # the lanes ended together: at most about one slow unit apart (dealt in advance, the slow lane's share
     # would have taken it SLOW_S per unit longer)
     gap = abs(done[0]["ended"] - done[1]["ended"])
-    log.info("lanes ended %.2f s apart", gap)
+    print(f"lanes ended {gap:.2f} s apart")
     assert gap < SLOW_S + 3.0, gap
 
 
@@ -180,7 +179,7 @@ def test_a_lane_killed_mid_unit_leaves_the_unit_to_the_other_lane_with_no_row_tw
     steady_done = finished(*children[0])
 
     took = listed(pg_target, target_db, run)
-    log.info("killed lane 1 in %s; the list: %s", victim, took)
+    print(f"killed lane 1 in {victim}; the list: {took}")
     # the killed unit rolled back with its claim, and the lane still running took it and loaded it
     assert took[victim][:2] == (0, 1), took[victim]
     assert victim in {r["id"] for r in steady_done["results"]}
