@@ -7,9 +7,10 @@ pgcopydb 0.18 does. On an older source such a table stays whole (a ctid range wo
 unit). Extension configuration tables stay whole always (their rows are the extension's filter's).
 
 Lanes are the mapped copy tasks: `parallelism` of them. Each is dealt a share (longest processing time
-first), but the shares are only where the lanes start from: every unit of the run goes into the target's
-list (logical/claims.py), and each lane takes the largest unit left whenever it is free, so the lanes finish
-together whatever their speed. A lane loads only its share when the list is gone (cleared after finalize).
+first), but the shares only set how many lanes run and what a lane loads when the run's list is gone (a lane
+cleared after finalize): every unit of the run goes into the target's list (logical/claims.py), and each lane
+takes the largest unit left whenever it is free, any lane's share, so the lanes finish together whatever
+their speed.
 """
 from __future__ import annotations
 
