@@ -226,10 +226,3 @@ def forget(target: psycopg.Connection, run: str):
     with target.transaction():
         target.execute(sql.SQL("DELETE FROM {} WHERE run = %s").format(CLAIMS.identifier), (run,))
         target.execute(sql.SQL("DELETE FROM {} WHERE run = %s").format(FINISHED.identifier), (run,))
-
-
-def taken_by(target: psycopg.Connection, run: str) -> list[tuple[str, int, int]]:
-    """(unit id, lane, try) of every unit done in the run, in the order they were done."""
-    return [tuple(r) for r in target.execute(sql.SQL(
-        "SELECT unit_id, lane, try FROM {} WHERE run = %s AND done_at IS NOT NULL ORDER BY done_at, no").format(
-        CLAIMS.identifier), (run,))]
