@@ -263,7 +263,7 @@ def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None, *, ru
         raise error
     if failed:
         first = failed[0][1]
-        first.add_note(f"pgferry: {len(failed)} unit(s) failed in this lane: "
+        first.add_note(f"pgferry: {len(failed)} unit(s) of this lane failed: "
                        f"{', '.join(u.id for u, _ in failed)}; the other {len(results)} it took were copied and "
                        f"their tables finished. The failed units are left in {claims.CLAIMS} for the retry (or "
                        f"another lane): clear this task to load them again.")
