@@ -16,11 +16,12 @@ the unit's result) before it commits. Claim, rows and mark commit together or no
   the server ends it (keepalives) or the lane's retry does (logical/lane_retry.py);
 - a unit marked done was loaded whole in this run: no lane, no retry, loads it again. A retried lane
   reports the units its earlier tries loaded from their marks (their results are stored with them);
-- a fast lane takes more units than a slow one, and the lanes end at most one unit apart.
+- a fast lane takes more units than a slow one, and the lanes end about one unit apart at most.
 
 The run is the Airflow run (session_names.run_key of its dag and run id), plus the exported snapshot in
 online mode: a new snapshot (a restarted online load) is a new list, every unit loaded again under it.
-Outside Airflow (tests, tools: no task identity) each copy_lane call has a list of its own, of its own units.
+Outside Airflow (tests, tools: no task identity) each copy_lane call has a list of its own, of its own share,
+removed when it ends, unless the caller names one list for several lanes (copy_lane's `run`).
 
 A list that is there already is checked by content: the same unit ids with the same digests, or refused
 (`OtherPlan`, named: plan_lanes cut the data differently on a later try, and the units done under the
@@ -29,8 +30,8 @@ its XCom form): after finalize removed the list, a cleared lane loads its share 
 
 A table is finished (indexes, constraints, ANALYZE: logical/table_finisher.py) by the lane whose unit
 completes it: after its commit, it inserts the table into `pgferry_copy.finished_tables` when no unit of
-the table in the list is left undone. Every lane checks after its own commit, so the last to commit sees all done; the
-primary key lets one insert win.
+the table in the list is left undone. Every lane checks after its own commit, so the last to commit sees all
+done; the primary key lets one insert win.
 """
 from __future__ import annotations
 
