@@ -74,8 +74,11 @@ def main(argv=None):
     lanes, post_data = planned["lanes"], planned["post_data"]
     t0 = time.monotonic()
     if a.parallel:
+        # one list of the run's units for all lanes, as in a DAG run: each takes the largest left when free
+        run = f"profile {int(time.time())}"
         with ThreadPoolExecutor(len(lanes)) as pool:
-            copies = list(pool.map(lambda lane: copy_lane.copy_lane(params, lane), lanes))
+            copies = list(pool.map(lambda il: copy_lane.copy_lane(params, il[1], run=run, lane_index=il[0]),
+                                   enumerate(lanes)))
         times["copy_lanes (parallel)"] = round(time.monotonic() - t0, 2)
         print(f"copy_lanes (parallel): {times['copy_lanes (parallel)']:.2f} s")
     else:

@@ -95,31 +95,39 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
 
         @task(execution_timeout=EXECUTION_TIMEOUT["plan_lanes"])
         def plan_lanes(state: dict, params=None) -> list:
-            """Work units of similar size, largest first, dealt to `parallelism` copy lanes (the return value,
-            mapped over); and, as XCom `post_data`, the post-data statements (indexes, triggers, foreign keys)
+            """Work units of similar size, written to the target's list of the run, from which each copy lane
+            takes the largest left; one share per lane, dealt largest first (the return value, mapped over:
+            `parallelism` lanes); and, as XCom `post_data`, the post-data statements (indexes, triggers, foreign keys)
             of the later steps, from one schema dump."""
             from airflow.sdk import get_current_context
 
             from include.pgferry.logical import plan_lanes
             planned = _run(params, plan_lanes.plan_lanes, state)
             # Airflow maps only over a return value, so the statements travel under their own key
-            get_current_context()["ti"].xcom_push(key="post_data", value=planned["post_data"])
+            ti = get_current_context()["ti"]
+            ti.xcom_push(key="post_data", value=planned["post_data"])
+            ti.xcom_push(key="lane_count", value=len(planned["lanes"]))
             return planned["lanes"]
 
         # the pool caps COPY streams across every pgferry run on this Airflow (airflow_settings.yaml)
         @task(map_index_template="{{ lane_label }}", pool=COPY_POOL, execution_timeout=EXECUTION_TIMEOUT["copy_lane"])
         def copy_lane(lane: list, params=None) -> list:
-            """Streams each unit of this lane with COPY; each unit first clears its own rows. The lane bounds
-            itself: no bytes from the source for no_progress_timeout_s, or longer than its bytes at
-            lane_min_mb_per_s plus a floor, fails it (and its retry starts over)."""
+            """Takes the run's units, largest first, from the target's list, until none is left (any lane
+            takes any unit: the lanes end together); each unit first clears its own rows and is marked done in
+            its transaction. The lane bounds itself: no bytes from the source for no_progress_timeout_s, or
+            longer than its bytes at lane_min_mb_per_s plus a floor, fails it (and its retry takes what is
+            left)."""
             from airflow.sdk import get_current_context
 
             from include.pgferry.logical import copy_lane, progress
             from include.pgferry.model import Lane
-            label = copy_lane.lane_label(lane)
-            get_current_context()["lane_label"] = label
+            context = get_current_context()
+            ti = context["ti"]
+            label = copy_lane.lane_label(ti.map_index, ti.xcom_pull(task_ids="plan_lanes", key="lane_count"))
+            context["lane_label"] = label
             p = params or {}
-            progress.start_lane(f"lane {label}", sum(u.bytes for u in Lane.from_xcom(lane).units),
+            # its share sets the first deadline; each unit it takes beyond it adds to it (progress.take)
+            progress.start_lane(label, sum(u.bytes for u in Lane.from_xcom(lane).units),
                                 p.get("no_progress_timeout_s"), p.get("lane_min_mb_per_s"))
             return _run(params, copy_lane.copy_lane, lane)
 

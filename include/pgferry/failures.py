@@ -34,6 +34,7 @@ def permanent_reason(exc: BaseException) -> str | None:
 
     from include.pgferry.checks.findings import PrecheckFailed
     from include.pgferry.logical.copying import TriggersInTheWay
+    from include.pgferry.logical.claims import OtherPlan
     from include.pgferry.logical.loaded_blocks import OtherCut
     from include.pgferry.logical.validate import ValidationFailed
     from include.pgferry.pg.endpoint import ConnectionSettingsError
@@ -48,6 +49,8 @@ def permanent_reason(exc: BaseException) -> str | None:
             return "the target differs from the source"
         if isinstance(e, TriggersInTheWay):
             return "triggers or foreign keys on the target would act on the load"
+        if isinstance(e, OtherPlan):
+            return "the target's list of this run's units was written by another plan"
         if isinstance(e, OtherCut):
             return "the target holds block ranges of another cut of the table"
         if isinstance(e, ConnectionSettingsError):

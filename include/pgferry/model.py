@@ -467,15 +467,10 @@ class Unit:
 
 @dataclass(frozen=True)
 class Lane:
-    """What one mapped copy task loads, in order; its XCom form is the list of its units."""
+    """One copy lane's share of the units, as plan_lanes dealt them (largest first); its XCom form is the list of
+    its units. A lane takes any unit of the run from the target's list (logical/claims.py); its share is what
+    it writes to that list, and all it loads when the list is gone."""
     units: tuple[Unit, ...] = field(default_factory=tuple)
-
-    @property
-    def label(self) -> str:
-        """How the UI names the mapped task: its biggest unit and how many follow."""
-        if not self.units:
-            return "empty"
-        return self.units[0].id + (f" + {len(self.units) - 1} more" if len(self.units) > 1 else "")
 
     @property
     def bytes(self) -> int:

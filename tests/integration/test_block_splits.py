@@ -65,9 +65,12 @@ def planned(params, state, pg_source, split_bytes=SPLIT_BYTES, lanes=2) -> list[
     return plan_lanes.attach_index_builds(plan_lanes.post_data_statements(params, state), out)
 
 
-def run_lanes(params, lanes: list[Lane]) -> list[list[dict]]:
+def run_lanes(params, lanes: list[Lane], run: str | None = None) -> list[list[dict]]:
+    """The lanes at once; with `run`, taking units from one list of the run's units, as a DAG's lanes do
+    (logical/claims.py; here every unit is written by the lanes, each its share)."""
     with ThreadPoolExecutor(len(lanes)) as pool:
-        return [f.result() for f in [pool.submit(copy_lane.copy_lane, params, lane.to_xcom()) for lane in lanes]]
+        return [f.result() for f in [pool.submit(copy_lane.copy_lane, params, lane.to_xcom(), run=run, lane_index=i)
+                                     for i, lane in enumerate(lanes)]]
 
 
 @pytest.fixture
@@ -101,16 +104,16 @@ def test_tables_without_an_integer_key_load_across_both_lanes_in_block_ranges(
             plan = "\n".join(r[0] for r in c.execute("EXPLAIN " + select))
             assert "Tid Range Scan" in plan and "Seq Scan" not in plan, plan
 
-    results = run_lanes(params, lanes)
+    results = run_lanes(params, lanes, run=f"test {uuid.uuid4().hex[:8]}")
     assert checksums(pg_target, target_db) == checksums(pg_source, block_db)
-    copied = {r["id"] for lane in results for r in lane}
-    assert copied == {u.id for lane in lanes for u in lane.units}
+    copied = [r["id"] for lane in results for r in lane]
+    assert sorted(copied) == sorted(u.id for lane in lanes for u in lane.units)     # each unit once, by one lane
     # the record of loaded ranges: one row per unit, as many rows as the unit copied
     with pg_target.connect(target_db) as c:
         recorded = dict(c.execute(sql.SQL("SELECT table_name || ' ' || first_block, rows FROM {}").format(
             loaded_blocks.LOADED.identifier)).fetchall())
-    rows_of = {f"{u.target} {u.blocks.lo}": r["rows"] for lane, rs in zip(lanes, results)
-               for u, r in zip(lane.units, rs)}
+    unit_of = {u.id: u for lane in lanes for u in lane.units}
+    rows_of = {f"{unit_of[r['id']].target} {unit_of[r['id']].blocks.lo}": r["rows"] for rs in results for r in rs}
     assert recorded == rows_of
     # the primary keys were built by the lane that loaded each table's last range
     with pg_target.connect(target_db) as c:
@@ -150,7 +153,8 @@ def test_a_retried_lane_skips_the_ranges_it_loaded_and_loads_the_one_that_failed
     assert recorded == {u.blocks.lo for u in ours if u is not victim}   # all but the failed one, which left nothing
     pg_target.execute(f"ALTER TABLE app.by_uuid DROP CONSTRAINT {POISON}", dbname=target_db)
 
-    # try 2: the units try 1 committed are skipped (named), the failed one loads; then the other lane
+    # try 2: the units try 1 committed are skipped (named: marked done in the run's list, logical/claims.py, in the
+    # transaction of their COPY and record), the failed one loads; then the other lane
     session_names.configure(second)
     try:
         with caplog.at_level(logging.INFO, logger="pgferry"):
@@ -159,7 +163,7 @@ def test_a_retried_lane_skips_the_ranges_it_loaded_and_loads_the_one_that_failed
         session_names.configure(None)
     skipped = {r["id"] for r in results if r.get("already_loaded")}
     assert skipped == {u.id for u in lanes[0].units} - {victim.id}
-    assert any("loaded by an earlier try" in r.getMessage() and "skipped" in r.getMessage()
+    assert any("loaded by try 1" in r.getMessage() and "marked done in pgferry_copy.claims), skipped" in r.getMessage()
                and "retry, copy_lane[0] try 2" in r.getMessage() for r in caplog.records)
     copy_lane.copy_lane(params, lanes[1].to_xcom())
     assert checksums(pg_target, target_db) == checksums(pg_source, block_db)

@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.copy import LibpqWriter
 
 from include.pgferry.failures import permanent_reason
-from include.pgferry.logical import copy_lane, precheck, structure
+from include.pgferry.logical import claims, copy_lane, precheck, structure
 from include.pgferry.logical.units import plan_units
 from include.pgferry.model import Lane, Plan, Unit
 from include.pgferry.pg import session_names
@@ -97,19 +97,40 @@ def unit_rows(cluster, dbname: str, unit: Unit) -> int:
             unit.target.identifier, sql.SQL(" AND ").join(cond))).fetchone()[0]
 
 
-UNIT_LINE = re.compile(r"retry, copy_lane\[0\] try (\d+): unit (\d+)/(\d+) .*?: (?:found (\d+) rows from an earlier "
-                       r"try, removed them before copying again|(nothing there) from an earlier try)(.*)$")
+UNIT_LINE = re.compile(r"retry, copy_lane\[0\] try (\d+): unit (app\.\w+(?: \[\d+/\d+\])?)(?: \([^)]*\))?: (?:found (\d+) "
+                       r"rows from an earlier try, removed them before copying again|(nothing there) from an earlier "
+                       r"try)(.*)$")
+DONE_LINE = re.compile(r"retry, copy_lane\[0\] try (\d+): unit (.+?): loaded by try (\d+) \((\d+) rows, marked done in "
+                       r"pgferry_copy\.claims\), skipped$")
 
 
-def unit_lines(records, try_number: int) -> dict[int, tuple[int, str]]:
-    """{unit index: (rows found, the rest of the line)} from the lane's per-unit lines of one try."""
+def unit_lines(records, try_number: int) -> dict[str, tuple[int, str]]:
+    """{unit id: (rows found, the rest of the line)} from the lane's per-unit lines of one try, for the units
+    it took."""
     out = {}
     for r in records:
         m = UNIT_LINE.match(r.getMessage())
         if m and int(m[1]) == try_number:
-            assert int(m[2]) not in out, f"two lines for unit {m[2]}"
-            out[int(m[2])] = (int(m[4]) if m[4] is not None else 0, m[6])
+            assert m[2] not in out, f"two lines for unit {m[2]}"
+            out[m[2]] = (int(m[3]) if m[3] is not None else 0, m[5])
     return out
+
+
+def done_lines(records, try_number: int) -> dict[str, tuple[int, int]]:
+    """{unit id: (the try that loaded it, its rows)}: the units a retry found marked done by an earlier try."""
+    out = {}
+    for r in records:
+        m = DONE_LINE.match(r.getMessage())
+        if m and int(m[1]) == try_number:
+            assert m[2] not in out, f"two lines for unit {m[2]}"
+            out[m[2]] = (int(m[3]), int(m[4]))
+    return out
+
+
+def claim_rows(pg_target, target_db, run: str) -> dict[str, tuple[int, int | None, int | None]]:
+    """{unit id: (claim number, lane, try)} of the run's list on the target (lane and try: who marked it done)."""
+    return {r[0]: tuple(r[1:]) for r in pg_target.query(
+        "SELECT unit_id, no, lane, try FROM pgferry_copy.claims WHERE run = %s", target_db, params=(run,))}
 
 
 CHILD = """
@@ -135,19 +156,28 @@ def backends_of_try(conn: psycopg.Connection, dbname: str, identity: TaskIdentit
     return out
 
 
-def kill_mid_copy(pg_target, target_db, first: TaskIdentity, child: subprocess.Popen) -> int:
-    """SIGKILL the first try's process once its target session is in COPY with rows of its second unit or a
-    later one (units before it are committed); the unit it was loading."""
+def kill_mid_copy(pg_target, target_db, first: TaskIdentity, child: subprocess.Popen) -> str:
+    """SIGKILL the first try's process once its target session is in COPY with rows of a unit, after it marked
+    at least one unit done (committed); the unit it was loading."""
     deadline = time.monotonic() + KILL_WITHIN_S
-    with pg_target.connect() as watch:       # polled without pause: a unit streams in about 0.1 s here
-        while time.monotonic() < deadline and child.poll() is None:
+    with pg_target.connect() as watch, psycopg.connect(pg_target.dsn(target_db), autocommit=True) as listed:
+        while time.monotonic() < deadline and child.poll() is None:     # polled without pause: a unit takes ~0.1 s
             for _pid, unit, copied in backends_of_try(watch, target_db, first):
-                if unit is not None and unit >= 2 and copied:
+                if unit is None or not copied:
+                    continue
+                done = listed.execute("SELECT count(*) FROM pgferry_copy.claims WHERE run = %s AND done_at IS NOT "
+                                      "NULL", (first.run_key,)).fetchone()[0]
+                if done >= 1:
                     os.kill(child.pid, signal.SIGKILL)
                     child.wait(30)
-                    return unit
+                    return claim_id(pg_target, target_db, first.run_key, unit)
     child.kill()
-    raise AssertionError(f"the first try never reached its second unit's COPY (exit code {child.poll()})")
+    raise AssertionError(f"the first try never reached a second unit's COPY (exit code {child.poll()})")
+
+
+def claim_id(pg_target, target_db, run: str, no: int) -> str:
+    return pg_target.query("SELECT unit_id FROM pgferry_copy.claims WHERE run = %s AND no = %s", target_db,
+                           params=(run, no))[0][0]
 
 
 def wait_gone(pg_target, target_db, identity: TaskIdentity):
@@ -159,7 +189,7 @@ def wait_gone(pg_target, target_db, identity: TaskIdentity):
 
 
 @pytest.mark.timeout(600)
-def test_a_retried_lane_says_per_unit_how_many_rows_of_the_killed_try_it_removed(
+def test_a_retried_lane_names_the_units_its_killed_try_loaded_and_takes_the_rest(
         lane, lane_db, pg_source, pg_target, target_db, tmp_path, caplog):
     params, xcom, units = lane
     run_id = f"manual__{uuid.uuid4().hex}"
@@ -175,24 +205,32 @@ def test_a_retried_lane_says_per_unit_how_many_rows_of_the_killed_try_it_removed
     assert child.returncode == -signal.SIGKILL
     wait_gone(pg_target, target_db, first)
 
-    # what try 1 left, by the test's own count: the units it committed, whole; nothing of the one it was in
-    left = {i: unit_rows(pg_target, target_db, u) for i, u in enumerate(units, 1)}
-    source = {i: unit_rows(pg_source, lane_db, u) for i, u in enumerate(units, 1)}
-    assert left[1] == source[1] > 0 and left[killed_in] == 0
-    assert all(left[i] in (0, source[i]) for i in left), (left, source)   # a unit is all or nothing
+    # what try 1 left, by the test's own count: the units it marked done, whole; nothing of the one it was in
+    # nor of those it had not taken
+    by_id = {u.id: u for u in units}
+    left = {i: unit_rows(pg_target, target_db, u) for i, u in by_id.items()}
+    source = {i: unit_rows(pg_source, lane_db, u) for i, u in by_id.items()}
+    marked = {i for i, (_, lane_no, try_no) in claim_rows(pg_target, target_db, first.run_key).items() if try_no == 1}
+    assert marked and killed_in not in marked and left[killed_in] == 0
+    assert {i for i in left if left[i]} == marked and all(left[i] == source[i] for i in marked), (left, source)
 
     with caplog.at_level(logging.INFO, logger="pgferry"), as_try(second):
-        copy_lane.copy_lane(params, xcom)
+        results = copy_lane.copy_lane(params, xcom)
+    # the units try 1 marked done are not loaded again: named, with the rows the test counts
+    assert done_lines(caplog.records, 2) == {i: (1, left[i]) for i in marked}
+    # the others are taken: nothing of them there, the killed one's uncommitted rows rolled back by the server
     said = unit_lines(caplog.records, 2)
-    assert {i: n for i, (n, _) in said.items()} == left          # the log's numbers are the real row counts
-    assert said[killed_in] == (0, "")                              # "nothing there from an earlier try"
+    assert said == {i: (0, "") for i in by_id if i not in marked}
+    assert sorted(r["id"] for r in results) == sorted(by_id)
+    assert {r["id"] for r in results if r.get("already_loaded")} == marked
     assert data_rows(pg_target, target_db) == data_rows(pg_source, lane_db)
 
-    # cleared after success: every unit is found whole, removed and copied again
+    # cleared after success: every unit is marked done, none is loaded again, nothing doubled
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="pgferry"), as_try(third):
-        copy_lane.copy_lane(params, xcom)
-    assert {i: n for i, (n, _) in unit_lines(caplog.records, 3).items()} == source
+        again = copy_lane.copy_lane(params, xcom)
+    assert {i: rows for i, (_, rows) in done_lines(caplog.records, 3).items()} == source
+    assert all(r.get("already_loaded") for r in again) and len(again) == len(units)
     assert data_rows(pg_target, target_db) == data_rows(pg_source, lane_db)
 
 
@@ -240,7 +278,10 @@ def test_a_retry_ends_the_backend_its_orphaned_earlier_try_left_holding_the_tabl
     params, xcom, units = lane
     run_id = f"manual__{uuid.uuid4().hex}"
     first, second = (TaskIdentity(DAG_ID, run_id, "copy_lane", 0, n) for n in (1, 2))
-    tags = next(i for i, u in enumerate(units, 1) if u.id == "app.tags")
+    # the run's list, as plan_lanes writes it; the orphan is named for app.tags' claim, as a lane's session is
+    with psycopg.connect(pg_target.dsn(target_db), autocommit=True) as c:
+        claims.register(c, first.run_key, units)
+    tags = claim_rows(pg_target, target_db, first.run_key)["app.tags"][0]
     orphan = OrphanedTry(pg_source, lane_db, pg_target, target_db, first.application_name("copy", unit=tags))
     orphan.start()
     try:
@@ -262,7 +303,7 @@ def test_a_retry_ends_the_backend_its_orphaned_earlier_try_left_holding_the_tabl
     assert "holding locks on app.tags" in ended[0]
     assert f"its COPY into app.tags had taken {ORPHAN_ROWS} uncommitted rows" in ended[0]
     said = unit_lines(caplog.records, 2)
-    assert said[tags] == (0, f"; try 1's {ORPHAN_ROWS} uncommitted rows of it rolled back "
+    assert said["app.tags"] == (0, f"; try 1's {ORPHAN_ROWS} uncommitted rows of it rolled back "
                              f"(its backend pid {orphan.pid} was ended)")
     assert isinstance(orphan.error, psycopg.OperationalError), orphan.error   # its session is gone
     assert pg_target.query("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", params=(orphan.pid,)) == [(0,)]

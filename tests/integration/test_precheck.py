@@ -87,6 +87,22 @@ def test_target_user_without_create(pre_db, pg_target, target_db, connections, u
     assert f'fix: GRANT CREATE ON DATABASE "{target_db}" TO "{role}"' in str(err)
 
 
+def test_target_user_who_may_not_create_the_copy_lanes_schema(pre_db, pg_target, target_db, connections):
+    """The copy lanes keep the run's list of units in schema pgferry_copy on the target (logical/claims.py): a user
+    that owns the migrated schema but may not create schemas is refused, named, until pgferry_copy is there."""
+    role = f"owner_{uuid.uuid4().hex[:6]}"
+    pg_target.execute(f"CREATE ROLE {role} LOGIN")
+    pg_target.execute(f"CREATE SCHEMA sales AUTHORIZATION {role}", dbname=target_db)
+    params = {**connections(pre_db, target_user=role), "keep_owners": False, "objects": ["sales.customers"]}
+    err = failing(params)
+    assert "[target privileges] the target user lacks CREATE on the target database, needed to create schema " \
+           "pgferry_copy, where the copy lanes keep the run's list of units" in str(err)
+    assert f'CREATE SCHEMA pgferry_copy AUTHORIZATION "{role}"' in str(err)
+    assert "schema(s) sales" not in str(err)        # it owns that one
+    pg_target.execute(f"CREATE SCHEMA pgferry_copy AUTHORIZATION {role}", dbname=target_db)
+    assert precheck(params)["plan"]
+
+
 def test_target_too_small(pre_db, connections, untouched):
     err = failing({**connections(pre_db), "target_free_bytes": 1000})
     assert "[target space]" in str(err) and "has only 0.00 GB free" in str(err)

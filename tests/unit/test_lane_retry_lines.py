@@ -19,44 +19,53 @@ RANGED = [unit(key_range=KeyRange("id", None, 100), part=" [1/3]"),
 SECOND = TaskIdentity("d", "r", "copy_lane", 0, 2)
 
 
-def orphan(unit_index, rows=None, ended=True):
-    return EndedBackend(pid=4242, try_number=1, unit=unit_index, role="copy", state="active", wait_event="ClientRead",
+def orphan(unit_no, rows=None, ended=True):
+    return EndedBackend(pid=4242, try_number=1, unit=unit_no, role="copy", state="active", wait_event="ClientRead",
                         state_seconds=95.4, transaction_seconds=96.0, locked_tables=("app.events",),
                         copy_table="app.events" if rows is not None else None, copy_rows=rows, ended=ended)
 
 
 def test_a_retry_names_each_unit_its_range_and_what_it_removed():
-    log = RetryLog(SECOND, RANGED, [])
-    assert log.line(RANGED[0], 1, 99) == ("retry, copy_lane[0] try 2: unit 1/4 app.events [1/3] (rows id < 100): "
+    """The numbers passed are the units' claim numbers (logical/claims.py), which name the sessions loading them."""
+    log = RetryLog(SECOND, [])
+    assert log.line(RANGED[0], 1, 99) == ("retry, copy_lane[0] try 2: unit app.events [1/3] (rows id < 100): "
                                           "found 99 rows from an earlier try, removed them before copying again")
-    assert log.line(RANGED[1], 2, 0) == ("retry, copy_lane[0] try 2: unit 2/4 app.events [2/3] "
+    assert log.line(RANGED[1], 2, 0) == ("retry, copy_lane[0] try 2: unit app.events [2/3] "
                                          "(rows 100 <= id < 200): nothing there from an earlier try")
     assert "(rows id >= 200)" in log.line(RANGED[2], 3, 0)
-    assert log.line(RANGED[3], 4, 40000).startswith("retry, copy_lane[0] try 2: unit 4/4 app.tags: found 40000 rows")
+    assert log.line(RANGED[3], 4, 40000).startswith("retry, copy_lane[0] try 2: unit app.tags: found 40000 rows")
 
 
 def test_the_unit_an_ended_backend_was_loading_says_its_uncommitted_rows_were_rolled_back():
-    log = RetryLog(SECOND, RANGED, [orphan(2, rows=51200)])
+    log = RetryLog(SECOND, [orphan(2, rows=51200)])
     assert log.line(RANGED[1], 2, 0).endswith("nothing there from an earlier try; try 1's 51200 uncommitted rows "
                                               "of it rolled back (its backend pid 4242 was ended)")
     assert "rolled back" not in log.line(RANGED[0], 1, 99)
 
 
 def test_a_backend_that_could_not_be_ended_claims_no_rollback():
-    assert "rolled back" not in RetryLog(SECOND, RANGED, [orphan(2, rows=5, ended=False)]).line(RANGED[1], 2, 0)
+    assert "rolled back" not in RetryLog(SECOND, [orphan(2, rows=5, ended=False)]).line(RANGED[1], 2, 0)
 
 
 def test_a_first_try_speaks_only_of_rows_that_were_already_there():
-    first = RetryLog(TaskIdentity("d", "r", "copy_lane", 0, 1), RANGED, [])
+    first = RetryLog(TaskIdentity("d", "r", "copy_lane", 0, 1), [])
     assert first.line(RANGED[3], 4, 0) is None
-    assert first.line(RANGED[3], 4, 7) == ("copy_lane[0] try 1: unit 4/4 app.tags: found 7 rows already there, "
+    assert first.line(RANGED[3], 4, 7) == ("copy_lane[0] try 1: unit app.tags: found 7 rows already there, "
                                            "removed them before copying")
-    assert RetryLog(None, RANGED, []).line(RANGED[0], 1, 0) is None
+    assert RetryLog(None, []).line(RANGED[0], 1, 0) is None
 
 
 def test_a_renamed_unit_names_its_target():
     u = unit("tags", target=QualifiedName("store", "labels"))
-    assert "unit 1/1 app.tags into store.labels" in RetryLog(SECOND, [u], []).line(u, 1, 3)
+    assert "unit app.tags into store.labels" in RetryLog(SECOND, []).line(u, 1, 3)
+
+
+def test_a_unit_an_earlier_try_marked_done_is_named_skipped(caplog):
+    from include.pgferry.logical.claims import Done
+    with caplog.at_level("INFO", logger="pgferry"):
+        RetryLog(SECOND, []).done_before(Done("app.events [1/3]", 0, 1, {"rows": 99}))
+    assert caplog.messages == ["retry, copy_lane[0] try 2: unit app.events [1/3]: loaded by try 1 (99 rows, marked "
+                               "done in pgferry_copy.claims), skipped"]
 
 
 def test_the_ended_backend_line_says_what_it_was_doing():

@@ -1,4 +1,5 @@
 """Work units dealt to lanes longest first, their XCom form, and each unit's index builds."""
+from include.pgferry.logical.copy_lane import lane_label
 from include.pgferry.logical.plan_lanes import attach_index_builds
 from include.pgferry.logical.units import deal_longest_first
 from include.pgferry.model import KeyRange, Lane, PostData, QualifiedName, Unit
@@ -25,10 +26,9 @@ def test_lanes_can_stay_empty_when_units_are_few():
     assert [len(lane) for lane in deal_longest_first([unit("a", 1)], 3)] == [1, 0, 0]
 
 
-def test_a_lane_names_its_biggest_unit_and_how_many_follow():
-    assert Lane((unit("a", 10), unit("b", 5), unit("c", 1))).label == "app.a + 2 more"
-    assert Lane((unit("a", 10),)).label == "app.a"
-    assert Lane().label == "empty"
+def test_a_lane_is_named_by_its_number_of_all():
+    assert lane_label(1, 4) == "lane 2 of 4"
+    assert lane_label(0, None) == "lane 1"
 
 
 def test_a_unit_round_trips_through_xcom_and_maps_its_range_column():

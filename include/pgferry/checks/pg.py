@@ -127,7 +127,34 @@ def check_target_privileges(ctx: Context) -> list[Finding]:
                                                f"{display(r['owner'])}) {who}",
                           grant(f"{', '.join(p.upper() for p in lacking)} ON SCHEMA {quote_ident(s)}", user)
                           + f", or ALTER SCHEMA {quote_ident(s)} OWNER TO {quote_ident(user)}"))
+    if ctx.data and ctx.plan.data_tables:
+        out += _copy_schema_rights(t, user, who)
     return out
+
+
+COPY_SCHEMA = "pgferry_copy"   # logical/claims.py and loaded_blocks.py: the copy lanes' list of units, on the target
+
+
+def _copy_schema_rights(t: psycopg.Connection, user: str, who: str) -> list[Finding]:
+    """The copy lanes take their units from a list in schema pgferry_copy on the target, which they create: the
+    user needs CREATE on the database, or the schema there with CREATE and USAGE (or its ownership)."""
+    there = fetch(t, "list_schema_privileges", schemas=[COPY_SCHEMA])
+    if there:
+        r = there[0]
+        lacking = [p for p in ("usage", "create") if not r[p] and not r["owned"]]
+        if not lacking:
+            return []
+        return [_e("target privileges", f"the target user lacks {' and '.join(p.upper() for p in lacking)} on "
+                                        f"schema {COPY_SCHEMA}, where the copy lanes keep the run's list of units "
+                                        f"{who}",
+                   grant(f"{', '.join(p.upper() for p in lacking)} ON SCHEMA {COPY_SCHEMA}", user))]
+    db = fetch_one(t, "show_database_privileges")
+    if db["create"]:
+        return []
+    return [_e("target privileges", f"the target user lacks CREATE on the target database, needed to create schema "
+                                    f"{COPY_SCHEMA}, where the copy lanes keep the run's list of units {who}",
+               grant(f"CREATE ON DATABASE {quote_ident(db['database'])}", user)
+               + f", or CREATE SCHEMA {COPY_SCHEMA} AUTHORIZATION {quote_ident(user)}")]
 
 
 def source_bytes(ctx: Context) -> int:

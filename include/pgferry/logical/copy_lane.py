@@ -1,9 +1,12 @@
-"""Task `copy_lane` (mapped, one per lane): each unit of the lane streamed with COPY, in turn.
+"""Task `copy_lane` (mapped, `parallelism` of them): the lanes take the run's units, largest first, from the
+target's list (logical/claims.py), each unit in the transaction that loads it and marks it done, until none
+is left; so the lanes end together whatever their speed.
 
 Each unit clears its own rows first, in the transaction that loads it, so a retried lane never
 duplicates; a block-range unit, whose rows cannot be found again on the target, records itself as loaded in
-that transaction instead, and a retry skips it (logical/loaded_blocks.py). When a table is complete (its last unit; for a table cut into ranges, the last unit of all
-lanes) the lane's finisher builds its indexes and constraints and analyzes it while the lane copies on.
+that transaction instead (logical/loaded_blocks.py). A unit marked done is never loaded again in the run.
+When a table is complete (no unit of it left, any lane's) the lane whose commit completed it hands it to its
+finisher, which builds its indexes and constraints and analyzes it while the lane copies on.
 
 A retried lane first ends the target backends its earlier tries left alive, then says per unit what it
 found there (logical/lane_retry.py). Lock waits on the target are bounded by Param lock_timeout_s
@@ -15,13 +18,12 @@ A failed unit does not stop the lane, unless the lane has lost its peer: a sessi
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import psycopg
 
-from include.pgferry.logical import copying, lane_retry, loaded_blocks, table_finisher
+from include.pgferry.logical import claims, copying, lane_retry, loaded_blocks, progress, table_finisher
 from include.pgferry.logical.common import INDEX_SESSION, endpoints
 from include.pgferry.model import Lane, Unit
 from include.pgferry.failures import permanent_reason
@@ -31,9 +33,9 @@ from include.pgferry.pg.endpoint import PgEndpoint
 log = logging.getLogger("pgferry")
 
 
-def lane_label(lane: list[dict]) -> str:
-    """How the UI names a mapped copy task: its biggest unit and how many follow."""
-    return Lane.from_xcom(lane).label
+def lane_label(map_index: int, lanes: int | None = None) -> str:
+    """How the UI names a mapped copy task: `lane 2 of 4` (no lane owns units: each takes the largest left)."""
+    return f"lane {map_index + 1}" + (f" of {lanes}" if lanes else "")
 
 
 class _Sessions:
@@ -67,11 +69,12 @@ class _Sessions:
             self.lost = (side, endpoint)
             raise
 
-    def loading(self, unit_index: int):
-        """Name the target session for the unit it loads next, so a later try knows what it was doing."""
+    def loading(self, unit_no: int):
+        """Name the target session for the unit it loads (its claim's number), so a later try knows what it
+        was doing. Inside the unit's transaction: pg_stat_activity shows it at once."""
         if session_names.current() is not None:
             self.target.execute("SELECT set_config('application_name', %s, false)",
-                                (session_names.session_name("copy", unit=unit_index),))
+                                (session_names.session_name("copy", unit=unit_no),))
 
     @staticmethod
     def _close(conn):
@@ -90,7 +93,7 @@ class LostPeer:
     endpoint: PgEndpoint
     error: psycopg.OperationalError
     after: Unit | None          # the last unit the lane tried
-    not_tried: list[Unit]
+    not_tried: list[str]        # the run's units not done when the lane last looked, but its failed ones
 
     @property
     def reason(self) -> str:
@@ -100,17 +103,17 @@ class LostPeer:
     def log(self):
         log.error("lost the %s %s (%s:%s): %s; this lane stops taking units, %d unit(s) not tried: %s",
                   self.side, self.endpoint.conn_id, self.endpoint.host, self.endpoint.port, self.reason,
-                  len(self.not_tried), ", ".join(u.id for u in self.not_tried) or "none")
+                  len(self.not_tried), ", ".join(self.not_tried) or "none")
 
     def note(self, failed: list, copied: int) -> str:
         others = [u.id for u, _ in failed if u is not self.after]
         when = f"after unit {self.after.id}" if self.after else "before its first unit"
         return (f"pgferry: lost the {self.side} ({self.reason}) {when}: "
                 f"stopped taking units; {len(self.not_tried)} unit(s) not tried "
-                f"({', '.join(u.id for u in self.not_tried) or 'none'}) are left for the retry. "
+                f"({', '.join(self.not_tried) or 'none'}) are left for the retry. "
                 + (f"Failed before: {', '.join(others)}. " if others else "")
-                + f"{copied} unit(s) were copied; the retry loads every unit of the lane again (each clears its "
-                f"rows first).")
+                + f"{copied} unit(s) were copied by it; the units not done are taken by the other lanes or this "
+                f"lane's retry (each clears its rows first).")
 
 
 def first_line(e: BaseException) -> str:
@@ -122,75 +125,117 @@ def lock_timeout_s(params: dict) -> float:
     return float(params.get("lock_timeout_s") or locks.LOCK_TIMEOUT_S)
 
 
-def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None) -> list[dict]:
-    """Copy the lane (its XCom form); the units' results, as the report reads them.
+def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None, *, run: str | None = None,
+              lane_index: int | None = None) -> list[dict]:
+    """Copy units of the run until none is left (the lane's XCom form is its share as plan_lanes dealt it); the
+    results of the units this lane loaded, as the report reads them.
 
-    A unit that fails does not stop the lane: the units after it are still copied, and every table that
-    loaded still gets its indexes and constraints, so one bad table costs no other table its keys. The lane
-    then fails with the first unit's error, naming every failed unit; a retry loads every unit again (each
-    clears its own rows first) and skips the builds that exist. With `snapshot` (online mode) every unit
-    reads the source under that exported snapshot (online/snapshot_read.py).
+    The lane takes the largest unit of the run that no lane has done or holds, from the target's list
+    (logical/claims.py), inside the transaction that loads it and marks it done: a fast lane takes more, a
+    slow one fewer, and the lanes end about together. The list is the Airflow run's (plus the online load's
+    `snapshot`); `run` names another one, and outside Airflow (no task identity) a lane has a list of its
+    own share. `lane_index` (default: the task's map index, -1 outside Airflow) is what the list records as
+    the lane that loaded a unit. The lane writes its share into the list too (plan_lanes wrote every unit
+    already; after finalize removed the list, a cleared lane loads its share again), checked by content.
+
+    A unit that fails does not stop the lane: the lane goes on with the next unit (never the failed one
+    again in this try; another lane may take it), and every table that loaded still gets its indexes and
+    constraints, so one bad table costs no other table its keys. The lane then fails with the first unit's
+    error, naming every failed unit; its retry takes what is left, the failed units among it. The units its
+    earlier tries marked done are not loaded again: they are in the results, `already_loaded`, with the
+    result of the try that loaded them. With `snapshot` (online mode) every unit reads the source under that
+    exported snapshot (online/snapshot_read.py).
 
     A lane that has lost its peer stops taking units: when a session cannot be opened again (the source or
-    the target refuses or does not answer the reconnect within the connect timeout), the units left are not
-    tried, each of which would wait that bound again. The lane logs the side once, waits for its finisher and
-    fails with the error that lost the peer (`LostPeer.note`); the retry loads every unit."""
+    the target refuses or does not answer the reconnect within the connect timeout), it takes no more, each
+    of which would wait that bound again. The lane logs the side once, waits for its finisher and fails with
+    the error that lost the peer (`LostPeer.note`); the units it did not take are left to the other lanes and
+    its retry."""
     from include.pgferry.online.snapshot_read import under_snapshot
-    units = Lane.from_xcom(lane).units
+    share = list(Lane.from_xcom(lane).units)
     source_ep, target_ep = endpoints(params)
     identity = session_names.current()
     waits_for = (lambda holder: identity.is_sibling(holder.session)) if identity else None
     bound = lock_timeout_s(params)
+    me = lane_index if lane_index is not None else (identity.map_index if identity else -1)
+    try_number = identity.try_number if identity else 1
+    run = run or claims.run_of(snapshot)
+    own_list = run is None      # no task identity: a list of this call's own, removed when it ends
+    run = run or claims.local_run()
     results, failed = [], []
     lost: LostPeer | None = None
-    in_lane = Counter(u.target for u in units)
-    remaining = Counter(in_lane)
+    last: Unit | None = None
     with ExitStack() as stack:
         sessions = _Sessions(source_ep, target_ep, bound)
         stack.callback(sessions.close)
         finisher = stack.enter_context(table_finisher.TableFinisher(target_ep, INDEX_SESSION, bound, waits_for))
         sessions.ready()
-        if any(u.blocks is not None for u in units):
-            loaded_blocks.ensure(sessions.target)
         ended = []
         if identity is not None and identity.try_number > 1:
             ended = lane_retry.end_earlier_tries(sessions.target, identity)
-        found = lane_retry.RetryLog(identity, list(units), ended)
-        for index, unit in enumerate(units, 1):
-            table = unit.target
-            split = unit.table_parts > 1
+        loaded_blocks.ensure(sessions.target)
+        claims.register(sessions.target, run, share)
+        found = lane_retry.RetryLog(identity, ended)
+        earlier = claims.done_by(sessions.target, run, me, before_try=try_number) if try_number > 1 else []
+        for d in earlier:
+            found.done_before(d)
+        left = claims.not_done(sessions.target, run)
+        claim_failures = 0
+        while True:
             try:
                 sessions.ready()    # a no-op unless the unit before broke a session
             except psycopg.OperationalError as e:
                 side, endpoint = sessions.lost
-                lost = LostPeer(side, endpoint, e, units[index - 2] if index > 1 else None, list(units[index - 1:]))
+                lost = LostPeer(side, endpoint, e, last, [i for i in left if not any(i == u.id for u, _ in failed)])
                 lost.log()
                 break
+            unit = None
+            if claim_failures > 3:
+                raise RuntimeError(f"could not take a unit from {claims.CLAIMS}: the target session broke "
+                                   f"{claim_failures} times in a row")
             try:
-                sessions.loading(index)
-                if split and remaining[table] == in_lane[table]:
-                    table_finisher.announce_part_loading(sessions.target, table)
-                if not sessions.triggers_off:
-                    copying.check_no_triggers(sessions.target, unit)
-                with under_snapshot(sessions.source, snapshot):
-                    r = copying.copy_unit(sessions.source, sessions.target, unit, lock_timeout_s=bound,
-                                          waits_for=waits_for,
-                                          on_cleared=lambda n, u=unit, i=index: found.cleared(u, i, n))
+                with sessions.target.transaction():
+                    taken = claims.take(sessions.target, run, [u.id for u, _ in failed])
+                    if taken is None:
+                        break
+                    unit, left = taken.unit, list(taken.left)
+                    claim_failures = 0
+                    last = unit
+                    progress.take(unit.bytes)
+                    sessions.loading(taken.no)
+                    if not sessions.triggers_off:
+                        copying.check_no_triggers(sessions.target, unit)
+                    with under_snapshot(sessions.source, snapshot):
+                        r = copying.copy_unit(sessions.source, sessions.target, unit, lock_timeout_s=bound,
+                                              waits_for=waits_for, in_transaction=True,
+                                              on_cleared=lambda n, u=unit, no=taken.no: found.cleared(u, no, n))
+                    result = r.as_dict()
+                    claims.mark_done(sessions.target, run, unit, me, try_number, result)
             except Exception as e:   # noqa: BLE001 -- re-raised after the lane's other tables are done
+                if unit is None:
+                    if sessions.target.broken or sessions.target.closed:
+                        claim_failures += 1
+                        continue    # the claim itself lost the target session: open it again, or stop
+                    raise
+                if isinstance(e, psycopg.errors.LockNotAvailable) and not sessions.target.broken:
+                    named = copying.lock_wait_timeout(sessions.target, unit, bound)
+                    named.__cause__ = e
+                    e = named
                 log.error("copy of %s failed: %s", unit.id, str(e).strip() or type(e).__name__)
                 failed.append((unit, e))
                 continue
             if r.already_loaded:
-                found.already_loaded(unit, index, r.rows)
+                found.already_loaded(unit, taken.no, r.rows)
             else:
                 log.info("copied %s: %d rows, %.1f MB in %.1f s (%.1f MB/s)", r.id, r.rows, r.bytes / 1e6, r.seconds,
                          r.bytes / 1e6 / r.seconds if r.seconds else 0)
-            result = r.as_dict()
-            remaining[table] -= 1
-            # the table is complete when this was its last unit (for a table cut into ranges: the last
-            # unit of all lanes); its indexes are built while this lane copies the next table
-            if remaining[table] == 0 and (not split or table_finisher.last_part_loaded(sessions.target, table)):
-                finisher.submit(table, list(unit.index_builds), result)
+            # the table is complete when no unit of it is left (any lane's): the lane whose commit completed it
+            # builds its indexes, while it copies the next unit
+            try:
+                if claims.finishes_table(sessions.target, run, unit, me, try_number):
+                    finisher.submit(unit.target, list(unit.index_builds), result)
+            except psycopg.OperationalError as e:    # the unit is in; its table is left to the keys step
+                log.error("could not tell whether %s is complete: %s", unit.target, first_line(e))
             results.append(result)
         if lost is None:
             finisher.wait()
@@ -202,9 +247,11 @@ def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None) -> li
             except Exception as e:   # noqa: BLE001 -- the lane fails with the lost peer's error below
                 log.error("finishing the tables of this lane failed too: %s", first_line(e))
         # the units committed asynchronously: on disk before the lane reports them done. Not when a unit failed:
-        # the lane fails and its retry loads every unit again, and a lost target would be waited for once more
+        # the lane fails and its retry takes what is left, and a lost target would be waited for once more
         if results and not failed and lost is None:
             durability.flush_commits(sessions.ready().target)
+        if own_list and lost is None:
+            claims.forget(sessions.ready().target, run)
     if lost is not None:
         # the error that lost the peer: the failed unit's (the first error, unless an earlier unit failed for a
         # reason of its own), or the reconnect's when no unit failed on it or when the unit's error reads as one
@@ -217,7 +264,8 @@ def copy_lane(params: dict, lane: list[dict], snapshot: str | None = None) -> li
     if failed:
         first = failed[0][1]
         first.add_note(f"pgferry: {len(failed)} unit(s) of this lane failed: "
-                       f"{', '.join(u.id for u, _ in failed)}; the other {len(results)} were copied and their "
-                       f"tables finished. Clear this task to load the failed ones again.")
+                       f"{', '.join(u.id for u, _ in failed)}; the other {len(results)} it took were copied and "
+                       f"their tables finished. The failed units are left in {claims.CLAIMS} for the retry (or "
+                       f"another lane): clear this task to load them again.")
         raise first
-    return results
+    return [{**d.result, "already_loaded": True, "loaded_by_try": d.try_number} for d in earlier] + results

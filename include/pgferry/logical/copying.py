@@ -267,61 +267,71 @@ def insert_empty_rows(target: psycopg.Connection, unit: Unit, n: int) -> int:
 
 def copy_unit(source: psycopg.Connection, target: psycopg.Connection, unit: Unit, *,
               lock_timeout_s: float = locks.LOCK_TIMEOUT_S, waits_for: locks.WaitsFor | None = None,
-              on_cleared: Callable[[int], None] | None = None) -> UnitResult:
-    """Copy one unit; `target` must not be in a transaction (the unit gets its own). `on_cleared` hears how
-    many rows of the unit were already there and removed, before the copy starts; a table lock not granted
-    within `lock_timeout_s` fails the unit unless `waits_for` accepts every holder (pg/locks.py)."""
+              on_cleared: Callable[[int], None] | None = None, in_transaction: bool = False) -> UnitResult:
+    """Copy one unit; `target` must not be in a transaction (the unit gets its own), unless `in_transaction`:
+    then the caller's open transaction is the unit's (a copy lane's, which claimed the unit in it and marks
+    it done before it commits: logical/claims.py), and a LockNotAvailable goes to the caller as it is
+    (`lock_wait_timeout` names it once the transaction is gone). `on_cleared` hears how many rows of the
+    unit were already there and removed, before the copy starts; a table lock not granted within
+    `lock_timeout_s` fails the unit unless `waits_for` accepts every holder (pg/locks.py)."""
+    if in_transaction:
+        return _load_unit(source, target, unit, lock_timeout_s, waits_for, on_cleared)
     try:
-        return _copy_unit(source, target, unit, lock_timeout_s, waits_for, on_cleared)
+        with target.transaction():
+            return _load_unit(source, target, unit, lock_timeout_s, waits_for, on_cleared)
     except errors.LockNotAvailable as e:
-        # a wait inside a statement (a row an uncommitted DELETE holds, a domain): the transaction is gone,
-        # so what is named is every session holding a lock on the unit's table now
-        holders = locks.lock_holders(target, unit.target, locks.MODES["ACCESS EXCLUSIVE"])
-        raise locks.LockWaitTimeout(f"while loading {unit.id}: " + locks.describe_timeout(
-            unit.target, None, lock_timeout_s, holders)) from e
+        raise lock_wait_timeout(target, unit, lock_timeout_s) from e
 
 
-def _copy_unit(source, target, unit: Unit, lock_timeout_s: float, waits_for: locks.WaitsFor | None,
+def lock_wait_timeout(target: psycopg.Connection, unit: Unit, lock_timeout_s: float) -> locks.LockWaitTimeout:
+    """A wait inside a statement (a row an uncommitted DELETE holds, a domain) ran out: the transaction is
+    gone, so what is named is every session holding a lock on the unit's table now."""
+    holders = locks.lock_holders(target, unit.target, locks.MODES["ACCESS EXCLUSIVE"])
+    return locks.LockWaitTimeout(f"while loading {unit.id}: " + locks.describe_timeout(
+        unit.target, None, lock_timeout_s, holders))
+
+
+def _load_unit(source, target, unit: Unit, lock_timeout_s: float, waits_for: locks.WaitsFor | None,
                on_cleared: Callable[[int], None] | None) -> UnitResult:
+    """The unit's work inside its open target transaction."""
     t0 = time.monotonic()
     rows = nbytes = 0
     last_report = t0
-    with target.transaction():
-        truncate = truncates(target, unit)
-        checks = not_valid_checks(target, unit)
-        lock_unit_tables(target, unit, truncate, checks, lock_timeout_s, waits_for)
-        if unit.blocks is not None:
-            earlier = loaded_blocks.found(target, unit)
-            if earlier is not None:   # loaded whole by an earlier try: nothing to do
-                return UnitResult(unit.id, unit.table, earlier.rows, 0, time.monotonic() - t0, already_loaded=True)
-        restore_checks = set_aside_not_valid_checks(target, unit, checks)
-        found = clear_unit(target, unit, truncate)
-        if on_cleared is not None:
-            on_cleared(found)
-        if not unit.columns:
-            rows = insert_empty_rows(target, unit, count_rows(source, unit))
-            for stmt in restore_checks:
-                target.execute(stmt)
-            if unit.blocks is not None:
-                loaded_blocks.record(target, unit, rows)
-            return UnitResult(unit.id, unit.table, rows, 0, time.monotonic() - t0)
-        with source.cursor() as scur, target.cursor() as tcur:
-            with scur.copy(source_copy_statement(unit)), \
-                    tcur.copy(target_copy_statement(unit, truncate)) as inp:
-                for chunk in copy_out_blocks(source, what=unit.id):
-                    inp.write(chunk)
-                    nbytes += len(chunk)
-                    now = time.monotonic()
-                    if now - last_report >= PROGRESS_EVERY_S:
-                        last_report = now
-                        rate = nbytes / 1e6 / (now - t0)
-                        eta = (unit.bytes - nbytes) / 1e6 / rate if rate > 0 and unit.bytes > nbytes else 0
-                        log.info("  %s: %.1f MB, %.1f MB/s, about %.0f s left", unit.id, nbytes / 1e6, rate, eta)
-            rows = tcur.rowcount
+    truncate = truncates(target, unit)
+    checks = not_valid_checks(target, unit)
+    lock_unit_tables(target, unit, truncate, checks, lock_timeout_s, waits_for)
+    if unit.blocks is not None:
+        earlier = loaded_blocks.found(target, unit)
+        if earlier is not None:   # loaded whole by an earlier try: nothing to do
+            return UnitResult(unit.id, unit.table, earlier.rows, 0, time.monotonic() - t0, already_loaded=True)
+    restore_checks = set_aside_not_valid_checks(target, unit, checks)
+    found = clear_unit(target, unit, truncate)
+    if on_cleared is not None:
+        on_cleared(found)
+    if not unit.columns:
+        rows = insert_empty_rows(target, unit, count_rows(source, unit))
         for stmt in restore_checks:
             target.execute(stmt)
-        if unit.blocks is not None:   # commits with the rows, or neither does
+        if unit.blocks is not None:
             loaded_blocks.record(target, unit, rows)
+        return UnitResult(unit.id, unit.table, rows, 0, time.monotonic() - t0)
+    with source.cursor() as scur, target.cursor() as tcur:
+        with scur.copy(source_copy_statement(unit)), \
+                tcur.copy(target_copy_statement(unit, truncate)) as inp:
+            for chunk in copy_out_blocks(source, what=unit.id):
+                inp.write(chunk)
+                nbytes += len(chunk)
+                now = time.monotonic()
+                if now - last_report >= PROGRESS_EVERY_S:
+                    last_report = now
+                    rate = nbytes / 1e6 / (now - t0)
+                    eta = (unit.bytes - nbytes) / 1e6 / rate if rate > 0 and unit.bytes > nbytes else 0
+                    log.info("  %s: %.1f MB, %.1f MB/s, about %.0f s left", unit.id, nbytes / 1e6, rate, eta)
+        rows = tcur.rowcount
+    for stmt in restore_checks:
+        target.execute(stmt)
+    if unit.blocks is not None:   # commits with the rows, or neither does
+        loaded_blocks.record(target, unit, rows)
     return UnitResult(unit.id, unit.table, rows, nbytes, time.monotonic() - t0)
 
 

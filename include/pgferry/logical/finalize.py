@@ -1,5 +1,6 @@
 """Task `finalize`: refresh materialized views, ANALYZE what no lane analyzed, then event triggers; and the
-copy lanes' record of loaded block ranges (logical/loaded_blocks.py) is removed: every unit is loaded.
+copy lanes' bookkeeping on the target, schema pgferry_copy (the run's list of units, logical/claims.py, and the
+record of loaded block ranges, logical/loaded_blocks.py), is removed: every unit is loaded.
 
 Event triggers come last of all DDL: earlier, they would fire on pgferry's own statements.
 """
@@ -34,7 +35,8 @@ def finalize(params: dict, state: dict, post_data: dict) -> dict:
         for t in tables:
             conn.execute(sql.SQL("ANALYZE {}").format(t.target.identifier))
         if loaded_blocks.remove(conn):
-            log.info("finalize: removed the copy lanes' record of loaded block ranges (%s)", loaded_blocks.SCHEMA)
+            log.info("finalize: removed the copy lanes' bookkeeping (%s: the list of units, the loaded block ranges)",
+                     loaded_blocks.SCHEMA)
     event_triggers = []
     if wants(params, "structure"):
         statements, _ = phase_statements(PostData.from_xcom(post_data), "event_triggers")

@@ -10,16 +10,17 @@ two kinds of leftovers:
   may), and the log says what it was doing: pid, state and for how long, the unit it was loading and, from
   pg_stat_progress_copy (PostgreSQL 14+), how many uncommitted rows its COPY had taken, which the server
   rolls back.
-- Rows of the units that earlier tries committed. Each unit loads in one transaction that first clears the
-  unit's rows (copying.py), so a unit is all or nothing: found whole after the try that committed it,
-  absent after the try that was interrupted in it. The clear counts what it removes (DELETE's row count;
-  a count before TRUNCATE) and the lane says it, one line per unit.
+- Units that earlier tries committed. Each unit loads in one transaction that takes it from the run's list
+  of units, first clears the unit's rows (copying.py) and marks it done in the list (logical/claims.py), so
+  a unit is all or nothing: done, with its rows, after the try that committed it; free again, with nothing
+  of it on the target, after the try that was interrupted in it. A unit marked done is not taken again (the
+  mark commits with the rows: it is exactly a unit loaded whole in this run), and the retry says so, one line
+  per unit its earlier tries loaded. A unit taken and cleared says what the clear removed (DELETE's row
+  count; a count before TRUNCATE): rows of an earlier run or plan, or of a load the list no longer
+  records (finalize removed it).
 
-A whole table or a key range is never skipped as "already complete": telling a complete unit from one an
-older run left behind would take a checksum of both sides, which costs about what copying it again costs.
-A block range is: its rows cannot be cleared by range on the target, so its transaction records it as
-loaded along with its rows (logical/loaded_blocks.py), and a try that finds that record skips the unit and
-says so.
+A block range also records itself in logical/loaded_blocks.py along with its rows (its rows cannot be cleared
+by range on the target), and a try that finds that record skips the unit and says so.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import errors
 
+from include.pgferry.logical.claims import CLAIMS
 from include.pgferry.logical.loaded_blocks import LOADED
 from include.pgferry.model import Unit
 from include.pgferry.pg import session_names
@@ -47,7 +49,7 @@ class EndedBackend:
     """A target backend of an earlier try, as it was when this try ended it."""
     pid: int
     try_number: int
-    unit: int | None                   # the unit it was loading (1-based index in the lane), if a copy session
+    unit: int | None                   # the unit it was loading (its claim's number), if a copy session
     role: str
     state: str | None
     wait_event: str | None
@@ -131,9 +133,9 @@ def _label(identity: TaskIdentity | None) -> str:
     return f"{identity.task_label} try {identity.try_number}"
 
 
-def describe_unit(unit: Unit, index: int, count: int) -> str:
-    """`app.events [2/3] (rows 133334 <= id < 266667)`, the lane's unit `index` of `count`."""
-    text = f"unit {index}/{count} {unit.id}"
+def describe_unit(unit: Unit) -> str:
+    """`unit app.events [2/3] (rows 133334 <= id < 266667)`."""
+    text = f"unit {unit.id}"
     r = unit.range
     b = unit.blocks
     if b is not None:
@@ -152,20 +154,21 @@ def describe_unit(unit: Unit, index: int, count: int) -> str:
 
 class RetryLog:
     """One line per unit of what this try found of it: rows removed, an earlier try's load rolled back, or
-    nothing. On a first try only a unit that held rows gets a line (the target was not empty)."""
+    nothing; and one per unit an earlier try of this lane marked done (skipped). On a first try only a unit
+    that held rows gets a line (the target was not empty)."""
 
-    def __init__(self, identity: TaskIdentity | None, units: list[Unit], ended: list[EndedBackend]):
+    def __init__(self, identity: TaskIdentity | None, ended: list[EndedBackend]):
         self._identity = identity
-        self._count = len(units)
         self._ended = {e.unit: e for e in ended if e.ended and e.unit is not None}
 
     @property
     def retry(self) -> bool:
         return self._identity is not None and self._identity.try_number > 1
 
-    def line(self, unit: Unit, index: int, removed: int) -> str | None:
-        what = describe_unit(unit, index, self._count)
-        orphan = self._ended.get(index)
+    def line(self, unit: Unit, no: int, removed: int) -> str | None:
+        """`no`: the unit's claim number (logical/claims.py), which names a session loading it."""
+        what = describe_unit(unit)
+        orphan = self._ended.get(no)
         rolled_back = ""
         if orphan is not None:
             rows = f"{orphan.copy_rows} uncommitted rows" if orphan.copy_rows is not None else "an uncommitted load"
@@ -179,13 +182,17 @@ class RetryLog:
                     f"them before copying again{rolled_back}")
         return f"retry, {_label(self._identity)}: {what}: nothing there from an earlier try{rolled_back}"
 
-    def already_loaded(self, unit: Unit, index: int, rows: int):
+    def already_loaded(self, unit: Unit, no: int, rows: int):
         """A block range an earlier try committed (its record found): skipped."""
         log.info("%s%s: %s: loaded by an earlier try (%d rows, recorded in %s), skipped",
-                 "retry, " if self.retry else "", _label(self._identity), describe_unit(unit, index, self._count),
-                 rows, LOADED)
+                 "retry, " if self.retry else "", _label(self._identity), describe_unit(unit), rows, LOADED)
 
-    def cleared(self, unit: Unit, index: int, removed: int):
-        text = self.line(unit, index, removed)
+    def done_before(self, done):
+        """A unit an earlier try of this lane loaded and marked done (claims.Done): not taken again."""
+        log.info("retry, %s: unit %s: loaded by try %d (%s rows, marked done in %s), skipped", _label(self._identity),
+                 done.unit_id, done.try_number, done.result.get("rows"), CLAIMS)
+
+    def cleared(self, unit: Unit, no: int, removed: int):
+        text = self.line(unit, no, removed)
         if text is not None:
             log.info("%s", text)

@@ -1,6 +1,11 @@
-"""Task `plan_lanes`: the copy lanes, and the post-data statements of the later steps.
+"""Task `plan_lanes`: the run's work units, and the post-data statements of the later steps.
 
-Both read only the source, so this runs while the structure is restored. In online mode (`state["snapshot"]`,
+The units go into the target's list of the run (logical/claims.py), from which every copy lane takes the
+largest one left; the XCom value is still one share per lane (dealt longest first): it sets how many lanes
+run, and a lane loads its share when the list is gone (a cleared lane after finalize).
+
+Both read only the source (the list is written in a schema of its own on the target), so this runs while
+the structure is restored. In online mode (`state["snapshot"]`,
 the run's exported snapshot) the post-data is dumped as of the run's starting point, as structure's pre-data
 is: an index made or dropped on the source during the load does not change the plan. The post-data statements come
 from one schema dump and are described once here, from the parse trees the rewrite already holds
@@ -12,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+from include.pgferry.logical import claims
 from include.pgferry.logical.common import client_tools, endpoints, parallelism, wants
 from include.pgferry.logical.units import plan_units
 from include.pgferry.model import TABLE_BUILDS, Lane, Plan, PostData, QualifiedName
@@ -35,9 +41,20 @@ def plan_lanes(params: dict, state: dict) -> dict:
     lanes = [lane for lane in lanes if lane.units]
     if post_data:
         lanes = attach_index_builds(post_data, lanes)
+    units = sorted((u for lane in lanes for u in lane.units), key=lambda u: (-u.bytes, u.id))
+    run = claims.run_of(state.get("snapshot"))
+    if run is not None and units:
+        # every unit of the run, for whichever lane is free (a retry of this task: the same units, or refused)
+        _, target_ep = endpoints(params)
+        with target_ep.connect(autocommit=True, application_name="pgferry plan_lanes") as target:
+            new = claims.register(target, run, units, exact=True)
+        log.info("%d unit(s), %.1f MB, in %s (run '%s'%s): the %d lane(s) take them largest first, each the "
+                 "largest left when it is free: %s", len(units), sum(u.bytes for u in units) / 1e6, claims.CLAIMS,
+                 run, "" if new == len(units) else f"; written by an earlier try, {len(units) - new} checked",
+                 len(lanes), ", ".join(u.id for u in units[:8]) + (" ..." if len(units) > 8 else ""))
     for i, lane in enumerate(lanes):
-        log.info("lane %d: %d unit(s), %.1f MB: %s", i, len(lane.units), lane.bytes / 1e6,
-                 ", ".join(u.id for u in lane.units[:8]) + (" ..." if len(lane.units) > 8 else ""))
+        log.info("lane %d's share (what it takes when the list is gone, after finalize): %d unit(s), %.1f MB",
+                 i + 1, len(lane.units), lane.bytes / 1e6)
     return {"lanes": [lane.to_xcom() for lane in lanes], "post_data": post_data.to_xcom()}
 
 

@@ -42,6 +42,7 @@ class LaneBounds:
     lane_bytes: int = 0
     min_mb_per_s: float = LANE_MIN_MB_PER_S
     clock: Callable[[], float] = time.monotonic
+    taken: int = 0                      # bytes of the units the lane took so far
 
 
 _bounds = LaneBounds()
@@ -61,6 +62,20 @@ def start_lane(label: str, lane_bytes: int, no_progress_s: float | None = None, 
     _bounds = LaneBounds(label=label, no_progress_s=float(no_progress_s or NO_PROGRESS_S), deadline=clock() + limit,
                          deadline_s=limit, lane_bytes=lane_bytes, min_mb_per_s=rate, clock=clock)
     return _bounds
+
+
+def take(unit_bytes: int, bounds: LaneBounds | None = None):
+    """The lane took a unit. A lane takes units until none is left, any lane's share (logical/claims.py), so its
+    bytes are not known when it starts: the deadline, set from its share, grows by the bytes it takes beyond
+    it, at the same pessimistic rate."""
+    b = bounds or _bounds
+    b.taken += unit_bytes
+    if b.taken > b.lane_bytes:
+        extra = (b.taken - b.lane_bytes) / (b.min_mb_per_s * 1e6)
+        b.lane_bytes = b.taken
+        if b.deadline is not None:
+            b.deadline += extra
+            b.deadline_s += extra
 
 
 def current() -> LaneBounds:

@@ -5,12 +5,8 @@ task, that builds the table's indexes and constraints and analyzes it while the 
 the next table (as pgcopydb's index jobs do). The statistics are there before foreign keys are
 validated, so their check queries get good plans, and finalize has nothing left to analyze.
 
-A table cut into key ranges is loaded by several lanes; the lane that finishes the last range builds
-its indexes. Lanes find out who is last through session advisory locks on the target: each lane holds
-a shared lock on the table while it has ranges of it to load, and after its last range releases it
-and tries the exclusive lock, which only the last lane still loading can get. If a lane starts its
-ranges late (fewer Airflow slots than lanes), indexes may be built early and the late ranges load into
-indexed tables: slower, never wrong.
+A table cut into ranges is loaded by several lanes; the lane whose unit completes it (no unit of the table
+left undone in the run's list, logical/claims.py) builds its indexes, whichever lane that is.
 
 The finisher's session has the lane's lock_timeout: a build that waits past it on anyone but this run's
 own sessions fails, naming the table and who holds the lock (pg/locks.py).
@@ -28,29 +24,8 @@ from include.pgferry.model import INDEX, DdlStatement, QualifiedName
 from include.pgferry.pg import locks
 from include.pgferry.pg.catalog import exists
 from include.pgferry.pg.endpoint import PgEndpoint, apply_settings
-from include.pgferry.pg.names import quote_ident
 
 log = logging.getLogger("pgferry")
-
-LOCK_CLASS = 0x70676672   # 'pgfr': the first key of pgferry's advisory locks
-
-
-def lock_key(table: QualifiedName) -> tuple[int, str]:
-    """The advisory lock of one target table: pgferry's class and the table's always-quoted name, which
-    tells apart "a.b"."c" and "a"."b.c" (a plain schema.table string would not)."""
-    return (LOCK_CLASS, f"{quote_ident(table.schema)}.{quote_ident(table.name)}")
-
-
-def announce_part_loading(conn: psycopg.Connection, table: QualifiedName):
-    conn.execute("SELECT pg_advisory_lock_shared(%s, hashtext(%s))", lock_key(table))
-
-
-def last_part_loaded(conn: psycopg.Connection, table: QualifiedName) -> bool:
-    conn.execute("SELECT pg_advisory_unlock_shared(%s, hashtext(%s))", lock_key(table))
-    got = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", lock_key(table)).fetchone()[0]
-    if got:
-        conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", lock_key(table))
-    return got
 
 
 def build(conn: psycopg.Connection, statements: list[DdlStatement], session: dict, table: QualifiedName | None = None,

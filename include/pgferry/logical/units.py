@@ -4,8 +4,13 @@ A unit is a whole table (or partition), a key range of a big table with a single
 for a big table without one (a uuid or text key, a composite key, no key at all), a range of its physical
 blocks: `ctid >= '(a,0)' AND ctid < '(b,0)'`, which PostgreSQL 14 and later read with a TID Range Scan, as
 pgcopydb 0.18 does. On an older source such a table stays whole (a ctid range would be a full scan per
-unit). Extension configuration tables stay whole always (their rows are the extension's filter's). Lanes are the mapped copy tasks: `parallelism` of them, each working through its units in turn,
-so that all lanes finish at about the same time (longest-processing-time-first assignment).
+unit). Extension configuration tables stay whole always (their rows are the extension's filter's).
+
+Lanes are the mapped copy tasks: `parallelism` of them. Each is dealt a share (longest processing time
+first), but the shares only set how many lanes run and what a lane loads when the run's list is gone (a lane
+cleared after finalize): every unit of the run goes into the target's list (logical/claims.py), and each lane
+takes the largest unit left whenever it is free, any lane's share, so the lanes finish together whatever
+their speed.
 """
 from __future__ import annotations
 

@@ -169,6 +169,7 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
                 ti = get_current_context()["ti"]
                 planned = _run(params, tasks.plan_lanes_online, state, ti)
                 ti.xcom_push(key="post_data", value=planned["post_data"])
+                ti.xcom_push(key="lane_count", value=len(planned["lanes"]))
                 return planned["lanes"]
 
             @task(map_index_template="{{ lane_label }}", pool=COPY_POOL, execution_timeout=EXECUTION_TIMEOUT["copy_lane"])
@@ -179,10 +180,12 @@ def build_online_migration_dag(dag_id: str, doc_md: str):
                 from include.pgferry.model import Lane
                 from include.pgferry.online import tasks
                 context = get_current_context()
-                label = lanes.lane_label(lane)
+                ti = context["ti"]
+                label = lanes.lane_label(ti.map_index, ti.xcom_pull(task_ids=tasks.PLAN_LANES, key="lane_count"))
                 context["lane_label"] = label
                 p = params or {}
-                progress.start_lane(f"lane {label}", sum(u.bytes for u in Lane.from_xcom(lane).units),
+                # its share sets the first deadline; each unit it takes beyond it adds to it (progress.take)
+                progress.start_lane(label, sum(u.bytes for u in Lane.from_xcom(lane).units),
                                     p.get("no_progress_timeout_s"), p.get("lane_min_mb_per_s"))
                 return _run(params, tasks.copy_lane_online, lane, context["ti"])
 

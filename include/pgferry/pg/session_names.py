@@ -8,7 +8,7 @@ bytes (NAMEDATALEN - 1; the server cuts longer names):
     pgferry 3fa1c2d9 copy_lane[1] try 2 u4 copy postgres_logical_migr
 
 the dag id and run id as one short hash (`run_key`), the task id with its map index, the try, the unit the
-session is loading (copy sessions only), the session's role in one word ("index build" becomes
+session is loading (copy sessions only: its number in the run's list of units, logical/claims.py), the session's role in one word ("index build" becomes
 "index-build"), and for people the dag id's head, cut to fit. Outside an Airflow task (tests, benchmarks, tools) no identity is configured and the
 name is the role alone, as before: `pgferry copy`.
 """
