@@ -218,4 +218,8 @@ def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
             phases.append((task, b - a))
     # time in which no task ran at all (tasks side by side count once)
     phases.append(("airflow_gaps", end - busy_seconds([span[t] for t in PHASES if t in span])))
+    # how far apart the copy lanes ended (issue 19: lanes that finish together)
+    lane_ends = [_ts(t["end_date"]) for t in tis if t["task_id"] == "copy_lane" and t.get("end_date")]
+    if len(lane_ends) > 1:
+        phases.append(("lane_end_spread", max(lane_ends) - min(lane_ends)))
     return phases
