@@ -342,10 +342,11 @@ def summarize(meta: dict, offline: dict | None, online: dict | None) -> str:
             lines.append(f"{'ratio online ready-for-cutover / offline whole run':<58} "
                          f"{online['ready_for_cutover_s'] / offline['total_s']:>12.2f}")
         thr, where = apply_throughput(online)
-        lines.append(f"{'apply throughput, row changes/s':<58} {thr if thr is None else round(thr):>12}  {where}")
+        # None (nothing measured, no step kept up with) prints "-": the notes say why
+        lines.append(f"{'apply throughput, row changes/s':<58} {'-' if thr is None else round(thr):>12}  {where}")
         rate, note = max_kept_rate(online)
         lines.append(f"{'highest writer rate the apply keeps up with, tx/s':<58} "
-                     f"{rate if rate is None else round(rate):>12}  = "
+                     f"{'-' if rate is None else round(rate):>12}  = "
                      f"{'-' if rate is None else round(rate * CHANGES_PER_TX)} row changes/s; {note}")
         lines.append(f"{'online run verify':<58} {online.get('verify', '-'):>12}  whole online run "
                      f"{online['whole_s']:.1f} s incl. the step search and the approval wait "

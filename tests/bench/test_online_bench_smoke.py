@@ -31,10 +31,12 @@ def test_online_benchmark_end_to_end_on_a_tiny_dataset(tmp_path, capsys):
     downtime = re.search(r"downtime, freeze_source start -> validate end\s+([\d.]+) s  goal 15 s", out)
     assert downtime and float(downtime.group(1)) > 0, out
     assert re.search(r"of which\s+freeze_source=[\d.]+ .*validate=[\d.]+", out), out
-    rate = re.search(r"highest writer rate the apply keeps up with, tx/s\s+(\d+)", out)
-    assert rate and int(rate.group(1)) > 0, out
-    changes = re.search(r"apply throughput, row changes/s\s+(\d+)", out)
-    assert changes and int(changes.group(1)) > 0, out
+    # how fast the apply is depends on the machine's load (a 5 s step at 30 tx/s may fall behind on a busy
+    # one): the summary must state it, as a number or as "-" with the reason, never crash on it
+    rate = re.search(r"highest writer rate the apply keeps up with, tx/s\s+(\d+|-)  = .*; (.+)", out)
+    assert rate and (rate.group(1) == "-") == rate.group(2).startswith("not even 30 tx/s"), out
+    changes = re.search(r"apply throughput, row changes/s\s+(\d+|-)  ", out)
+    assert changes, out
     assert re.search(r"online run verify\s+ok", out), out
 
 
@@ -72,3 +74,6 @@ def test_drain_rate_and_the_summary_with_the_offline_ratio():
     assert re.search(r"ratio downtime / offline whole run\s+0\.25", text), text
     assert re.search(r"apply throughput, row changes/s\s+2000 ", text), text   # 500 tx/s x 4
     assert re.search(r"keeps up with, tx/s\s+249 .*the next step, 500 tx/s, fell behind", text), text
+    # a busy machine: not even the first step was kept up with, and no backlog was drained
+    slow = online.summarize(meta, None, {**result, "drain": None, "steps": result["steps"][1:]})
+    assert re.search(r"keeps up with, tx/s\s+-  = - row changes/s; not even 500 tx/s", slow), slow
