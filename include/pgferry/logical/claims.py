@@ -42,11 +42,12 @@ import uuid
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import errors, sql
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from include.pgferry.model import QualifiedName, Unit
 from include.pgferry.pg import session_names
+from include.pgferry.pg.bookkeeping import create_tables
 from include.pgferry.pg.names import quote_ident
 
 log = logging.getLogger("pgferry")
@@ -84,30 +85,17 @@ def local_run() -> str:
 
 
 def ensure(target: psycopg.Connection):
-    """The two tables; idempotent, and safe when lanes make them at once (one may lose the race for the
-    catalog's unique names: it then finds what the other made)."""
-    for attempt in range(3):
-        try:
-            with target.transaction():
-                target.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
-                target.execute(sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (no bigserial UNIQUE, run text NOT NULL, unit_id text NOT NULL, "
-                    "table_name text NOT NULL, table_parts int NOT NULL, bytes bigint NOT NULL, digest text NOT NULL, "
-                    "unit jsonb NOT NULL, registered_at timestamptz NOT NULL DEFAULT now(), lane int, try int, "
-                    "done_at timestamptz, result jsonb, PRIMARY KEY (run, unit_id))").format(CLAIMS.identifier))
-                target.execute(sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (run text NOT NULL, table_name text NOT NULL, lane int, try int, "
-                    "finished_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run, table_name))"
-                ).format(FINISHED.identifier))
-            return
-        except (errors.UniqueViolation, errors.DuplicateSchema, errors.DuplicateTable, errors.DuplicateObject):
-            if attempt == 2:
-                raise
-        except errors.InsufficientPrivilege as e:
-            e.add_note(f"pgferry: the copy lanes take their units from {CLAIMS} on the target, which the target "
-                       f"user may not create: GRANT CREATE ON DATABASE to it, or create the schema {SCHEMA} owned "
-                       f"by it")
-            raise
+    """The two tables; idempotent, and safe when lanes make them at once."""
+    create_tables(target, SCHEMA, [
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (no bigserial UNIQUE, run text NOT NULL, unit_id text NOT NULL, "
+                "table_name text NOT NULL, table_parts int NOT NULL, bytes bigint NOT NULL, digest text NOT NULL, "
+                "unit jsonb NOT NULL, registered_at timestamptz NOT NULL DEFAULT now(), lane int, try int, "
+                "done_at timestamptz, result jsonb, PRIMARY KEY (run, unit_id))").format(CLAIMS.identifier),
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (run text NOT NULL, table_name text NOT NULL, lane int, try int, "
+                "finished_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (run, table_name))"
+                ).format(FINISHED.identifier)],
+        f"pgferry: the copy lanes take their units from {CLAIMS} on the target, which the target user may not "
+        f"create: GRANT CREATE ON DATABASE to it, or create the schema {SCHEMA} owned by it")
 
 
 def register(target: psycopg.Connection, run: str, units: list[Unit], exact: bool = False) -> int:

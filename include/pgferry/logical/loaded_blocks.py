@@ -32,9 +32,10 @@ import logging
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import errors, sql
+from psycopg import sql
 
 from include.pgferry.model import QualifiedName, Unit
+from include.pgferry.pg.bookkeeping import create_tables
 
 log = logging.getLogger("pgferry")
 
@@ -56,26 +57,15 @@ class Loaded:
 
 
 def ensure(target: psycopg.Connection):
-    """`pgferry_copy.loaded_blocks`; idempotent, and safe when lanes make it at once (one may lose the race
-    for the catalog's unique names: it then finds what the other made)."""
-    for attempt in range(3):
-        try:
-            with target.transaction():
-                target.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
-                target.execute(sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (table_oid oid NOT NULL, table_name text NOT NULL, "
-                    "first_block bigint NOT NULL, end_block bigint, cut text NOT NULL, rows bigint NOT NULL, "
-                    "loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_oid, first_block))"
-                ).format(LOADED.identifier))
-            return
-        except (errors.UniqueViolation, errors.DuplicateSchema, errors.DuplicateTable, errors.DuplicateObject):
-            if attempt == 2:
-                raise
-        except errors.InsufficientPrivilege as e:
-            e.add_note(f"pgferry: a table cut into block ranges (no single-column integer key) records its loaded "
-                       f"ranges in {LOADED} on the target, which the target user may not create: GRANT CREATE ON "
-                       f"DATABASE to it, or create the schema {SCHEMA} owned by it")
-            raise
+    """`pgferry_copy.loaded_blocks`; idempotent, and safe when lanes make it at once."""
+    create_tables(target, SCHEMA, [sql.SQL(
+        "CREATE TABLE IF NOT EXISTS {} (table_oid oid NOT NULL, table_name text NOT NULL, "
+        "first_block bigint NOT NULL, end_block bigint, cut text NOT NULL, rows bigint NOT NULL, "
+        "loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (table_oid, first_block))"
+    ).format(LOADED.identifier)],
+        f"pgferry: a table cut into block ranges (no single-column integer key) records its loaded ranges in "
+        f"{LOADED} on the target, which the target user may not create: GRANT CREATE ON DATABASE to it, or "
+        f"create the schema {SCHEMA} owned by it")
 
 
 def present(target: psycopg.Connection) -> bool:
