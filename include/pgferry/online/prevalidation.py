@@ -174,6 +174,13 @@ def differing_buckets(target, slot: str) -> dict[int, set[int]]:
     return out
 
 
+def bucket_counts(target, slot: str) -> dict[int, int]:
+    """Table oid -> how many buckets the pre-validation read of it on the source."""
+    return {int(oid): int(n) for oid, n in target.execute(sql.SQL(
+        "SELECT table_oid, count(*) FROM {} WHERE slot_name = %s AND side = 's' GROUP BY 1").format(
+        cb.PREVALIDATED.identifier), (slot,)).fetchall()}
+
+
 def _entry(t, keys) -> dict:
     key, shift = keys.get(t.oid, (None, None))
     return {"oid": t.oid, "source_name": [t.source.schema, t.source.name],
@@ -210,9 +217,8 @@ def prevalidate(params: dict, state: dict) -> dict:
     checksum_buckets(source_ep, target_ep, slot, tables, keys, state.get("row_hash", "md5"), parallelism(params))
     with target_ep.connect(autocommit=True, application_name="pgferry prevalidate") as target:
         differing = differing_buckets(target, slot)
-        counts = dict(target.execute(sql.SQL("SELECT table_oid, count(*) FROM {} WHERE slot_name = %s AND side = 's' "
-                                             "GROUP BY 1").format(cb.PREVALIDATED.identifier), (slot,)).fetchall())
-    buckets = sum(int(n) for n in counts.values())
+        counts = bucket_counts(target, slot)
+    buckets = sum(counts.values())
     unsettled = sum(len(b) for b in differing.values())
     summary = (f"{len(tables)} table(s) checksummed in {buckets} bucket(s) ({len(keys)} by key); "
                f"{unsettled} bucket(s) in {len(differing)} table(s) differed (changes in flight): the cutover's "
@@ -281,8 +287,7 @@ def settle(params: dict, state: dict, pre: dict) -> dict:
         totals = {(int(oid), side): (int(n), int(s)) for oid, side, n, s in target.execute(sql.SQL(
             "SELECT table_oid, side, sum(rows), sum(checksum) FROM {} WHERE slot_name = %s GROUP BY 1, 2").format(
             cb.PREVALIDATED.identifier), (slot,)).fetchall()}
-        counts = dict(target.execute(sql.SQL("SELECT table_oid, count(*) FROM {} WHERE slot_name = %s AND side = 's' "
-                                             "GROUP BY 1").format(cb.PREVALIDATED.identifier), (slot,)).fetchall())
+        counts = bucket_counts(target, slot)
         plans: dict[str, tuple[dict, set[int]]] = {}
         for key, e in tables.items():
             oid = e["oid"]
@@ -298,7 +303,7 @@ def settle(params: dict, state: dict, pre: dict) -> dict:
             todo = changed.get(oid, set()) | differing.get(oid, set())
             if why is None and e["key_column"] is None and todo:
                 why = "changed since the pre-validation (one bucket)"
-            if why is None and len(todo) * 2 > max(int(counts.get(oid, 0)), 1):
+            if why is None and len(todo) * 2 > max(counts.get(oid, 0), 1):
                 why = f"{len(todo)} of its {counts.get(oid, 0)} buckets changed"
             if why:
                 log.info("validate reads %s whole: %s", key, why)
