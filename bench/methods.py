@@ -113,7 +113,7 @@ def raw(ctx: Ctx, extra: dict) -> list:
 # -- pgferry through a running Airflow -----------------------------------------------------------
 DAG_ID = "postgres_logical_migration"
 PHASES = ["precheck", "structure", "plan_lanes", "copy_lane", "sequences",
-          "triggers_and_foreign_keys", "finalize", "validate"]
+          "triggers_and_foreign_keys", "finalize", "compare_rows", "validate"]
 
 
 def _ts(s: str | None) -> float | None:

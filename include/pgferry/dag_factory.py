@@ -30,7 +30,7 @@ EXECUTION_TIMEOUT = {"precheck": timedelta(minutes=30), "structure": timedelta(h
                      "plan_lanes": timedelta(hours=1), "copy_lane": timedelta(hours=24),
                      "watch_lanes": timedelta(hours=25), "sequences": timedelta(minutes=30), "large_objects": timedelta(hours=12),
                      "triggers_and_foreign_keys": timedelta(hours=24), "finalize": timedelta(hours=12),
-                     "validate": timedelta(hours=12)}
+                     "compare_rows": timedelta(hours=12), "validate": timedelta(hours=12)}
 DAGRUN_TIMEOUT = timedelta(hours=72)
 
 
@@ -55,7 +55,7 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
                                 tags: list[str] | None = None, start_date=START_DATE, description: str | None = None,
                                 dagrun_timeout: timedelta = DAGRUN_TIMEOUT):
     """One DAG: precheck -> structure (next to planning the lanes) -> copy lanes (next to sequences) ->
-    leftover indexes and constraints, triggers and foreign keys -> finalize -> validate. One active run,
+    leftover indexes and constraints, triggers and foreign keys -> finalize (next to compare_rows) -> validate. One active run,
     no catch-up: two loads into one target would race."""
 
     @dag(
@@ -180,12 +180,20 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
             from include.pgferry.logical import finalize
             return _run(params, finalize.finalize, state, post_data)
 
+        @task(trigger_rule="none_failed", execution_timeout=EXECUTION_TIMEOUT["compare_rows"])
+        def compare_rows(state: dict, params=None) -> dict:
+            """Every table's rows and content checksum on both sides, once the lanes are done, beside the keys
+            step and finalize (which change no row); validate reuses each table that matched."""
+            from include.pgferry.logical import compare_rows
+            return _run(params, compare_rows.compare_rows, state)
+
         @task(trigger_rule="none_failed", retries=0, execution_timeout=EXECUTION_TIMEOUT["validate"])
-        def validate(state: dict, copies: list, params=None) -> dict:
+        def validate(state: dict, copies: list, compared: dict | None, params=None) -> dict:
             """Rows, checksums, sequences, objects by kind, and proof that the source took no writes; every
-            table and sequence pg_dump would dump (the source's catalog decides, not the plan)."""
+            table and sequence pg_dump would dump (the source's catalog decides, not the plan). The tables
+            compare_rows found identical are not read again."""
             from include.pgferry.logical import validate
-            return _run(params, validate.validate, state, list(copies or []))
+            return _run(params, validate.validate, state, list(copies or []), None, (compared or {}).get("tables"))
 
         # Steps that do not need each other run side by side, so that fewer Airflow hops (each a task
         # start-up plus a scheduler loop) lie between trigger and cutover: the lanes are planned while the
@@ -205,7 +213,10 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
         final >> fin
         blobs = large_objects(state)
         built >> blobs
-        checked = validate(state, copies)
+        # the read of every table's rows, beside the keys step and finalize: they change no row
+        compared = compare_rows(state)
+        copies >> compared
+        checked = validate(state, copies, compared)
         [fin, blobs] >> checked
 
     built = logical_migration()

@@ -28,7 +28,7 @@ from psycopg import sql
 from include.pgferry.model import PG_CLASS, Plan, QualifiedName, SchemaMove, Sequence
 from include.pgferry.pg.catalog import fetch
 from include.pgferry.pg.client_tools import ClientTools
-from include.pgferry.pg.dumped_data import DumpedData
+from include.pgferry.pg.dumped_data import DumpedData, dumped_data
 from include.pgferry.pg.endpoint import PgEndpoint
 from include.pgferry.pg.names import parse_bare_name, parse_rename_key
 from include.pgferry.pg.parallel import run_longest_first
@@ -389,6 +389,17 @@ def scope_against_plan(scope: list[DumpedData], plan: Plan, rename, skip_unmigra
     in_scope_seqs = {s.oid for s in out.sequences}
     out.sequences += [s for s in plan.all_sequences if s.oid not in in_scope_seqs]
     return out
+
+
+def tables_to_compare(source: psycopg.Connection, target: psycopg.Connection, params: dict,
+                      plan: Plan) -> list[TableComparison]:
+    """The tables validate would read now: the source catalog's scope (scope_against_plan), on tables both
+    sides have (one either side lacks is validate's to name, not to read)."""
+    scope = scope_against_plan(dumped_data(source, params.get("objects"), params.get("exclude")), plan,
+                               params.get("rename"), bool(params.get("skip_unmigratable", False)))
+    gone_from_source = missing_relations(source, [t.source for t in scope.tables])
+    gone = missing_relations(target, [t.target for t in scope.tables])
+    return [t for t in scope.tables if t.source not in gone_from_source and t.target not in gone]
 
 
 def empty_on_source(source: PgEndpoint, tables: list[TableComparison], hash_name: str) -> set[str]:

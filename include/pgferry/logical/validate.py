@@ -51,7 +51,8 @@ class ValidationFailed(RuntimeError):
 
 
 def _settled(settled: dict | None, t: comparison.TableComparison) -> bool:
-    """Is the table's result settled already (online/prevalidation.py), for the same names, columns and rows?"""
+    """Is the table's result settled already (online/prevalidation.py, logical/compare_rows.py), for the same
+    names, columns and rows?"""
     s = (settled or {}).get(t.key)
     return bool(s) and s["target"] == str(t.target) and s["condition"] == t.condition \
         and s["columns"] == [list(c) for c in t.columns]
@@ -61,8 +62,9 @@ def validate(params: dict, state: dict, copy_results: list, ddl_advice: str | No
              settled: dict | None = None) -> dict:
     """`ddl_advice` (the online DAG, whose source stays writable, DDL included, while it runs): the tables'
     structure is compared too, each difference named first with this advice (comparison.structure_drift).
-    `settled` (the online DAG): tables whose comparison the pre-validation and the buckets read again since
-    settled (online/prevalidation.settle); each is used only for the same target, columns and filter."""
+    `settled`: tables whose comparison is settled already, each used only for the same target, columns and
+    filter: the offline DAG's tables that matched in compare_rows (logical/compare_rows.py), the online DAG's
+    that the pre-validation and the buckets read again since settle (online/prevalidation.settle)."""
     source_ep, target_ep = endpoints(params)
     plan = Plan.from_xcom(state["plan"])
     with source_ep.connect(autocommit=True) as source, target_ep.connect(autocommit=True) as target:

@@ -39,7 +39,6 @@ from include.pgferry.online import apply as ap
 from include.pgferry.online import changed_buckets as cb
 from include.pgferry.online import pgoutput as po
 from include.pgferry.pg.catalog import fetch, fetch_one
-from include.pgferry.pg.dumped_data import dumped_data
 from include.pgferry.pg.endpoint import PgEndpoint
 from include.pgferry.pg.parallel import run_longest_first
 
@@ -63,14 +62,6 @@ def shift_for(low: int | None, high: int | None, rows: int) -> int:
     while shift < MAX_SHIFT and (high >> shift) - (low >> shift) + 1 > MAX_BUCKETS:
         shift += 1
     return shift
-
-
-def _tables(source, target, params: dict, plan: Plan) -> list[comparison.TableComparison]:
-    """What validate would compare now: the source catalog's scope, on tables the target has."""
-    scope = comparison.scope_against_plan(dumped_data(source, params.get("objects"), params.get("exclude")), plan,
-                                          params.get("rename"), bool(params.get("skip_unmigratable", False)))
-    gone = comparison.missing_relations(target, [t.target for t in scope.tables])
-    return [t for t in scope.tables if t.target not in gone]
 
 
 def _keys(source, tables) -> dict[int, tuple[str, int]]:
@@ -204,7 +195,7 @@ def prevalidate(params: dict, state: dict) -> dict:
     plan = Plan.from_xcom(state["plan"])
     with source_ep.connect(autocommit=True, application_name="pgferry prevalidate") as source, \
             target_ep.connect(autocommit=True, application_name="pgferry prevalidate") as target:
-        tables = _tables(source, target, params, plan)
+        tables = comparison.tables_to_compare(source, target, params, plan)
         keys = _keys(source, tables)
         ap.ensure_bookkeeping(target)
         with target.transaction():

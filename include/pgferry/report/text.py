@@ -18,6 +18,10 @@ def render_report(r: LogicalReport) -> str:
     lines = [f"pgferry validation: {'OK' if r['ok'] else 'FAILED'} -- {r['source']} -> {r['target']}, "
              f"{r['elapsed_seconds']} s since precheck",
              f"tables: {ok_tables}/{len(r['tables'])} identical (rows and content checksum)"]
+    early = sum(1 for t in r["tables"] if t.get("compared_by") == "compare_rows")
+    if early:
+        lines.append(f"  {early} of them read by compare_rows, beside the keys step; "
+                     f"{len(r['tables']) - early} read by validate")
     if r["tables"]:
         lines += text_table(["table", "rows", "MB", "copy s", "MB/s", "verdict"],
                         [[t["table"], t["target_rows"], f"{(t['bytes'] or 0) / 1e6:.1f}",
