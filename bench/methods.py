@@ -197,6 +197,34 @@ def busy_seconds(spans: list[tuple[float, float]]) -> float:
     return busy
 
 
+# the run's critical path: each step waits for the ones before it (the others run beside them)
+CRITICAL_PATH = {"structure": ["precheck"], "copy_lane": ["structure", "plan_lanes"],
+                 "triggers_and_foreign_keys": ["copy_lane", "sequences"], "finalize": ["triggers_and_foreign_keys"],
+                 "validate": ["finalize", "compare_rows", "large_objects", "copy_lane"]}
+
+
+def hop_costs(run: dict, tis: list[dict]) -> tuple[float, float]:
+    """Along the critical path, summed over its hops: (ready -> queued: the scheduler noticing that a step may
+    run; queued -> started: the executor starting its task process). Each step is ready at the last end of
+    the steps it waits for; a mapped step counts from its first instance."""
+    t0 = _ts(run["queued_at"])
+    first = {}
+    for ti in tis:
+        q, st = _ts(ti.get("queued_when")), _ts(ti.get("start_date"))
+        if q is not None and st is not None and (ti["task_id"] not in first or st < first[ti["task_id"]][1]):
+            first[ti["task_id"]] = (q, st)
+    span = task_spans(run, tis)
+    scheduling = starting = 0.0
+    for task, waits_for in CRITICAL_PATH.items():
+        ends = [span[w][1] + t0 for w in waits_for if w in span]
+        if task not in first or not ends:
+            continue
+        queued, started = first[task]
+        scheduling += max(0.0, queued - max(ends))
+        starting += max(0.0, started - queued)
+    return scheduling, starting
+
+
 def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
     """`airflow dags trigger` with conf, poll the REST API until the run ends; times from the run's
     queued_at (set by the trigger) to its end_date, ready-for-cutover to the later end of
@@ -218,6 +246,9 @@ def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
             phases.append((task, b - a))
     # time in which no task ran at all (tasks side by side count once)
     phases.append(("airflow_gaps", end - busy_seconds([span[t] for t in PHASES if t in span])))
+    # what the hops between the steps of the critical path cost, and where (issue 19: time between steps)
+    scheduling, starting = hop_costs(run, tis)
+    phases += [("hops_ready_to_queued", scheduling), ("hops_queued_to_started", starting)]
     # how far apart the copy lanes ended (issue 19: lanes that finish together)
     lane_ends = [_ts(t["end_date"]) for t in tis if t["task_id"] == "copy_lane" and t.get("end_date")]
     if len(lane_ends) > 1:

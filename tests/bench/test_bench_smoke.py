@@ -51,3 +51,26 @@ def test_summary_table():
     text = summarize(runs, {"db_bytes": 2**30, "heap_bytes": 2**29, "index_bytes": 2**28, "rounds": 2})
     assert "pgferry ready for cutover" in text and " 0.90 " in text and " 1.20 " in text
     assert "peak RSS (VmHWM) max 200 MiB" in text
+
+
+def test_hop_costs_sum_the_waits_along_the_critical_path_only():
+    def at(s):
+        return f"2026-12-07T00:00:{s:06.3f}Z"
+
+    def ti(task, queued, start, end, map_index=-1):
+        return {"task_id": task, "map_index": map_index, "queued_when": at(queued), "start_date": at(start),
+                "end_date": at(end)}
+    run = {"queued_at": at(0)}
+    tis = [ti("precheck", 0.5, 1.0, 2.0), ti("structure", 2.5, 3.0, 4.0), ti("plan_lanes", 2.5, 3.0, 3.5),
+           # the lanes wait for structure (4.0): the first is queued 0.2 s after it, started 0.3 s after that
+           ti("copy_lane", 4.2, 4.5, 10.0, 0), ti("copy_lane", 4.3, 4.9, 10.5, 1),
+           ti("sequences", 4.2, 4.5, 5.0), ti("large_objects", 4.2, 4.5, 5.0),
+           ti("triggers_and_foreign_keys", 11.0, 11.5, 12.0), ti("compare_rows", 11.0, 11.2, 14.0),
+           ti("finalize", 12.5, 13.0, 13.5),
+           # validate waits for compare_rows, the last to end (14.0)
+           ti("validate", 14.1, 14.4, 15.0)]
+    scheduling, starting = methods.hop_costs(run, tis)
+    # ready -> queued: structure 0.5, lanes 0.2, keys 0.5, finalize 0.5, validate 0.1
+    assert round(scheduling, 3) == 1.8
+    # queued -> started: 0.5, 0.3, 0.5, 0.5, 0.3
+    assert round(starting, 3) == 2.1
