@@ -21,8 +21,8 @@ rules, operators, aggregates; renamed on the way) → **copy lanes** (COPY strea
 similar size, largest first; each table's indexes and constraints built right after its load), next to
 **sequences** → **triggers and foreign keys** (after the indexes the lanes left; created last so the load
 neither fires triggers nor trips over key order) → **finalize** (refresh
-materialized views, ANALYZE), next to **compare_rows** (every table's rows and checksums, read as soon as
-the lanes end) → **validate** (rows, checksums, sequences, objects by kind, and proof
+materialized views, ANALYZE), next to **compare_rows** (every table's rows and checksums, read once the
+keys are in place) → **validate** (rows, checksums, sequences, objects by kind, and proof
 that the source took no writes; what it compares comes from the source's catalog, every table pg_dump
 would dump, not from the plan: docs/validation.md).
 

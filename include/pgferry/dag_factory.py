@@ -55,8 +55,8 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
                                 tags: list[str] | None = None, start_date=START_DATE, description: str | None = None,
                                 dagrun_timeout: timedelta = DAGRUN_TIMEOUT):
     """One DAG: precheck -> structure (next to planning the lanes) -> copy lanes (next to sequences) ->
-    leftover indexes and constraints, triggers and foreign keys -> finalize (next to compare_rows) -> validate. One active run,
-    no catch-up: two loads into one target would race."""
+    leftover indexes and constraints, triggers and foreign keys -> finalize (next to compare_rows, the read of
+    every table's rows) -> validate. One active run, no catch-up: two loads into one target would race."""
 
     @dag(
         dag_id=dag_id,
@@ -182,8 +182,8 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
 
         @task(trigger_rule="none_failed", execution_timeout=EXECUTION_TIMEOUT["compare_rows"])
         def compare_rows(state: dict, params=None) -> dict:
-            """Every table's rows and content checksum on both sides, once the lanes are done, beside the keys
-            step and finalize (which change no row); validate reuses each table that matched."""
+            """Every table's rows and content checksum on both sides, once the keys are in place, beside
+            finalize (which changes no row); validate reuses each table that matched."""
             from include.pgferry.logical import compare_rows
             return _run(params, compare_rows.compare_rows, state)
 
@@ -213,9 +213,11 @@ def build_logical_migration_dag(dag_id: str, *, params: dict, doc_md: str, sched
         final >> fin
         blobs = large_objects(state)
         built >> blobs
-        # the read of every table's rows, beside the keys step and finalize: they change no row
+        # the read of every table's rows, beside finalize (which changes no row); after the keys step, not
+        # beside it: on a target with few cores the two would share them, and the keys would be in place
+        # later for no earlier end (docs/benchmarks.md)
         compared = compare_rows(state)
-        copies >> compared
+        [copies, final] >> compared
         checked = validate(state, copies, compared)
         [fin, blobs] >> checked
 

@@ -1,5 +1,5 @@
 """compare_rows (logical/compare_rows.py) on real clusters: the logical DAG reads every table's rows once the
-lanes are done, beside the keys step, and validate reuses what matched; what differed is read again and
+triggers and foreign keys are in place, beside finalize, and validate reuses what matched; what differed is read again and
 named; a source write after the read still fails validate; a result recorded for other columns or another
 target table is not reused.
 
@@ -72,7 +72,7 @@ def test_the_dag_validates_every_table_from_compare_rows_reads(migrated):
     assert [(t["table"], t.get("compared_by"), t["target_rows"]) for t in report["tables"]] == [
         ("app.accounts", "compare_rows", 5000), ("app.entries", "compare_rows", 20000),
         ("app.flags", "compare_rows", 2)]
-    assert "  3 of them read by compare_rows, beside the keys step; 0 read by validate" in render_report(report)
+    assert "  3 of them read by compare_rows, beside finalize; 0 read by validate" in render_report(report)
 
 
 def test_a_table_that_differs_at_compare_rows_is_read_again_by_validate_and_named(migrated, pg_target):

@@ -53,6 +53,6 @@ def test_each_difference_is_a_problem_naming_it():
 def test_the_report_says_which_tables_compare_rows_read_and_which_validate_read():
     early = {**table("app.a"), "compared_by": "compare_rows"}
     text = render_report(report([early, table("app.b"), {**table("app.c"), "compared_by": "compare_rows"}]))
-    assert "\n  2 of them read by compare_rows, beside the keys step; 1 read by validate\n" in text
+    assert "\n  2 of them read by compare_rows, beside finalize; 1 read by validate\n" in text
     # a run that read every table at validate (a data-less run, a direct call) says nothing of it
     assert "compare_rows" not in render_report(report([table("app.a")]))

@@ -20,7 +20,7 @@ def render_report(r: LogicalReport) -> str:
              f"tables: {ok_tables}/{len(r['tables'])} identical (rows and content checksum)"]
     early = sum(1 for t in r["tables"] if t.get("compared_by") == "compare_rows")
     if early:
-        lines.append(f"  {early} of them read by compare_rows, beside the keys step; "
+        lines.append(f"  {early} of them read by compare_rows, beside finalize; "
                      f"{len(r['tables']) - early} read by validate")
     if r["tables"]:
         lines += text_table(["table", "rows", "MB", "copy s", "MB/s", "verdict"],
