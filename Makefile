@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STACK := .stack
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup venv postgres pg-majors browser regress-deps extensions-deps test test-unit demo airflow stop clean bench bench-online bench-extensions docs-deps docs bench-plots
+.PHONY: setup venv postgres pg-majors browser regress-deps extensions-deps test test-unit demo airflow stop clean bench bench-online bench-extensions bench-checksums docs-deps docs bench-plots
 
 setup: venv postgres
 
@@ -121,6 +121,12 @@ docs: docs-deps
 
 bench-plots: docs-deps
 	$(PY) -m bench.plot bench/measured/*.medians.json
+
+# what proving a copied table equal costs per GiB, today's row-hash query against a checksum of the COPY stream
+# taken in flight (bench/checksum_costs.py; not part of `make test`), e.g. make bench-checksums CHECKSUM_ARGS="--size 5"
+CHECKSUM_ARGS ?= --size 1
+bench-checksums: setup
+	$(PY) -m bench.checksum_costs $(CHECKSUM_ARGS)
 
 # binary against text COPY of a PostGIS table through pgferry's copy path (not part of `make test`)
 bench-extensions: setup extensions-deps

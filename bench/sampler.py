@@ -31,6 +31,12 @@ def _stat(pid):
     return int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) one live process has used so far."""
+    st = _stat(pid)
+    return st[1] / CLK if st else float("nan")
+
+
 def postmaster_cpu(pid: int) -> float:
     """CPU seconds of a postmaster and all its children (live ones + reaped ones via cutime/cstime)."""
     st = _stat(pid)

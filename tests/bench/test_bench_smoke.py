@@ -74,3 +74,36 @@ def test_hop_costs_sum_the_waits_along_the_critical_path_only():
     assert round(scheduling, 3) == 1.8
     # queued -> started: 0.5, 0.3, 0.5, 0.5, 0.3
     assert round(starting, 3) == 2.1
+
+
+def test_checksum_costs_read_every_table_both_ways(pg_source):
+    """bench/checksum_costs.py reads each table with the row-hash query and as a COPY stream: the rows it
+    counts and the bytes it streams are the tables', a table without binary I/O streams as text."""
+    from bench import checksum_costs
+    db = "bench_checksums"
+    pg_source.recreate_db(db)
+    pg_source.execute("CREATE TABLE wide (id int PRIMARY KEY, note text, at timestamptz);"
+                      "INSERT INTO wide SELECT g, repeat('x', g % 50), '2026-01-01'::timestamptz + g * interval '1 s'"
+                      " FROM generate_series(1, 5000) g;"
+                      "CREATE TABLE grants (id int, acl aclitem[]);"
+                      "INSERT INTO grants VALUES (1, '{postgres=r/postgres}'), (2, NULL)", dbname=db)
+    result = checksum_costs.measure(pg_source.dsn(db), repeat=1)
+    assert set(result["tables"]) == {"public.wide", "public.grants"}
+    assert result["tables"]["public.wide"]["rows"] == 5000
+    assert result["tables"]["public.grants"]["rows"] == 2
+    assert result["tables"]["public.grants"]["stream_bytes"] == len("1\t{postgres=r/postgres}\n2\t\\N\n")
+    assert result["totals"]["rows"] == 5002
+    assert "in flight, sha256" in checksum_costs.report(result)
+    pg_source.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
+
+
+def test_checksum_costs_compare_both_designs_per_gib():
+    from bench.checksum_costs import GIB, costs_per_gib
+    totals = {"bytes": 2 * GIB, "rows": 10, "row_hash_server_s": 4.0, "copy_out_server_s": 6.0,
+              "copy_out_client_s": 8.0, "stream_sha256_client_s": 2.0, "stream_crc32_client_s": 1.0}
+    p = costs_per_gib(totals)
+    assert p["today_both_servers_s"] == 4.0                 # 2 s per GiB on each of two servers
+    assert p["read_back_s"] == 7.0                          # the target's COPY out and its reading, per GiB
+    assert p["in_flight_sha256_s"] == 2 * 1.0 + 7.0         # hashed by the lane, and again on the way back
+    assert p["in_flight_crc32_s"] == 2 * 0.5 + 7.0
+    assert p["ratio_in_flight_sha256_to_today"] == 9.0 / 4.0
