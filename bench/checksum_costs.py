@@ -3,7 +3,8 @@
     python -m bench.checksum_costs [--size 1] [--workdir DIR] [--repeat 3]
 
 Today (validate, compare_rows): each server reads every table once and sums a 64-bit hash of each row
-(`comparison.checksum_query`, hash_record_extended): the cost is that query's CPU, on both servers.
+(`comparison.checksum_query` with the hash `comparison.row_hash` picks; the earlier "record" hash is measured
+too): the cost is that query's CPU, on both servers.
 
 In flight (issue 19's proposal): the copy lane hashes the COPY stream it relays, which costs no second read
 of the source. A hash of stream bytes can only be compared with a hash of the same bytes, so the target's
@@ -39,7 +40,7 @@ import psycopg  # noqa: E402
 from psycopg import sql  # noqa: E402
 
 from bench.sampler import process_cpu  # noqa: E402
-from include.pgferry.logical.comparison import checksum_query  # noqa: E402
+from include.pgferry.logical.comparison import checksum_query, row_hash  # noqa: E402
 from include.pgferry.logical.copying import copy_out_blocks  # noqa: E402
 from include.pgferry.logical.units import tables_without_binary_io  # noqa: E402
 
@@ -75,15 +76,16 @@ def copy_out_statement(t: dict, binary: bool) -> sql.Composed:
         cols, sql.Identifier(t["schema"], t["name"]), fmt)
 
 
-def measure_table(conn: psycopg.Connection, backend: int, t: dict, binary: bool) -> dict:
-    """One table: server CPU of the row-hash query and of the COPY out; client CPU of reading the stream
-    bare, and of each stream hash (timed around its own calls, in a second read); the stream's bytes."""
+def measure_table(conn: psycopg.Connection, backend: int, t: dict, binary: bool, hash_now: str) -> dict:
+    """One table: server CPU of the row-hash query (with `hash_now`, and with the earlier "record" hash) and of
+    the COPY out; client CPU of reading the stream bare, and of each stream hash (timed around its own calls,
+    in a second read); the stream's bytes."""
     out = {}
-    cpu0 = process_cpu(backend)
-    rows, _ = conn.execute(checksum_query(t["schema"], t["name"], list(zip(t["columns"], t["types"])),
-                                          "record")).fetchone()
-    out["rows"] = rows
-    out["row_hash_server_s"] = process_cpu(backend) - cpu0
+    columns = list(zip(t["columns"], t["types"]))
+    for key, hash_name in (("row_hash_server_s", hash_now), ("record_hash_server_s", "record")):
+        cpu0 = process_cpu(backend)
+        out["rows"] = conn.execute(checksum_query(t["schema"], t["name"], columns, hash_name)).fetchone()[0]
+        out[key] = process_cpu(backend) - cpu0
     for hashed in (False, True):
         hashers = {name: make() for name, make in STREAM_HASHES.items()} if hashed else {}
         spent = dict.fromkeys(hashers, 0.0)
@@ -112,13 +114,15 @@ def measure(dsn: str, repeat: int = 1) -> dict:
         conn.execute("SET synchronize_seqscans = off")            # load order, as the in-flight read needs
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
         text_only = tables_without_binary_io(conn)
+        version = conn.info.server_version
+        hash_now = row_hash(version, version)   # what validate and compare_rows use between two such servers
         per_table = {}
         for t in tables(conn):
-            tries = [measure_table(conn, backend, t, t["oid"] not in text_only) for _ in range(repeat)]
+            tries = [measure_table(conn, backend, t, t["oid"] not in text_only, hash_now) for _ in range(repeat)]
             per_table[f"{t['schema']}.{t['name']}"] = {
                 "bytes": t["bytes"], **{k: statistics.median_low(x[k] for x in tries) for k in tries[0]}}
     totals = {k: sum(v[k] for v in per_table.values()) for k in next(iter(per_table.values()))}
-    return {"tables": per_table, "totals": totals, "per_gib": costs_per_gib(totals)}
+    return {"tables": per_table, "totals": totals, "per_gib": costs_per_gib(totals), "row_hash": hash_now}
 
 
 def costs_per_gib(totals: dict) -> dict:
@@ -141,7 +145,8 @@ def _ratio(r: float | None) -> str:
 
 def report(result: dict) -> str:
     p = result["per_gib"]
-    rows = [("row-hash query (validate, compare_rows), one server", p["row_hash_server_s"]),
+    rows = [(f"row-hash query, one server (validate, compare_rows: \"{result['row_hash']}\")", p["row_hash_server_s"]),
+            ("row-hash query with the earlier \"record\" hash, one server", p["record_hash_server_s"]),
             ("binary COPY out, server", p["copy_out_server_s"]),
             ("reading that stream, client (the lane's reader)", p["copy_out_client_s"]),
             ("sha256 of the stream, client", p["stream_sha256_client_s"]),

@@ -93,13 +93,15 @@ def test_checksum_costs_read_every_table_both_ways(pg_source):
     assert result["tables"]["public.grants"]["rows"] == 2
     assert result["tables"]["public.grants"]["stream_bytes"] == len("1\t{postgres=r/postgres}\n2\t\\N\n")
     assert result["totals"]["rows"] == 5002
+    assert result["row_hash"] == "columns"
     assert "in flight, sha256" in checksum_costs.report(result)
     pg_source.execute(f'DROP DATABASE "{db}" WITH (FORCE)')
 
 
 def test_checksum_costs_compare_both_designs_per_gib():
     from bench.checksum_costs import GIB, costs_per_gib
-    totals = {"bytes": 2 * GIB, "rows": 10, "row_hash_server_s": 4.0, "copy_out_server_s": 6.0,
+    totals = {"bytes": 2 * GIB, "rows": 10, "row_hash_server_s": 4.0, "record_hash_server_s": 5.0,
+              "copy_out_server_s": 6.0,
               "copy_out_client_s": 8.0, "stream_sha256_client_s": 2.0, "stream_crc32_client_s": 1.0}
     p = costs_per_gib(totals)
     assert p["today_both_servers_s"] == 4.0                 # 2 s per GiB on each of two servers

@@ -5,13 +5,19 @@ computed in SQL on each side at the same time (each table read once per side; no
 Python). Both sessions render values the same way (UTC, ISO dates, extra_float_digits=3).
 
 The hash, by what both servers have:
-- "record" (PostgreSQL 14+): hash_record_extended over the row, each column hashed by its type's own
-  64-bit hash without rendering it as text, about 2.5x cheaper again than the text hash. Only types whose
-  hash tells apart every value a copy could change go in as they are (integers, text under the "C"
-  collation, bytea, uuid, dates and times, boolean, jsonb); the others are rendered as text first:
-  numeric and floats (1.0 and 1.00, 0 and -0 hash alike), interval ('1 day' and '24 hours'), arrays (the
-  hash ignores dimensions), enums (their hash is their OID, which differs between databases), domains and
-  every type without a hash function.
+- "columns" (PostgreSQL 14+): each column hashed by its type's own 64-bit hash without rendering it as
+  text, under a seed of its own (its position), and the column hashes combined with XOR. Integers, text
+  under the "C" collation, uuid, time, timestamp and jsonb are hashed by their type's function directly;
+  the other columns together go through hash_record_extended and then through a 64-bit hash again. Only
+  types whose hash tells apart every value a copy could change go in as they are (those, and bytea, "char",
+  name, date, timestamptz, boolean in the record); the others are rendered as text first: numeric and
+  floats (1.0 and 1.00, 0 and -0 hash alike), interval ('1 day' and '24 hours'), arrays (the hash ignores
+  dimensions), enums (their hash is their OID, which differs between databases), domains and every type
+  without a hash function. A NULL column counts as a constant of its own position.
+- "record" (PostgreSQL 14+, chosen by runs prechecked before "columns"): hash_record_extended over the row
+  alone. Its combination of the column hashes is linear (31 * h + next), so the table's sum misses most
+  exchanges of one column's values between two rows (the sum moves by 2^64 or not at all); "columns" mixes
+  nonlinearly, and costs about a quarter less CPU (docs/benchmarks.md).
 - "hashtextextended" (PostgreSQL 11+): the row's text, hashed by the stable hash behind hash partitioning.
 - "md5": 64 bits of md5 of the row's text.
 jsonb is compared as PostgreSQL compares it (its stored form is already normalised; a number inside it
@@ -45,18 +51,23 @@ ROW_HASHES = {
 EXACT_HASH_TYPES = {16: "bool", 17: "bytea", 18: "char", 19: "name", 20: "int8", 21: "int2", 23: "int4", 26: "oid",
                     1082: "date", 1083: "time", 1114: "timestamp", 1184: "timestamptz", 2950: "uuid", 3802: "jsonb"}
 TEXT_TYPES = {25: "text", 1042: "bpchar", 1043: "varchar"}   # hashed under "C": a column's collation may not be
+# "columns": the types hashed by their own function directly (cheaper than through a record)
+DIRECT_HASHES = {20: "hashint8extended", 21: "hashint2extended", 23: "hashint4extended", 26: "hashoidextended",
+                 1083: "time_hash_extended", 1114: "timestamp_hash_extended", 2950: "uuid_hash_extended",
+                 3802: "jsonb_hash_extended", 25: "hashtextextended", 1043: "hashtextextended",
+                 1042: "hashbpcharextended"}
 
 
 def row_hash(source_version: int, target_version: int) -> str:
     oldest = min(source_version, target_version)
     if oldest >= HASH_RECORD_SINCE:
-        return "record"
+        return "columns"
     return "hashtextextended" if oldest >= HASHTEXTEXTENDED_SINCE else "md5"
 
 
 def _hashed_column(name: str, type_oid: int | None, hash_name: str) -> sql.Composable:
     col = sql.Identifier(name)
-    if hash_name != "record":
+    if hash_name not in ("record", "columns"):
         return col
     if type_oid in EXACT_HASH_TYPES:
         return col
@@ -65,7 +76,33 @@ def _hashed_column(name: str, type_oid: int | None, hash_name: str) -> sql.Compo
     return sql.SQL('{}::text COLLATE "C"').format(col)
 
 
-def _row_hash(columns: list[tuple[str, int | None]], hash_name: str) -> sql.Composed:
+def _seed(i: int) -> sql.Composed:
+    return sql.SQL("{}::int8").format(sql.Literal(i))
+
+
+def _columns_hash(columns: list[tuple[str, int | None]]) -> sql.Composable:
+    """The "columns" row hash: XOR of each directly hashed column's hash (seeded by its position; a NULL is
+    the constant -1 - position) and of the rest's record hash, mixed again (a record hash alone is linear)."""
+    terms, rest = [], []
+    for i, (name, type_oid) in enumerate(columns):
+        function = DIRECT_HASHES.get(type_oid)
+        if function is None:
+            rest.append(_hashed_column(name, type_oid, "columns"))
+            continue
+        col = sql.Identifier(name)
+        if type_oid in TEXT_TYPES:
+            col = sql.SQL('{} COLLATE "C"').format(col)
+        terms.append(sql.SQL("coalesce({}({}, {}), {})").format(sql.Identifier("pg_catalog", function), col, _seed(i),
+                                                                _seed(-1 - i)))
+    if rest or not terms:   # no column at all: the empty row's hash, as "record"
+        terms.append(sql.SQL("pg_catalog.hashint8extended(pg_catalog.hash_record_extended(ROW({}), 0), {})").format(
+            sql.SQL(", ").join(rest), _seed(len(columns))))
+    return sql.SQL(" # ").join(terms)
+
+
+def _row_hash(columns: list[tuple[str, int | None]], hash_name: str) -> sql.Composable:
+    if hash_name == "columns":
+        return _columns_hash(columns)
     row = sql.SQL(", ").join(_hashed_column(name, type_oid, hash_name) for name, type_oid in columns)
     return sql.SQL(ROW_HASHES[hash_name]).format(row=row)
 
