@@ -134,3 +134,25 @@ def test_exchanging_a_columns_values_between_rows_is_caught_where_the_record_has
                                              _pair_sums(conn, columns, "record", b_values, True)))
         assert missed > PAIRS // 4, f"the record hash missed only {missed} of {PAIRS} exchanges"
     pg_source.execute('DROP DATABASE "checksum_pairs" WITH (FORCE)')
+
+
+def test_a_wider_target_column_is_hashed_as_the_source_type(pg_source, pg_target):
+    """A data-only load may meet a target table of wider types: the "columns" hash casts each value to the
+    source's type first, so equal values give equal sums, and a value changed on the target still shows."""
+    pg_source.recreate_db("checksum_wide")
+    pg_target.recreate_db("checksum_wide")
+    rows = "INSERT INTO w VALUES (1, 7, 'a', '2024-01-01 10:00'), (2, NULL, 'bb', NULL), (3, -3, NULL, 'infinity')"
+    pg_source.execute("CREATE TABLE w (id int, n smallint, v varchar(10), at timestamp);" + rows,
+                      dbname="checksum_wide")
+    pg_target.execute("CREATE TABLE w (id bigint, n int, v text, at timestamp);" + rows, dbname="checksum_wide")
+    columns = [("id", 23), ("n", 21), ("v", 1043), ("at", 1114)]
+
+    def sums(cluster):
+        with psycopg.connect(cluster.dsn("checksum_wide"), options=SESSION_OPTIONS, autocommit=True) as conn:
+            return tuple(conn.execute(checksum_query("public", "w", columns, "columns")).fetchone())
+
+    assert sums(pg_target) == sums(pg_source)
+    pg_target.execute("UPDATE w SET n = 8 WHERE id = 1", dbname="checksum_wide")
+    assert sums(pg_target) != sums(pg_source)
+    for cluster in (pg_source, pg_target):
+        cluster.execute('DROP DATABASE "checksum_wide" WITH (FORCE)')

@@ -7,7 +7,8 @@ Python). Both sessions render values the same way (UTC, ISO dates, extra_float_d
 The hash, by what both servers have:
 - "columns" (PostgreSQL 14+): each column hashed by its type's own 64-bit hash without rendering it as
   text, under a seed of its own (its position), and the column hashes combined with XOR. Integers, text
-  under the "C" collation, uuid, time, timestamp and jsonb are hashed by their type's function directly;
+  under the "C" collation, uuid, time, timestamp and jsonb are hashed by their type's function directly
+  (cast to the source's type first, every integer as int8);
   the other columns together go through hash_record_extended and then through a 64-bit hash again. Only
   types whose hash tells apart every value a copy could change go in as they are (those, and bytea, "char",
   name, date, timestamptz, boolean in the record); the others are rendered as text first: numeric and
@@ -51,11 +52,15 @@ ROW_HASHES = {
 EXACT_HASH_TYPES = {16: "bool", 17: "bytea", 18: "char", 19: "name", 20: "int8", 21: "int2", 23: "int4", 26: "oid",
                     1082: "date", 1083: "time", 1114: "timestamp", 1184: "timestamptz", 2950: "uuid", 3802: "jsonb"}
 TEXT_TYPES = {25: "text", 1042: "bpchar", 1043: "varchar"}   # hashed under "C": a column's collation may not be
-# "columns": the types hashed by their own function directly (cheaper than through a record)
-DIRECT_HASHES = {20: "hashint8extended", 21: "hashint2extended", 23: "hashint4extended", 26: "hashoidextended",
-                 1083: "time_hash_extended", 1114: "timestamp_hash_extended", 2950: "uuid_hash_extended",
-                 3802: "jsonb_hash_extended", 25: "hashtextextended", 1043: "hashtextextended",
-                 1042: "hashbpcharextended"}
+# "columns": the types hashed by their own function directly (cheaper than through a record), as (function,
+# the type the column is cast to first: the source's, so that a target column of a wider type, as a data-only
+# load may meet, is hashed as the source's values are; every integer as int8, whose hash equals int2's and
+# int4's for the same value)
+DIRECT_HASHES = {20: ("hashint8extended", "int8"), 21: ("hashint8extended", "int8"), 23: ("hashint8extended", "int8"),
+                 26: ("hashoidextended", "oid"), 1083: ("time_hash_extended", "time"),
+                 1114: ("timestamp_hash_extended", "timestamp"), 2950: ("uuid_hash_extended", "uuid"),
+                 3802: ("jsonb_hash_extended", "jsonb"), 25: ("hashtextextended", "text"),
+                 1043: ("hashtextextended", "text"), 1042: ("hashbpcharextended", "bpchar")}
 
 
 def row_hash(source_version: int, target_version: int) -> str:
@@ -85,15 +90,15 @@ def _columns_hash(columns: list[tuple[str, int | None]]) -> sql.Composable:
     the constant -1 - position) and of the rest's record hash, mixed again (a record hash alone is linear)."""
     terms, rest = [], []
     for i, (name, type_oid) in enumerate(columns):
-        function = DIRECT_HASHES.get(type_oid)
-        if function is None:
+        if type_oid not in DIRECT_HASHES:
             rest.append(_hashed_column(name, type_oid, "columns"))
             continue
-        col = sql.Identifier(name)
+        function, cast = DIRECT_HASHES[type_oid]
+        col = sql.SQL("{}::{}").format(sql.Identifier(name), sql.Identifier("pg_catalog", cast))
         if type_oid in TEXT_TYPES:
-            col = sql.SQL('{} COLLATE "C"').format(col)
-        terms.append(sql.SQL("coalesce({}({}, {}), {})").format(sql.Identifier("pg_catalog", function), col, _seed(i),
-                                                                _seed(-1 - i)))
+            col = sql.SQL('({} COLLATE "C")').format(col)
+        terms.append(sql.SQL("coalesce({}({}, {}), {})").format(
+            sql.Identifier("pg_catalog", function), col, _seed(i), _seed(-1 - i)))
     if rest or not terms:   # no column at all: the empty row's hash, as "record"
         terms.append(sql.SQL("pg_catalog.hashint8extended(pg_catalog.hash_record_extended(ROW({}), 0), {})").format(
             sql.SQL(", ").join(rest), _seed(len(columns))))
