@@ -1,6 +1,6 @@
 """What proving a copied table equal costs per GiB on this machine, today's way and the in-flight way.
 
-    python -m bench.checksum_costs [--size 1] [--workdir DIR] [--repeat 3]
+    python -m bench.checksum_costs [--size 1] [--workdir DIR] [--repeat 3] [--keep]
 
 Today (validate, compare_rows): each server reads every table once and sums a 64-bit hash of each row
 (`comparison.checksum_query` with the hash `comparison.row_hash` picks; the earlier "record" hash is measured
@@ -45,6 +45,7 @@ from include.pgferry.logical.copying import copy_out_blocks  # noqa: E402
 from include.pgferry.logical.units import tables_without_binary_io  # noqa: E402
 
 GIB = 2 ** 30
+CONNECT_TIMEOUT_S = 15
 STREAM_HASHES = {"sha256": lambda: hashlib.sha256(), "crc32": lambda: _Crc32()}
 
 LIST_TABLES = sql.SQL("""
@@ -109,7 +110,7 @@ def measure_table(conn: psycopg.Connection, backend: int, t: dict, binary: bool,
 def measure(dsn: str, repeat: int = 1) -> dict:
     """Every table of the database at `dsn`, `repeat` times (the median of each figure is kept), summed, with
     both designs' CPU seconds per GiB of table."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
         conn.execute("SET max_parallel_workers_per_gather = 0")   # as validate reads: one process's CPU
         conn.execute("SET synchronize_seqscans = off")            # load order, as the in-flight read needs
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
@@ -167,6 +168,7 @@ def main(argv=None):
     ap.add_argument("--workdir", type=Path, default=Path(os.environ.get("PGFERRY_BENCH_DIR") or
                                                          Path(tempfile.gettempdir()) / "pgferry-bench"))
     ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--keep", action="store_true", help="leave the source cluster running at the end")
     a = ap.parse_args(argv)
     from bench import make_dataset
     from bench.run import DB, clusters, log
@@ -174,12 +176,16 @@ def main(argv=None):
     a.workdir.mkdir(parents=True, exist_ok=True)
     src, _ = clusters(a.workdir)
     src.start()
-    if not make_dataset.has_dataset(src.dsn(), DB, a.size):
-        log(f"building the dataset (size {a.size:g})")
-        make_dataset.build(src.dsn(), DB, a.size, pg_bindir(), log=log)
-    with src.connect(DB) as c:
-        c.execute("CHECKPOINT")
-    result = measure(src.dsn(DB), a.repeat)
+    try:
+        if not make_dataset.has_dataset(src.dsn(), DB, a.size):
+            log(f"building the dataset (size {a.size:g})")
+            make_dataset.build(src.dsn(), DB, a.size, pg_bindir(), log=log)
+        with src.connect(DB) as c:
+            c.execute("CHECKPOINT")
+        result = measure(src.dsn(DB), a.repeat)
+    finally:
+        if not a.keep:
+            src.stop()
     result["meta"] = {"date": datetime.now().isoformat(timespec="seconds"), "size": a.size, "repeat": a.repeat,
                       "loadavg": os.getloadavg(), "cores": os.cpu_count()}
     out = a.results / datetime.now().strftime("%Y%m%d-%H%M%S")
