@@ -81,6 +81,7 @@ def plot(measurements: list[dict], out: Path) -> list[Path]:
     written.append(path)
 
     fig, ax = plt.subplots(figsize=(9, 4.6), dpi=110)
+    labelled: dict[float, list[float]] = {}   # per dataset size, the values labelled so far
     for method in methods:
         points = [(x["db_mib"] / 1024, x["methods"][method]["median_s"] / (x["db_mib"] / 1024))
                   for x in measurements if method in x["methods"]]
@@ -88,7 +89,10 @@ def plot(measurements: list[dict], out: Path) -> list[Path]:
         per_gib = [p[1] for p in points]
         ax.plot(gib, per_gib, marker="o", label=SHORT[method], color=COLORS[method])
         for g, s in points:
-            ax.annotate(f"{s:.1f}", (g, s), textcoords="offset points", xytext=(6, 3), fontsize=8)
+            near = any(abs(s - t) < 0.8 for t in labelled.setdefault(round(g, 2), []))
+            labelled[round(g, 2)].append(s)
+            # a value next to one labelled already at this size goes below its point, not over the other
+            ax.annotate(f"{s:.1f}", (g, s), textcoords="offset points", xytext=(6, -11 if near else 3), fontsize=8)
     ax.set_xlabel("dataset size (GiB, pg_database_size of the source)")
     ax.set_ylabel("seconds per GiB (median)")
     ax.set_ylim(bottom=0)
