@@ -89,8 +89,9 @@ def plot(measurements: list[dict], out: Path) -> list[Path]:
         per_gib = [p[1] for p in points]
         ax.plot(gib, per_gib, marker="o", label=SHORT[method], color=COLORS[method])
         for g, s in points:
-            near = any(abs(s - t) < 0.8 for t in labelled.setdefault(round(g, 2), []))
-            labelled[round(g, 2)].append(s)
+            here = labelled.setdefault(round(g, 2), [])
+            near = any(abs(s - t) < 0.8 for t in here)
+            here.append(s)
             # a value next to one labelled already at this size goes below its point, not over the other
             ax.annotate(f"{s:.1f}", (g, s), textcoords="offset points", xytext=(6, -11 if near else 3), fontsize=8)
     ax.set_xlabel("dataset size (GiB, pg_database_size of the source)")
