@@ -197,16 +197,37 @@ def busy_seconds(spans: list[tuple[float, float]]) -> float:
     return busy
 
 
-# the run's critical path: each step waits for the ones before it (the others run beside them)
-CRITICAL_PATH = {"structure": ["precheck"], "copy_lane": ["structure", "plan_lanes"],
-                 "triggers_and_foreign_keys": ["copy_lane", "sequences"], "finalize": ["triggers_and_foreign_keys"],
-                 "validate": ["finalize", "compare_rows", "large_objects", "copy_lane"]}
+def dag_upstreams(ctx: Ctx, dag_id: str) -> dict[str, list[str]]:
+    """Per task id, the tasks it waits for, as the running Airflow has the DAG (REST API)."""
+    tasks = ctx.airflow.api.get(f"/api/v2/dags/{dag_id}/tasks")["tasks"]
+    return upstreams_of(tasks)
 
 
-def hop_costs(run: dict, tis: list[dict]) -> tuple[float, float]:
+def upstreams_of(tasks: list[dict]) -> dict[str, list[str]]:
+    up: dict[str, list[str]] = {t["task_id"]: [] for t in tasks}
+    for t in tasks:
+        for d in t.get("downstream_task_ids") or []:
+            up.setdefault(d, []).append(t["task_id"])
+    return {k: sorted(v) for k, v in up.items()}
+
+
+def critical_path(span: dict[str, tuple[float, float]], upstream: dict[str, list[str]]) -> list[str]:
+    """The steps that decided when the run ended: from the step that ended last, back through the step it
+    waited for that ended last, to a step that waited for none. Read from the DAG, so it follows the DAG."""
+    if not span:
+        return []
+    task = max(span, key=lambda t: span[t][1])
+    path = [task]
+    while before := [u for u in upstream.get(task, []) if u in span]:
+        task = max(before, key=lambda u: span[u][1])
+        path.append(task)
+    return path[::-1]
+
+
+def hop_costs(run: dict, tis: list[dict], upstream: dict[str, list[str]]) -> tuple[float, float, list[str]]:
     """Along the critical path, summed over its hops: (ready -> queued: the scheduler noticing that a step may
-    run; queued -> started: the executor starting its task process). Each step is ready at the last end of
-    the steps it waits for; a mapped step counts from its first instance."""
+    run; queued -> started: the executor starting its task process), and the path. Each step is ready at the
+    last end of the steps it waits for; a mapped step counts from its first instance."""
     t0 = _ts(run["queued_at"])
     first = {}
     for ti in tis:
@@ -214,15 +235,16 @@ def hop_costs(run: dict, tis: list[dict]) -> tuple[float, float]:
         if q is not None and st is not None and (ti["task_id"] not in first or st < first[ti["task_id"]][1]):
             first[ti["task_id"]] = (q, st)
     span = task_spans(run, tis)
+    path = critical_path(span, upstream)
     scheduling = starting = 0.0
-    for task, waits_for in CRITICAL_PATH.items():
-        ends = [span[w][1] + t0 for w in waits_for if w in span]
+    for task in path[1:]:
+        ends = [span[w][1] + t0 for w in upstream.get(task, []) if w in span]
         if task not in first or not ends:
             continue
         queued, started = first[task]
         scheduling += max(0.0, queued - max(ends))
         starting += max(0.0, started - queued)
-    return scheduling, starting
+    return scheduling, starting, path
 
 
 def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
@@ -247,7 +269,7 @@ def pgferry(ctx: Ctx, extra: dict, run_id: str, on_running=None) -> list:
     # time in which no task ran at all (tasks side by side count once)
     phases.append(("airflow_gaps", end - busy_seconds([span[t] for t in PHASES if t in span])))
     # what the hops between the steps of the critical path cost, and where (issue 19: time between steps)
-    scheduling, starting = hop_costs(run, tis)
+    scheduling, starting, extra["critical_path"] = hop_costs(run, tis, dag_upstreams(ctx, DAG_ID))
     phases += [("hops_ready_to_queued", scheduling), ("hops_queued_to_started", starting)]
     # how far apart the copy lanes ended (issue 19: lanes that finish together)
     lane_ends = [_ts(t["end_date"]) for t in tis if t["task_id"] == "copy_lane" and t.get("end_date")]

@@ -265,6 +265,9 @@ def summarize(runs: list[dict], meta: dict) -> str:
             codes = sorted({(r.get("code") or {}).get("product_sha256", "?") for r in rs})
             if len(codes) > 1:
                 lines.append(f"  NOTE: the product code changed between runs (digests {', '.join(codes)})")
+            paths = [" > ".join(r["extra"]["critical_path"]) for r in rs if r["extra"].get("critical_path")]
+            for path in sorted(set(paths), key=paths.count, reverse=True):
+                lines.append(f"  critical path (read from the DAG), {paths.count(path)} run(s): {path}")
             cli = [r["extra"].get("cli_trigger_s") for r in rs if r["extra"].get("cli_trigger_s")]
             if cli:
                 lines.append(f"  `airflow dags trigger` CLI itself: median {st.median(cli):.1f} s "

@@ -53,27 +53,65 @@ def test_summary_table():
     assert "peak RSS (VmHWM) max 200 MiB" in text
 
 
-def test_hop_costs_sum_the_waits_along_the_critical_path_only():
-    def at(s):
-        return f"2026-12-07T00:00:{s:06.3f}Z"
+@pytest.fixture(scope="module")
+def logical_dag_upstreams():
+    """The logical DAG's tasks in the shape the REST API gives them (task_id, downstream_task_ids), from the
+    DAG file itself: the bench follows the DAG, whatever it becomes."""
+    from airflow.dag_processing.dagbag import DagBag
 
-    def ti(task, queued, start, end, map_index=-1):
-        return {"task_id": task, "map_index": map_index, "queued_when": at(queued), "start_date": at(start),
-                "end_date": at(end)}
-    run = {"queued_at": at(0)}
-    tis = [ti("precheck", 0.5, 1.0, 2.0), ti("structure", 2.5, 3.0, 4.0), ti("plan_lanes", 2.5, 3.0, 3.5),
+    from localstack import ROOT
+    dag = DagBag(str(ROOT / "dags" / "postgres_logical_migration.py")).dags[methods.DAG_ID]
+    return methods.upstreams_of([{"task_id": t.task_id, "downstream_task_ids": sorted(t.downstream_task_ids)}
+                                 for t in dag.tasks])
+
+
+def _at(s):
+    return f"2026-12-07T00:00:{s:06.3f}Z"
+
+
+def _ti(task, queued, start, end, map_index=-1):
+    return {"task_id": task, "map_index": map_index, "queued_when": _at(queued), "start_date": _at(start),
+            "end_date": _at(end)}
+
+
+def test_hop_costs_sum_the_waits_along_the_critical_path_only(logical_dag_upstreams):
+    run = {"queued_at": _at(0)}
+    tis = [_ti("precheck", 0.5, 1.0, 2.0), _ti("structure", 2.5, 3.0, 4.0), _ti("plan_lanes", 2.5, 3.0, 3.5),
            # the lanes wait for structure (4.0): the first is queued 0.2 s after it, started 0.3 s after that
-           ti("copy_lane", 4.2, 4.5, 10.0, 0), ti("copy_lane", 4.3, 4.9, 10.5, 1),
-           ti("sequences", 4.2, 4.5, 5.0), ti("large_objects", 4.2, 4.5, 5.0),
-           ti("triggers_and_foreign_keys", 11.0, 11.5, 12.0), ti("compare_rows", 11.0, 11.2, 14.0),
-           ti("finalize", 12.5, 13.0, 13.5),
+           _ti("copy_lane", 4.2, 4.5, 10.0, 0), _ti("copy_lane", 4.3, 4.9, 10.5, 1),
+           _ti("watch_lanes", 4.2, 4.5, 5.5), _ti("sequences", 4.2, 4.5, 5.0), _ti("large_objects", 4.2, 4.5, 5.0),
+           _ti("triggers_and_foreign_keys", 11.0, 11.5, 12.0), _ti("compare_rows", 12.4, 12.6, 14.0),
+           _ti("finalize", 12.5, 13.0, 13.5),
            # validate waits for compare_rows, the last to end (14.0)
-           ti("validate", 14.1, 14.4, 15.0)]
-    scheduling, starting = methods.hop_costs(run, tis)
-    # ready -> queued: structure 0.5, lanes 0.2, keys 0.5, finalize 0.5, validate 0.1
-    assert round(scheduling, 3) == 1.8
-    # queued -> started: 0.5, 0.3, 0.5, 0.5, 0.3
-    assert round(starting, 3) == 2.1
+           _ti("validate", 14.1, 14.4, 15.0)]
+    scheduling, starting, path = methods.hop_costs(run, tis, logical_dag_upstreams)
+    # finalize ended before compare_rows, the sensor and sequences before the lanes: not on the path
+    assert path == ["precheck", "structure", "copy_lane", "triggers_and_foreign_keys", "compare_rows", "validate"]
+    # ready -> queued: structure 0.5, lanes 0.2, keys 0.5, compare_rows 0.4, validate 0.1
+    assert round(scheduling, 3) == 1.7
+    # queued -> started: 0.5, 0.3, 0.5, 0.2, 0.3
+    assert round(starting, 3) == 1.8
+    # when finalize ends last instead, the path goes through it
+    tis[-2] = _ti("finalize", 12.5, 13.0, 14.05)
+    assert methods.hop_costs(run, tis, logical_dag_upstreams)[2][-2] == "finalize"
+
+
+def test_critical_path_follows_the_dag_not_the_task_names():
+    span = {"a": (0.0, 1.0), "b": (1.5, 3.0), "c": (1.5, 2.0), "d": (3.5, 4.0)}
+    up = methods.upstreams_of([{"task_id": "a", "downstream_task_ids": ["b", "c"]},
+                               {"task_id": "b", "downstream_task_ids": ["d"]},
+                               {"task_id": "c", "downstream_task_ids": ["d"]}, {"task_id": "d"}])
+    assert up == {"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}
+    assert methods.critical_path(span, up) == ["a", "b", "d"]
+    assert methods.critical_path({}, up) == []
+
+
+def test_summary_names_the_critical_path():
+    runs = [{"round": r, "method": "pgferry", "total": 12.0, "phases": {"total": 12.0, "cutover": 9.0}, "ok": True,
+             "verify": "ok", "src_cpu": 1.0, "tgt_cpu": 2.0, "extra": {"critical_path": ["precheck", "validate"]},
+             "activity": {}} for r in (1, 2)]
+    text = summarize(runs, {"db_bytes": 2**30, "heap_bytes": 2**29, "index_bytes": 2**28, "rounds": 2})
+    assert "critical path (read from the DAG), 2 run(s): precheck > validate" in text
 
 
 def test_checksum_costs_read_every_table_both_ways(pg_source):
